@@ -1,0 +1,36 @@
+//! One file per subcommand. Each returns the process exit code; errors that
+//! reach `main` are rendered as `error:` / `Caused by:` and exit 1.
+
+pub mod apply;
+pub mod import;
+pub mod plan;
+pub mod responses;
+pub mod sandbox;
+pub mod schema;
+pub mod status;
+pub mod validate;
+pub mod webhook;
+
+use crate::cli::{Cli, Command};
+
+/// Runs the parsed command line and returns the exit code.
+pub fn run(cli: Cli) -> anyhow::Result<u8> {
+    match cli.command {
+        Command::Validate(args) => validate::run(args),
+        Command::Plan(args) => plan::run(args),
+        Command::Apply(args) => apply::run(args),
+        Command::Import(args) => import::run(args),
+        Command::Status(args) => status::run(args),
+        Command::Responses(args) => responses::run(args),
+        Command::Webhook(args) => webhook::run(args),
+        Command::Sandbox(args) => sandbox::run(args),
+        Command::Schema => schema::run(),
+    }
+}
+
+/// A multi-threaded tokio runtime for the commands that do IO.
+pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
+}

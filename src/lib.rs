@@ -1,0 +1,18 @@
+//! waform: WhatsApp Flows as code.
+//!
+//! Data flows one way (see `docs/ARCHITECTURE.md`):
+//! config (YAML) → Desired; provider → Observed; Desired + Observed + Recorded
+//! (ledger) → Plan → apply → provider writes + ledger records ← webhook events.
+
+pub mod apply;
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod diag;
+pub mod plan;
+pub mod provider;
+pub mod sandbox;
+pub mod schema;
+pub mod secret;
+pub mod state;
+pub mod webhook;

@@ -1,0 +1,212 @@
+//! The account behind an API: what waform reads (templates, Flows, messages)
+//! and writes (templates, sends). The trait knows nothing of 1msg; the 1msg
+//! implementation lives in [`onemsg`], so a Meta Cloud API provider can be
+//! added beside it.
+
+pub mod onemsg;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// Review status of one account template (one name in one language).
+///
+/// 1msg returns it in any case (`approved`, `APPROVED`); parse with
+/// [`TemplateStatus::parse`] (onemsg-api.md §2.1).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TemplateStatus {
+    Pending,
+    Approved,
+    Rejected,
+    Paused,
+    Disabled,
+    Other(String),
+}
+
+impl TemplateStatus {
+    pub fn parse(s: &str) -> Self {
+        match s.to_ascii_uppercase().as_str() {
+            "PENDING" | "IN_APPEAL" | "PENDING_DELETION" | "SUBMITTED" => Self::Pending,
+            "APPROVED" => Self::Approved,
+            "REJECTED" => Self::Rejected,
+            "PAUSED" => Self::Paused,
+            "DISABLED" => Self::Disabled,
+            other => Self::Other(other.to_string()),
+        }
+    }
+}
+
+/// A template as the account holds it: one name in one language.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AccountTemplate {
+    pub id: Option<String>,
+    pub name: String,
+    pub language: String,
+    pub category: String,
+    pub status: TemplateStatus,
+    /// Meta's reason when rejected (`INVALID_FORMAT`, ...); `NONE` is mapped to `None`.
+    pub rejected_reason: Option<String>,
+    /// Meta's component objects (`HEADER`, `BODY`, `FOOTER`, `BUTTONS`), as returned.
+    pub components: Vec<Value>,
+    pub namespace: Option<String>,
+}
+
+/// A template to create: Meta's template object (onemsg-api.md §2.2).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewTemplate {
+    pub name: String,
+    pub category: String,
+    pub language: String,
+    pub components: Vec<Value>,
+}
+
+/// Review status of a Flow (whatsapp-rules.md "Flows").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FlowStatus {
+    Draft,
+    Published,
+    Deprecated,
+    Blocked,
+    Throttled,
+    Other(String),
+}
+
+impl FlowStatus {
+    pub fn parse(s: &str) -> Self {
+        match s.to_ascii_uppercase().as_str() {
+            "DRAFT" => Self::Draft,
+            "PUBLISHED" => Self::Published,
+            "DEPRECATED" => Self::Deprecated,
+            "BLOCKED" => Self::Blocked,
+            "THROTTLED" => Self::Throttled,
+            other => Self::Other(other.to_string()),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountFlow {
+    pub id: String,
+    pub name: String,
+    pub status: FlowStatus,
+}
+
+/// The Flow list, or why it could not be read. 1msg's Flow endpoints may
+/// answer 501 on some channels (onemsg-api.md §2.7): that is "cannot verify",
+/// not a failure.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FlowList {
+    Flows(Vec<AccountFlow>),
+    Unavailable(String),
+}
+
+/// A template message (business-initiated), optionally with a Flow button.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TemplateMessage {
+    /// E.164 digits, no `+`. Never an integer (the official SDK's i32 bug).
+    pub phone: String,
+    pub template: String,
+    pub language: String,
+    pub namespace: Option<String>,
+    /// Body parameters, one per `{{n}}`.
+    pub body_params: Vec<String>,
+    /// The FLOW button's parameters, if the template has one.
+    pub flow_button: Option<FlowButtonParams>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FlowButtonParams {
+    /// Position of the FLOW button among the template's buttons.
+    pub index: usize,
+    pub flow_token: String,
+    pub action_data: Option<serde_json::Map<String, Value>>,
+}
+
+/// An interactive Flow message (24-hour window only).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FlowMessage {
+    pub phone: String,
+    pub flow_id: String,
+    pub flow_token: String,
+    pub body: String,
+    pub cta: String,
+    pub header: Option<String>,
+    pub footer: Option<String>,
+    /// `navigate` or `data_exchange`.
+    pub action: String,
+    pub screen: Option<String>,
+    pub data: Option<serde_json::Map<String, Value>>,
+    /// `draft` or `published`.
+    pub mode: String,
+}
+
+/// What became of one send request. Apply's exactly-once guarantee is built
+/// on this classification (DESIGN §5).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum SendOutcome {
+    /// The API took the message. `message_id` is the message id; a queued
+    /// answer (`sent: false` with `jobId`) has only `job_id`: still accepted,
+    /// never resend.
+    Accepted {
+        message_id: Option<String>,
+        job_id: Option<String>,
+    },
+    /// Permanent: the API said no. `window_closed` marks the 24-hour window
+    /// refusal that a `fallback` template answers.
+    Rejected { reason: String, window_closed: bool },
+    /// Certainly not sent (429, or the connection failed before the request
+    /// was written): safe to try again after `retry_after`.
+    Retry {
+        reason: String,
+        retry_after: Option<Duration>,
+    },
+    /// May or may not have been sent (timeout after writing, 5xx, connection
+    /// cut mid-response, unparseable success). Recorded `unknown`, never
+    /// resent automatically.
+    Ambiguous { reason: String },
+}
+
+/// A message from the account's history (`GET /messages`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HistoryMessage {
+    pub id: String,
+    pub chat_id: Option<String>,
+    pub from_me: bool,
+    pub time: Option<i64>,
+    pub kind: Option<String>,
+    pub body: Option<String>,
+}
+
+/// Why a read or template write failed. Never carries the token.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ProviderError {
+    #[error("the API refused the token (HTTP 401): check WAFORM_TOKEN")]
+    Unauthorized,
+    #[error("the API does not know this instance (HTTP 404): check WAFORM_INSTANCE")]
+    NotFound,
+    #[error("the API answered HTTP {status}: {message}")]
+    Http { status: u16, message: String },
+    #[error("could not reach the API: {0}")]
+    Network(String),
+    #[error("could not read the API's answer: {0}")]
+    Decode(String),
+}
+
+/// The account operations waform needs. Reads may be retried by the
+/// implementation; sends never are (see [`SendOutcome`]).
+#[async_trait]
+pub trait Provider: Send + Sync {
+    async fn list_templates(&self) -> Result<Vec<AccountTemplate>, ProviderError>;
+    async fn add_template(&self, template: &NewTemplate) -> Result<(), ProviderError>;
+    /// Deletes the name in every language (DESIGN §1).
+    async fn remove_template(&self, name: &str) -> Result<(), ProviderError>;
+    async fn list_flows(&self) -> Result<FlowList, ProviderError>;
+    async fn send_template(&self, message: &TemplateMessage) -> SendOutcome;
+    async fn send_flow(&self, message: &FlowMessage) -> SendOutcome;
+    async fn list_messages(&self) -> Result<Vec<HistoryMessage>, ProviderError>;
+}

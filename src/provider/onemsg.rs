@@ -1,0 +1,1 @@
+//! 1msg client (in progress).

@@ -1,0 +1,13 @@
+//! One integration-test binary: every test drives real things (the binary,
+//! the sandbox over loopback, SQLite files in temp dirs).
+
+mod common;
+
+mod apply;
+mod plan;
+mod provider;
+mod sandbox;
+mod schema;
+mod state;
+mod validate;
+mod webhook;
