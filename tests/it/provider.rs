@@ -590,13 +590,12 @@ async fn provider_send_dropped_connection_is_ambiguous_but_sent() {
         panic!("{outcome:?}");
     };
     assert!(
-        !reason.contains("HTTP 5"),
-        "no status line was sent: {reason}"
+        reason.starts_with("no answer after the request was sent"),
+        "a transport failure, no status line: {reason}"
     );
+    eprintln!("dropped connection seen as: {reason}");
     assert_eq!(sb.sends().len(), 1);
     assert_eq!(sb.sends()[0].fault, Some("drop"));
-    // The client recovers on a fresh connection.
-    sb.inbound(PHONE, "hi");
 }
 
 #[tokio::test]
