@@ -676,6 +676,82 @@ async fn provider_wrong_token_and_instance() {
         other.list_templates().await,
         Err(ProviderError::NotFound)
     ));
+    // A config mistake strands nobody: the send is "not sent, retry".
+    for client in [&wrong, &other] {
+        let outcome = client
+            .send_template(&template_message("x", &["Anna"]))
+            .await;
+        assert!(
+            matches!(outcome, SendOutcome::Retry { ref reason, .. } if reason.contains("WAFORM_TOKEN")),
+            "{outcome:?}"
+        );
+    }
+    assert!(sb.sends().is_empty());
+}
+
+/// Under every fault at once, the client's classes add up to what the
+/// sandbox logged: Accepted + Ambiguous = went out, Retry = did not. This
+/// is the invariant apply's exactly-once rests on.
+#[tokio::test]
+async fn provider_outcomes_match_the_sandbox_log_under_faults() {
+    let (sb, client) = with_approved(
+        SandboxConfig {
+            fault_429: 0.2,
+            fault_500: 0.15,
+            fault_drop: 0.15,
+            seed: 11,
+            ..SandboxConfig::default()
+        },
+        "course_signup",
+    )
+    .await;
+    let mut handles = Vec::new();
+    for i in 0..120 {
+        let client = client.clone();
+        handles.push(tokio::spawn(async move {
+            let mut msg = template_message("course_signup", &["Anna"]);
+            if let Some(b) = msg.flow_button.as_mut() {
+                b.flow_token = format!("tok-{i}");
+            }
+            (format!("tok-{i}"), client.send_template(&msg).await)
+        }));
+    }
+    let (mut accepted, mut ambiguous, mut retry) = (0, 0, 0);
+    let mut went_out = std::collections::HashSet::new();
+    for h in handles {
+        let (token, outcome) = h.await.expect("task");
+        match outcome {
+            SendOutcome::Accepted { .. } => {
+                accepted += 1;
+                went_out.insert(token);
+            }
+            SendOutcome::Ambiguous { .. } => {
+                ambiguous += 1;
+                went_out.insert(token);
+            }
+            SendOutcome::Retry { retry_after, .. } => {
+                assert!(retry_after.is_some());
+                retry += 1;
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    let logged: std::collections::HashSet<String> = sb
+        .sends()
+        .into_iter()
+        .filter_map(|s| s.flow_token)
+        .collect();
+    assert_eq!(
+        logged, went_out,
+        "exactly the accepted and ambiguous sends went out"
+    );
+    assert_eq!(accepted + ambiguous + retry, 120);
+    assert!(
+        accepted > 0 && ambiguous > 0 && retry > 0,
+        "{accepted} {ambiguous} {retry}"
+    );
+    let faulted = sb.sends().iter().filter(|s| s.fault.is_some()).count();
+    assert_eq!(faulted, ambiguous);
 }
 
 #[tokio::test]

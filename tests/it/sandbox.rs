@@ -544,7 +544,16 @@ fn sandbox_command_serves_until_sigterm() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn");
+    /// Kills the child if an assertion fails before SIGTERM.
+    struct Reap(std::process::Child);
+    impl Drop for Reap {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
     let stdout = child.stdout.take().expect("stdout");
+    let mut child = Reap(child);
     let mut line = String::new();
     BufReader::new(stdout).read_line(&mut line).expect("line");
     let base = line
@@ -557,9 +566,9 @@ fn sandbox_command_serves_until_sigterm() {
     assert_eq!(flows["items"][0]["id"], "77");
     assert_eq!(flows["items"][1]["status"], "DEPRECATED");
     // SAFETY: plain signal to our own child's pid.
-    let rc = unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+    let rc = unsafe { libc::kill(child.0.id() as libc::pid_t, libc::SIGTERM) };
     assert_eq!(rc, 0);
-    let status = child.wait().expect("wait");
+    let status = child.0.wait().expect("wait");
     assert!(status.success(), "{status:?}");
 }
 

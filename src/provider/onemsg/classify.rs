@@ -72,9 +72,16 @@ pub fn http(status: u16, retry_after: Option<Duration>, body: &str) -> SendOutco
             reason: format!("HTTP {status}: {}", super::wire::error_message(body)),
         },
         200..=299 => success_body(body),
-        401 => SendOutcome::Rejected {
-            reason: "the API refused the token (HTTP 401)".into(),
-            window_closed: false,
+        // Wrong token or unknown channel: nothing was sent, and nothing about
+        // the recipient is wrong. Recording these as rejected would strand
+        // every recipient after a config typo; as Retry they stay unsent and
+        // go out once the config is fixed.
+        401 | 403 | 404 => SendOutcome::Retry {
+            reason: format!(
+                "not sent: the API refused the channel or token (HTTP {status}): {}; check WAFORM_TOKEN and WAFORM_INSTANCE",
+                super::wire::error_message(body)
+            ),
+            retry_after: None,
         },
         _ => {
             let reason = format!("HTTP {status}: {}", super::wire::error_message(body));
@@ -261,11 +268,30 @@ mod tests {
             http(400, None, "plain text problem"),
             SendOutcome::Rejected { .. }
         ));
-        assert!(matches!(http(401, None, ""), SendOutcome::Rejected { .. }));
+        assert!(matches!(
+            http(422, None, r#"{"error":"bad"}"#),
+            SendOutcome::Rejected { .. }
+        ));
         assert!(matches!(
             http(200, None, r#"{"response":{"error":"upstream said no"}}"#),
             SendOutcome::Rejected { .. }
         ));
+    }
+
+    #[test]
+    fn auth_and_channel_errors_are_retry_not_rejection() {
+        for status in [401, 403, 404] {
+            assert!(
+                matches!(
+                    http(status, None, "{}"),
+                    SendOutcome::Retry {
+                        retry_after: None,
+                        ..
+                    }
+                ),
+                "{status}"
+            );
+        }
     }
 
     #[test]
