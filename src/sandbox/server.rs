@@ -387,6 +387,15 @@ fn percent_decode(s: &str) -> String {
 
 // ---- control endpoints (no token) ------------------------------------------
 
+/// Control bodies are JSON whatever the Content-Type says, so a bare
+/// `curl -d '{...}'` works.
+fn control_body(body: &[u8]) -> Result<Value, String> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Value::Object(Map::new()));
+    }
+    serde_json::from_slice(body).map_err(|e| format!("invalid JSON body: {e}"))
+}
+
 fn phone_field(v: &Value) -> Option<String> {
     let raw = match v.get("phone")? {
         Value::String(s) => s.clone(),
@@ -397,7 +406,11 @@ fn phone_field(v: &Value) -> Option<String> {
     (digits.len() >= 6).then_some(digits)
 }
 
-async fn control_inbound(State(s): State<Arc<Shared>>, Json(req): Json<Value>) -> Response {
+async fn control_inbound(State(s): State<Arc<Shared>>, body: Bytes) -> Response {
+    let req = match control_body(&body) {
+        Ok(v) => v,
+        Err(m) => return error(StatusCode::BAD_REQUEST, m),
+    };
     let Some(phone) = phone_field(&req) else {
         return error(StatusCode::BAD_REQUEST, "phone is required");
     };
@@ -411,7 +424,11 @@ async fn control_sends(State(s): State<Arc<Shared>>) -> Response {
     Json(s.account().sends().to_vec()).into_response()
 }
 
-async fn control_complete(State(s): State<Arc<Shared>>, Json(req): Json<Value>) -> Response {
+async fn control_complete(State(s): State<Arc<Shared>>, body: Bytes) -> Response {
+    let req = match control_body(&body) {
+        Ok(v) => v,
+        Err(m) => return error(StatusCode::BAD_REQUEST, m),
+    };
     let Some(token) = req.get("flow_token").and_then(Value::as_str) else {
         return error(StatusCode::BAD_REQUEST, "flow_token is required");
     };
@@ -439,7 +456,11 @@ async fn control_complete(State(s): State<Arc<Shared>>, Json(req): Json<Value>) 
     }
 }
 
-async fn control_read(State(s): State<Arc<Shared>>, Json(req): Json<Value>) -> Response {
+async fn control_read(State(s): State<Arc<Shared>>, body: Bytes) -> Response {
+    let req = match control_body(&body) {
+        Ok(v) => v,
+        Err(m) => return error(StatusCode::BAD_REQUEST, m),
+    };
     let Some(id) = req.get("id").and_then(Value::as_str) else {
         return error(StatusCode::BAD_REQUEST, "id is required");
     };
@@ -488,7 +509,11 @@ async fn control_decide(
     }
 }
 
-async fn control_flow(State(s): State<Arc<Shared>>, Json(req): Json<Value>) -> Response {
+async fn control_flow(State(s): State<Arc<Shared>>, body: Bytes) -> Response {
+    let req = match control_body(&body) {
+        Ok(v) => v,
+        Err(m) => return error(StatusCode::BAD_REQUEST, m),
+    };
     let id = match req.get("id") {
         Some(Value::String(s)) if !s.is_empty() => s.clone(),
         Some(Value::Number(n)) => n.to_string(),

@@ -318,6 +318,15 @@ async fn sandbox_flows_control_endpoint() {
         .await
         .expect("flow");
     assert!(r.status().is_success());
+    // Control bodies are JSON whatever the Content-Type (a bare `curl -d`).
+    let r = http
+        .post(format!("{}/_sandbox/flows", sb.base_url()))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(r#"{"id": "43", "name": "tmp"}"#)
+        .send()
+        .await
+        .expect("flow");
+    assert!(r.status().is_success());
     sb.add_flow(AccountFlow {
         id: "43".into(),
         name: "other".into(),
