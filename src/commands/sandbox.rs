@@ -20,11 +20,12 @@ pub fn run(args: SandboxArgs) -> anyhow::Result<u8> {
         let handle = sandbox::start(config, listen)
             .await
             .with_context(|| format!("could not listen on {listen}"))?;
+        let signals = Signals::install()?;
         println!(
             "sandbox listening on {} (instance {instance})",
             handle.base_url()
         );
-        wait_for_signal().await?;
+        signals.wait().await?;
         handle.shutdown().await;
         Ok(0)
     })
@@ -93,21 +94,42 @@ fn parse_flow(spec: &str) -> anyhow::Result<AccountFlow> {
     })
 }
 
-async fn wait_for_signal() -> anyhow::Result<()> {
+/// SIGINT / SIGTERM, registered before the sandbox announces itself: a
+/// supervisor that signals right after reading the line must not hit the
+/// default handler (which would kill the process uncleanly).
+struct Signals {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        let mut term = signal(SignalKind::terminate()).context("could not watch SIGTERM")?;
-        tokio::select! {
-            r = tokio::signal::ctrl_c() => r.context("could not watch SIGINT")?,
-            _ = term.recv() => {}
+    int: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    term: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn install() -> anyhow::Result<Self> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            Ok(Signals {
+                int: signal(SignalKind::interrupt()).context("could not watch SIGINT")?,
+                term: signal(SignalKind::terminate()).context("could not watch SIGTERM")?,
+            })
         }
+        #[cfg(not(unix))]
+        Ok(Signals {})
     }
-    #[cfg(not(unix))]
-    tokio::signal::ctrl_c()
-        .await
-        .context("could not watch Ctrl-C")?;
-    Ok(())
+
+    async fn wait(mut self) -> anyhow::Result<()> {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = self.int.recv() => {}
+            _ = self.term.recv() => {}
+        }
+        #[cfg(not(unix))]
+        tokio::signal::ctrl_c()
+            .await
+            .context("could not watch Ctrl-C")?;
+        Ok(())
+    }
 }
 
 #[cfg(test)]

@@ -281,17 +281,31 @@ impl Account {
     /// The `GET /templates` body for one page. Status is lower case and
     /// `rejected_reason` is `"NONE"` when not rejected, as 1msg returns them
     /// (onemsg-api.md §2.1), so clients exercise their tolerant parsing.
-    pub fn templates_json(&self, now: Instant, offset: usize, limit: Option<usize>) -> Value {
+    ///
+    /// With `quirks`, every other quirk seen in the wild shows up too
+    /// (§2.1, §5 item 15): `offset` ignored, `language` as `{code}`,
+    /// `components` as a JSON string, status in upper case, the namespace
+    /// missing or under `message_template_namespace`, and a bare array
+    /// instead of `{total, templates}`.
+    pub fn templates_json(
+        &self,
+        now: Instant,
+        offset: usize,
+        limit: Option<usize>,
+        quirks: bool,
+    ) -> Value {
         let total = self.templates.values().map(Vec::len).sum::<usize>();
+        let offset = if quirks { 0 } else { offset };
         let items: Vec<Value> = self
             .templates
             .values()
             .flatten()
             .skip(offset)
             .take(limit.unwrap_or(usize::MAX))
-            .map(|t| {
+            .enumerate()
+            .map(|(i, t)| {
                 let (status, reason) = t.status(now, self.timings.approve_after);
-                json!({
+                let mut item = json!({
                     "id": t.id,
                     "name": t.name,
                     "language": t.language,
@@ -300,10 +314,40 @@ impl Account {
                     "rejected_reason": reason.unwrap_or_else(|| "NONE".into()),
                     "components": t.components,
                     "namespace": self.namespace,
-                })
+                });
+                if quirks {
+                    match i % 4 {
+                        0 => {
+                            item["language"] = json!({"code": t.language});
+                            item["status"] = json!(status_word(&status).to_ascii_uppercase());
+                        }
+                        1 => {
+                            item["components"] =
+                                json!(Value::from(t.components.clone()).to_string());
+                            if let Some(obj) = item.as_object_mut() {
+                                obj.remove("namespace");
+                            }
+                        }
+                        2 => {
+                            if let Some(obj) = item.as_object_mut() {
+                                obj.remove("namespace");
+                                obj.insert(
+                                    "message_template_namespace".into(),
+                                    json!(self.namespace),
+                                );
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+                item
             })
             .collect();
-        json!({"total": total, "templates": items})
+        if quirks {
+            Value::Array(items)
+        } else {
+            json!({"total": total, "templates": items})
+        }
     }
 
     /// Control: force a review decision on every language of `name`.
@@ -992,7 +1036,7 @@ mod tests {
             a.add_template(n, "UTILITY", "en", components("Hi {{1}}, ok.", &["x"]), t0)
                 .expect("add");
         }
-        let page = a.templates_json(t0, 1, Some(1));
+        let page = a.templates_json(t0, 1, Some(1), false);
         assert_eq!(page["total"], 3);
         assert_eq!(page["templates"][0]["name"], "b");
         assert_eq!(page["templates"][0]["status"], "approved");

@@ -77,6 +77,11 @@ pub struct SandboxConfig {
     pub seed: u64,
     /// Answer `GET /flows` with 501, as some channels do (onemsg-api.md §2.7).
     pub flows_unavailable: bool,
+    /// Answer `GET /templates` with every representation quirk 1msg has
+    /// been seen to use (offset ignored, bare array, `language` as object,
+    /// `components` as a string, namespace missing or renamed): a harder
+    /// test of clients than the default, which only lower-cases statuses.
+    pub quirks: bool,
     /// How long a removed approved name stays blocked (Meta: 30 days).
     pub name_block: Duration,
     /// The customer-service window (Meta: 24 hours).
@@ -99,6 +104,7 @@ impl Default for SandboxConfig {
             latency: Duration::ZERO,
             seed: 0,
             flows_unavailable: false,
+            quirks: false,
             name_block: Duration::from_secs(30 * 24 * 3600),
             window: Duration::from_secs(24 * 3600),
         }
@@ -140,6 +146,7 @@ pub async fn start(config: SandboxConfig, listen: SocketAddr) -> std::io::Result
             latency: config.latency,
         },
         flows_unavailable: config.flows_unavailable,
+        quirks: config.quirks,
         hooks: Hooks::start(&config.instance, config.webhook.clone()),
     });
     let app = server::router(shared.clone()).into_make_service_with_connect_info::<Conn>();

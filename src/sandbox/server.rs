@@ -49,6 +49,7 @@ pub(crate) struct Shared {
     pub account: Mutex<Account>,
     pub faults: Faults,
     pub flows_unavailable: bool,
+    pub quirks: bool,
     pub hooks: Hooks,
 }
 
@@ -120,7 +121,7 @@ async fn api(
         (Method::GET, "templates") => {
             let offset = q("offset").and_then(|v| v.parse().ok()).unwrap_or(0);
             let limit = q("limit").and_then(|v| v.parse().ok()).filter(|l| *l > 0);
-            Json(s.account().templates_json(now, offset, limit)).into_response()
+            Json(s.account().templates_json(now, offset, limit, s.quirks)).into_response()
         }
         (Method::POST, "addTemplate") => {
             let req = match decode_body(&headers, &body) {

@@ -250,6 +250,57 @@ async fn provider_pages_through_templates() {
     assert_eq!(names, ["t_0", "t_1", "t_2", "t_3", "t_4"]);
 }
 
+/// The sandbox in quirks mode: bare arrays, offset ignored, `language` as
+/// an object, components as a string, namespaces missing or renamed.
+#[tokio::test]
+async fn provider_parses_the_quirky_sandbox_listing() {
+    let sb = start(SandboxConfig {
+        approve_after: Duration::ZERO,
+        quirks: true,
+        ..SandboxConfig::default()
+    })
+    .await;
+    let mut cfg = fast(OneMsgConfig::new(
+        sb.base_url(),
+        sb.instance(),
+        sb.token().clone(),
+    ));
+    cfg.page_size = 3;
+    let client = OneMsgClient::new(cfg).expect("client");
+    for i in 0..7 {
+        client
+            .add_template(&signup_template(&format!("q_{i}")))
+            .await
+            .expect("add");
+    }
+    let listed = client.list_templates().await.expect("list");
+    // With offset ignored and pages of 3, only the first page can be read:
+    // the client must stop rather than loop, and keep what it got intact.
+    assert_eq!(listed.len(), 3);
+    let expected = sb.templates();
+    for (got, want) in listed.iter().zip(expected.iter()) {
+        assert_eq!(got.name, want.name);
+        assert_eq!(got.language, "en_US");
+        assert_eq!(got.status, TemplateStatus::Approved);
+        assert_eq!(got.components, want.components);
+        assert_eq!(got.namespace.as_deref(), Some(sb.namespace().as_str()));
+        assert_eq!(got.rejected_reason, None);
+    }
+    // With a page big enough, everything arrives.
+    let mut cfg = fast(OneMsgConfig::new(
+        sb.base_url(),
+        sb.instance(),
+        sb.token().clone(),
+    ));
+    cfg.page_size = 100;
+    let all = OneMsgClient::new(cfg)
+        .expect("client")
+        .list_templates()
+        .await
+        .expect("list");
+    assert_eq!(all.len(), 7);
+}
+
 /// A server that ignores `offset` and always answers the same full page, in
 /// the loosest shapes 1msg has been seen to use (onemsg-api.md §2.1).
 async fn quirky_server(hits: Arc<AtomicUsize>) -> SocketAddr {
