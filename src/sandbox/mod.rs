@@ -180,6 +180,16 @@ impl SandboxHandle {
         &self.shared.instance
     }
 
+    /// A client configuration pointing at this sandbox (what `apply
+    /// --sandbox` and tests hand to [`crate::provider::onemsg::OneMsgClient`]).
+    pub fn client_config(&self) -> crate::provider::onemsg::OneMsgConfig {
+        crate::provider::onemsg::OneMsgConfig::new(
+            self.base_url(),
+            self.instance(),
+            self.token().clone(),
+        )
+    }
+
     /// The account's template namespace (what `sendTemplate` may carry).
     pub fn namespace(&self) -> String {
         self.shared.account().namespace().to_string()

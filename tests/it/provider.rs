@@ -60,8 +60,7 @@ fn fast(mut cfg: OneMsgConfig) -> OneMsgConfig {
 }
 
 fn client_for(sb: &SandboxHandle) -> OneMsgClient {
-    let cfg = OneMsgConfig::new(sb.base_url(), sb.instance(), sb.token().clone());
-    OneMsgClient::new(fast(cfg)).expect("client")
+    OneMsgClient::new(fast(sb.client_config())).expect("client")
 }
 
 fn client_at(base: &str, token: &str) -> OneMsgClient {
