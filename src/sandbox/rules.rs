@@ -276,6 +276,8 @@ fn check_buttons(b: &Value) -> Result<(Vec<String>, Option<FlowRef>), String> {
     }
     let count = |k: &str| kinds.iter().filter(|x| x.as_str() == k).count();
     // URL ≤ 2, phone ≤ 1, one FLOW: marked (verify) in whatsapp-rules.md.
+    // They match Meta's current template-components page (10 buttons in
+    // all); older third-party guides still quote 3 quick replies / 2 CTAs.
     if count("URL") > 2 {
         return Err("at most 2 URL buttons".into());
     }

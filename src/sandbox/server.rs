@@ -365,8 +365,10 @@ fn percent_decode(s: &str) -> String {
             out.push(b' ');
             i += 1;
         } else if b == b'%' {
+            // Both must be hex digits: from_str_radix alone accepts "+1".
             let hex = bytes
                 .get(i + 1..i + 3)
+                .filter(|h| h.iter().all(u8::is_ascii_hexdigit))
                 .and_then(|h| std::str::from_utf8(h).ok());
             match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
                 Some(v) => {
@@ -670,6 +672,7 @@ mod tests {
             ]
         );
         assert_eq!(percent_decode("%E2%9C%93%zz%"), "✓%zz%");
+        assert_eq!(percent_decode("%+1"), "% 1");
         let mut h = HeaderMap::new();
         h.insert(
             header::CONTENT_TYPE,
