@@ -1,5 +1,285 @@
-//! JSON Schema of the config (in progress).
+//! The config's JSON Schema: generated from the Rust types with schemars,
+//! committed as `schemas/waform.schema.json` (a test fails when stale), and
+//! used to check a config's structure before the semantic rules run.
 
+use std::sync::OnceLock;
+
+use jsonschema::error::ValidationErrorKind;
+use serde_json::Value;
+
+use crate::config::spans::SpanMap;
+use crate::config::types::RawConfig;
+use crate::diag::{Diagnostic, Diagnostics};
+
+/// The schema as a JSON value.
+pub fn schema_value() -> Value {
+    let mut schema = serde_json::to_value(schemars::schema_for!(RawConfig)).unwrap_or(Value::Null);
+    if let Value::Object(map) = &mut schema {
+        map.insert(
+            "$id".into(),
+            Value::String("https://waform.dev/schemas/waform.schema.json".into()),
+        );
+    }
+    schema
+}
+
+/// The schema as printed by `waform schema` (pretty JSON, newline-terminated).
 pub fn schema_json() -> anyhow::Result<String> {
-    Ok("{}".to_string())
+    Ok(serde_json::to_string_pretty(&schema_value())?)
+}
+
+fn validator() -> Option<&'static jsonschema::Validator> {
+    static VALIDATOR: OnceLock<Option<jsonschema::Validator>> = OnceLock::new();
+    VALIDATOR
+        .get_or_init(|| jsonschema::validator_for(&schema_value()).ok())
+        .as_ref()
+}
+
+/// Checks `value` against the schema; every violation becomes a diagnostic
+/// at the offending node.
+pub fn check(value: &Value, spans: &SpanMap) -> Diagnostics {
+    let mut diags = Diagnostics::default();
+    let Some(validator) = validator() else {
+        diags.push(Diagnostic::error(
+            "internal error: the built-in JSON Schema does not compile",
+        ));
+        return diags;
+    };
+    let schema = schema_value();
+    for error in validator.iter_errors(value) {
+        let path = dotted_path(error.instance_path.as_str(), value);
+        let (summary, help, at) = describe(&error.kind, &path, error.schema_path.as_str(), &schema);
+        let shown = at.clone().unwrap_or_else(|| path.clone());
+        let mut diag = Diagnostic::error(summary).path(if shown.is_empty() {
+            "(top level)".to_string()
+        } else {
+            shown
+        });
+        if let Some(loc) = spans.locate(at.as_deref().unwrap_or(&path)) {
+            diag = diag.at(loc);
+        }
+        if let Some(help) = help {
+            diag = diag.help(help);
+        }
+        diags.push(diag);
+    }
+    diags
+}
+
+fn describe(
+    kind: &ValidationErrorKind,
+    path: &str,
+    schema_path: &str,
+    schema: &Value,
+) -> (String, Option<String>, Option<String>) {
+    match kind {
+        ValidationErrorKind::AdditionalProperties { unexpected } => {
+            let allowed = allowed_properties(schema, schema_path);
+            let mut hints = Vec::new();
+            for name in unexpected {
+                if let Some(best) = closest(name, &allowed) {
+                    hints.push(format!("did you mean `{best}` instead of `{name}`?"));
+                }
+            }
+            if hints.is_empty() && !allowed.is_empty() {
+                hints.push(format!("allowed fields here: {}", allowed.join(", ")));
+            }
+            let names = unexpected
+                .iter()
+                .map(|n| format!("`{n}`"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let at = unexpected.first().map(|n| join(path, n));
+            (
+                format!("unknown field {names}"),
+                Some(hints.join("; ")).filter(|h| !h.is_empty()),
+                at,
+            )
+        }
+        ValidationErrorKind::Required { property } => {
+            let name = property.as_str().unwrap_or("?").to_string();
+            (
+                format!("missing required field `{name}`"),
+                Some(format!("add `{name}:` here")),
+                None,
+            )
+        }
+        ValidationErrorKind::Enum { options } => (
+            format!("value is not one of the allowed values {options}"),
+            Some("use one of the listed values (they are case-sensitive)".into()),
+            None,
+        ),
+        ValidationErrorKind::Type { kind } => (
+            format!("wrong type: expected {}", type_name(kind)),
+            None,
+            None,
+        ),
+        ValidationErrorKind::AnyOf { .. } | ValidationErrorKind::OneOfNotValid { .. }
+            if path.contains("recipients") || path.contains("exclude") =>
+        {
+            (
+                "a recipient entry must be `{ csv: FILE }` or a row like `{ phone: \"+15551234567\", fname: Anna }`"
+                    .into(),
+                Some("row values must be strings, numbers or booleans".into()),
+                None,
+            )
+        }
+        ValidationErrorKind::Minimum { .. } | ValidationErrorKind::Maximum { .. }
+            if path == "version" =>
+        {
+            (
+                "unsupported config version".into(),
+                Some("write `version: 1`".into()),
+                None,
+            )
+        }
+        other => (schema_message(other), None, None),
+    }
+}
+
+fn schema_message(kind: &ValidationErrorKind) -> String {
+    match kind {
+        ValidationErrorKind::Minimum { limit } => format!("value is below the minimum {limit}"),
+        ValidationErrorKind::Maximum { limit } => format!("value is above the maximum {limit}"),
+        ValidationErrorKind::OneOfNotValid { .. } | ValidationErrorKind::AnyOf { .. } => {
+            "value does not match any allowed form".into()
+        }
+        other => format!("{other:?}")
+            .split(['{', '('])
+            .next()
+            .unwrap_or("invalid value")
+            .trim()
+            .to_string(),
+    }
+}
+
+fn type_name(kind: &jsonschema::error::TypeKind) -> String {
+    match kind {
+        jsonschema::error::TypeKind::Single(t) => format!("{t}"),
+        jsonschema::error::TypeKind::Multiple(ts) => {
+            let names: Vec<String> = ts.iter().map(|t| format!("{t}")).collect();
+            names.join(" or ")
+        }
+    }
+}
+
+fn join(path: &str, key: &str) -> String {
+    if path.is_empty() {
+        key.to_string()
+    } else {
+        format!("{path}.{key}")
+    }
+}
+
+/// JSON pointer (`/sends/s/recipients/0`) → document path (`sends.s.recipients[0]`).
+fn dotted_path(pointer: &str, root: &Value) -> String {
+    let mut out = String::new();
+    let mut node = Some(root);
+    for raw in pointer.split('/').skip(1) {
+        let seg = raw.replace("~1", "/").replace("~0", "~");
+        match node {
+            Some(Value::Array(items)) => {
+                out.push_str(&format!("[{seg}]"));
+                node = seg.parse::<usize>().ok().and_then(|i| items.get(i));
+            }
+            other => {
+                if !out.is_empty() {
+                    out.push('.');
+                }
+                node = match other {
+                    Some(Value::Object(map)) => map.get(&seg),
+                    _ => None,
+                };
+                out.push_str(&seg);
+            }
+        }
+    }
+    out
+}
+
+/// The property names allowed at the object whose `additionalProperties`
+/// keyword failed, found by walking the schema path (following `$ref`s).
+fn allowed_properties(schema: &Value, schema_path: &str) -> Vec<String> {
+    let mut node = schema;
+    let segments: Vec<&str> = schema_path.split('/').skip(1).collect();
+    let Some((_, parents)) = segments.split_last() else {
+        return Vec::new();
+    };
+    for seg in parents {
+        if *seg == "$ref" {
+            let Some(target) = node.get("$ref").and_then(Value::as_str) else {
+                return Vec::new();
+            };
+            let Some(resolved) = target.strip_prefix('#').and_then(|ptr| schema.pointer(ptr))
+            else {
+                return Vec::new();
+            };
+            node = resolved;
+            continue;
+        }
+        node = match node {
+            Value::Object(map) => match map.get(*seg) {
+                Some(next) => next,
+                None => return Vec::new(),
+            },
+            Value::Array(items) => match seg.parse::<usize>().ok().and_then(|i| items.get(i)) {
+                Some(next) => next,
+                None => return Vec::new(),
+            },
+            _ => return Vec::new(),
+        };
+    }
+    let mut names: Vec<String> = node
+        .get("properties")
+        .and_then(Value::as_object)
+        .map(|props| props.keys().cloned().collect())
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+/// The allowed name closest to `name` by edit distance, if close enough to
+/// be a likely typo.
+fn closest<'a>(name: &str, allowed: &'a [String]) -> Option<&'a str> {
+    allowed
+        .iter()
+        .map(|a| (edit_distance(name, a), a))
+        .filter(|(d, a)| *d <= 2.max(a.len() / 4))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, a)| a.as_str())
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != *cb);
+            cur.push((prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1));
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pointer_becomes_document_path() {
+        let v = serde_json::json!({"sends": {"s": {"recipients": [{"phone": 1}]}}});
+        assert_eq!(
+            dotted_path("/sends/s/recipients/0/phone", &v),
+            "sends.s.recipients[0].phone"
+        );
+    }
+
+    #[test]
+    fn typos_get_a_suggestion() {
+        let allowed = vec!["body".to_string(), "body_examples".to_string()];
+        assert_eq!(closest("bdy", &allowed), Some("body"));
+        assert_eq!(closest("zzzzzz", &allowed), None);
+    }
 }

@@ -1,1 +1,12 @@
-//! (in progress)
+//! `plan`: the diff of Desired against Observed and Recorded, the Plan type,
+//! its renderers and plan files.
+
+pub mod desired;
+pub mod diff;
+pub mod file;
+pub mod model;
+pub mod render;
+pub mod tally;
+
+pub use diff::{diff, Observed, Tally};
+pub use model::*;

@@ -1,0 +1,122 @@
+//! Rules for `provider`, `state`, `flows` and `removed`.
+
+use super::Ctx;
+use crate::config::interp::{Interp, Var};
+use crate::config::meta;
+use crate::config::types::RawConfig;
+
+pub(super) fn check(ctx: &mut Ctx<'_>, config: &RawConfig) {
+    if let Some(p) = &config.provider {
+        if let Some(token) = &p.token {
+            let env_only = Interp::parse(token).ok().is_some_and(|t| {
+                let vars: Vec<&Var> = t.vars().collect();
+                vars.len() == 1
+                    && matches!(vars[0], Var::Env(_))
+                    && token.trim().starts_with("${")
+                    && token.trim().ends_with('}')
+            });
+            if !env_only {
+                ctx.error(
+                    "provider.token",
+                    "provider.token holds a literal token",
+                    "tokens come from the environment: write `token: ${env.WAFORM_TOKEN}` (or omit it) and revoke this token if it was committed",
+                );
+            }
+        }
+        for (field, value) in [
+            ("base_url", p.base_url.as_deref()),
+            ("instance", p.instance.as_deref()),
+            ("token", p.token.as_deref()),
+        ] {
+            if let Some(value) = value {
+                check_env_vars(ctx, &format!("provider.{field}"), value);
+            }
+        }
+        if let Some(url) = &p.base_url {
+            if !url.contains("${") && !(url.starts_with("https://") || url.starts_with("http://")) {
+                ctx.error(
+                    "provider.base_url",
+                    format!("base_url \"{url}\" is not an http(s) URL"),
+                    "write it like `https://api.1msg.io`",
+                );
+            }
+        }
+        if let Some(rate) = p.rate_limit {
+            if !(rate.is_finite() && rate >= 0.0) {
+                ctx.error(
+                    "provider.rate_limit",
+                    "rate_limit must be zero (no limit) or a positive number of sends per second",
+                    "",
+                );
+            }
+        }
+    }
+    if let Some(url) = config.state.as_ref().and_then(|s| s.url.as_deref()) {
+        check_env_vars(ctx, "state.url", url);
+        if !url.starts_with("sqlite://") {
+            ctx.error(
+                "state.url",
+                format!("unsupported state url \"{url}\""),
+                "use `sqlite://PATH` (relative to the config's folder)",
+            );
+        }
+    }
+    for (key, flow) in &config.flows {
+        let path = format!("flows.{key}");
+        match (&flow.id, &flow.name) {
+            (Some(_), Some(_)) => ctx.error(
+                &path,
+                format!("flow `{key}` has both `id` and `name`"),
+                "keep one: the Flow id is exact, the name is looked up on the account",
+            ),
+            (None, None) => ctx.error(
+                &path,
+                format!("flow `{key}` has neither `id` nor `name`"),
+                "add `id: \"<flow id>\"` or `name: \"<flow name>\"`",
+            ),
+            (Some(id), None) if id.trim().is_empty() => {
+                ctx.error(&format!("{path}.id"), "empty Flow id", "")
+            }
+            _ => {}
+        }
+    }
+    for (i, name) in config.removed.iter().enumerate() {
+        if !meta::is_template_name(name) {
+            ctx.error(
+                &format!("removed[{i}]"),
+                format!("\"{name}\" is not a template name"),
+                "template names are lowercase letters, digits and `_`",
+            );
+        }
+    }
+}
+
+/// `${env.NAME}` must name a set variable; recipient/send variables have no
+/// meaning outside sends.
+fn check_env_vars(ctx: &mut Ctx<'_>, path: &str, value: &str) {
+    match Interp::parse(value) {
+        Err(msg) => ctx.error(path, msg, ""),
+        Ok(t) => {
+            for var in t.vars() {
+                match var {
+                    Var::Env(name) => {
+                        if std::env::var_os(name).is_none() {
+                            ctx.error(
+                                path,
+                                format!("environment variable {name} is not set"),
+                                format!(
+                                    "export {name} before running waform, or remove the reference"
+                                ),
+                            );
+                        }
+                    }
+                    other => ctx.error(
+                        path,
+                        format!("{other} cannot be used here"),
+                        "only `${env.NAME}` is allowed in provider and state",
+                    ),
+                }
+            }
+        }
+    }
+}

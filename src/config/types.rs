@@ -1,0 +1,344 @@
+//! The config as the user writes it (DESIGN §2): serde + schemars types that
+//! mirror the YAML. The JSON Schema is generated from these; semantic rules
+//! (`rules.rs`) and the lowering into the desired state read them.
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// A waform config: WhatsApp templates with Flow buttons and the Flow sends
+/// that should happen.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(title = "waform config")]
+pub struct RawConfig {
+    /// Config format version; only `1` exists.
+    #[schemars(range(min = 1, max = 1))]
+    pub version: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<ProviderConfig>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<StateConfig>,
+    /// Flows the templates and sends point at, by key.
+    #[serde(default)]
+    pub flows: BTreeMap<String, FlowRef>,
+    /// Message templates by logical name.
+    #[serde(default)]
+    pub templates: BTreeMap<String, Template>,
+    /// Account templates to delete (account names). Nothing else is ever
+    /// deleted except superseded versions of a managed template.
+    #[serde(default)]
+    pub removed: Vec<String>,
+    /// Flow sends by name.
+    #[serde(default)]
+    pub sends: BTreeMap<String, Send>,
+}
+
+/// The account API. Values may use `${env.NAME}`; the token must.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderConfig {
+    #[serde(default)]
+    pub kind: ProviderKind,
+    /// Default `https://api.1msg.io`; env `WAFORM_BASE_URL` overrides.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_url: Option<String>,
+    /// Channel id; env `WAFORM_INSTANCE` if omitted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance: Option<String>,
+    /// Must be `${env.NAME}`; env `WAFORM_TOKEN` if omitted. A literal token
+    /// is an error: tokens do not belong in git.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+    /// Sends per second (default 20; 0 turns the limit off).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<f64>,
+    /// Requests in flight (default 8).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 256))]
+    pub concurrency: Option<u32>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ProviderKind {
+    #[default]
+    Onemsg,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StateConfig {
+    /// `sqlite://PATH`, relative to the config's folder. Default
+    /// `sqlite://.waform/state.db`; env `WAFORM_STATE` overrides.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+}
+
+/// A Flow on the account, by id or by name (exactly one).
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FlowRef {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Template {
+    /// `versioned` (default): account name `<logical>_<8 hex>` from the
+    /// content hash. `exact`: the logical name as-is (adopted templates).
+    #[serde(default)]
+    pub naming: Naming,
+    pub category: Category,
+    /// Content per language code (`en_US`, `pt_BR`, ...).
+    pub languages: BTreeMap<String, TemplateLanguage>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Naming {
+    #[default]
+    Versioned,
+    Exact,
+}
+
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Category {
+    Marketing,
+    Utility,
+    Authentication,
+}
+
+impl Category {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Category::Marketing => "MARKETING",
+            Category::Utility => "UTILITY",
+            Category::Authentication => "AUTHENTICATION",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TemplateLanguage {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub header: Option<Header>,
+    /// Body text, ≤ 1024 characters; variables `{{1}}`..`{{n}}`.
+    pub body: String,
+    /// One sample value per body variable (Meta requires them for review).
+    #[serde(default)]
+    pub body_examples: Vec<String>,
+    /// ≤ 60 characters, no variables.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub footer: Option<String>,
+    #[serde(default)]
+    pub buttons: Vec<Button>,
+}
+
+/// A TEXT header (≤ 60 characters, at most one variable `{{1}}`).
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Header {
+    pub text: String,
+    /// Sample value for `{{1}}` when the header has a variable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub example: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Button {
+    /// Opens a WhatsApp Flow.
+    Flow {
+        text: String,
+        /// Key in `flows:`.
+        flow: String,
+        #[serde(default)]
+        action: FlowAction,
+        /// First screen (required for `navigate`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        screen: Option<String>,
+    },
+    QuickReply {
+        text: String,
+    },
+    Url {
+        text: String,
+        url: String,
+    },
+    PhoneNumber {
+        text: String,
+        phone_number: String,
+    },
+}
+
+impl Button {
+    pub fn text(&self) -> &str {
+        match self {
+            Button::Flow { text, .. }
+            | Button::QuickReply { text }
+            | Button::Url { text, .. }
+            | Button::PhoneNumber { text, .. } => text,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum FlowAction {
+    #[default]
+    Navigate,
+    DataExchange,
+}
+
+impl FlowAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FlowAction::Navigate => "navigate",
+            FlowAction::DataExchange => "data_exchange",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum FlowMode {
+    #[default]
+    Published,
+    Draft,
+}
+
+impl FlowMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FlowMode::Published => "published",
+            FlowMode::Draft => "draft",
+        }
+    }
+}
+
+/// One send: a template message (`template`) or an interactive Flow message
+/// (`flow_message`), to a list of recipients.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Send {
+    /// Template logical name (template sends).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub language: Option<String>,
+    /// RFC 3339 with offset; absent = as soon as apply runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at: Option<String>,
+    /// RFC 3339 with offset; never sent after this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires: Option<String>,
+    /// One value per body variable; may use `${recipient.COLUMN}`.
+    #[serde(default)]
+    pub body_params: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flow_button: Option<FlowButton>,
+    /// An interactive Flow message (24-hour window only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flow_message: Option<FlowMessageSpec>,
+    /// Template sent instead when the 24-hour window is closed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fallback: Option<Fallback>,
+    #[serde(default)]
+    pub recipients: Vec<RecipientSource>,
+    /// Phones never sent to.
+    #[serde(default)]
+    pub exclude: Vec<RecipientSource>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FlowButton {
+    /// Default: deterministic per (send, recipient).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action_data: Option<BTreeMap<String, serde_json::Value>>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FlowMessageSpec {
+    /// Key in `flows:`.
+    pub flow: String,
+    /// ≤ 1024 characters.
+    pub body: String,
+    /// Button text, ≤ 20 characters.
+    pub cta: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub header: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub footer: Option<String>,
+    #[serde(default)]
+    pub action: FlowAction,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub screen: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<BTreeMap<String, serde_json::Value>>,
+    /// Explicit token; default deterministic per (send, recipient).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+    #[serde(default)]
+    pub mode: FlowMode,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Fallback {
+    pub template: String,
+    pub language: String,
+    #[serde(default)]
+    pub body_params: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flow_button: Option<FlowButton>,
+}
+
+/// Recipients: a CSV file (header row, `phone` column required) or one
+/// inline row (`phone` plus any columns).
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum RecipientSource {
+    Csv(CsvSource),
+    Row(BTreeMap<String, Scalar>),
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CsvSource {
+    /// Path relative to the config file's folder.
+    pub csv: String,
+}
+
+/// A cell of an inline recipient row.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum Scalar {
+    String(String),
+    Integer(i64),
+    Float(f64),
+    Bool(bool),
+}
+
+impl std::fmt::Display for Scalar {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Scalar::String(s) => f.write_str(s),
+            Scalar::Integer(n) => write!(f, "{n}"),
+            Scalar::Float(n) => write!(f, "{n}"),
+            Scalar::Bool(b) => write!(f, "{b}"),
+        }
+    }
+}

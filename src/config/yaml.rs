@@ -1,0 +1,341 @@
+//! YAML → JSON value, remembering where every node came from.
+//!
+//! serde_yaml is deprecated upstream and loses positions after parsing, so
+//! the config is read from yaml-rust2's event stream into a
+//! `serde_json::Value` plus a map from document path
+//! (`templates.x.languages.en_US.body`, `sends.s.recipients[0].phone`) to
+//! file, line and column. Every later check — schema, semantic rules —
+//! reports through that map, which is how an error names the exact line.
+//! This is the only place that knows the YAML library (STYLE.md #12).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use serde_json::{Map, Number, Value};
+use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
+use yaml_rust2::scanner::{Marker, TScalarStyle};
+
+use crate::diag::{Diagnostic, Location};
+
+/// One parsed YAML file.
+#[derive(Debug)]
+pub struct Document {
+    pub value: Value,
+    /// Path → where the node's value starts.
+    pub spans: HashMap<String, Location>,
+}
+
+/// Parses `source` (the contents of `file`). A syntax error, a duplicate key
+/// or an empty document is a diagnostic with its position.
+pub fn parse(file: &Arc<str>, source: &str) -> Result<Document, Box<Diagnostic>> {
+    let mut builder = Builder {
+        file: file.clone(),
+        stack: Vec::new(),
+        anchors: HashMap::new(),
+        spans: HashMap::new(),
+        root: None,
+        error: None,
+        documents: 0,
+    };
+    let mut parser = Parser::new_from_str(source);
+    if let Err(err) = parser.load(&mut builder, true) {
+        let mark = err.marker();
+        return Err(Box::new(
+            Diagnostic::error(format!("YAML syntax error: {}", err.info()))
+                .at(Location::new(file.clone(), mark.line(), mark.col() + 1))
+                .help("fix the YAML syntax at this position (indentation, quotes, colons)"),
+        ));
+    }
+    if let Some(err) = builder.error {
+        return Err(err);
+    }
+    if builder.documents > 1 {
+        return Err(Box::new(
+            Diagnostic::error("this file holds more than one YAML document (`---`)")
+                .at(Location::new(file.clone(), 1, 1))
+                .help("put each config part in its own file of the config folder"),
+        ));
+    }
+    let value = builder.root.unwrap_or(Value::Null);
+    Ok(Document {
+        value,
+        spans: builder.spans,
+    })
+}
+
+enum Frame {
+    Map {
+        path: String,
+        map: Map<String, Value>,
+        pending_key: Option<(String, Marker)>,
+        anchor: usize,
+    },
+    Seq {
+        path: String,
+        items: Vec<Value>,
+        anchor: usize,
+    },
+}
+
+struct Builder {
+    file: Arc<str>,
+    stack: Vec<Frame>,
+    anchors: HashMap<usize, Value>,
+    spans: HashMap<String, Location>,
+    root: Option<Value>,
+    error: Option<Box<Diagnostic>>,
+    documents: usize,
+}
+
+impl Builder {
+    fn location(&self, mark: Marker) -> Location {
+        Location::new(self.file.clone(), mark.line(), mark.col() + 1)
+    }
+
+    /// The path of the node about to be produced in the current container.
+    fn child_path(&self) -> Option<String> {
+        match self.stack.last() {
+            None => Some(String::new()),
+            Some(Frame::Map {
+                path, pending_key, ..
+            }) => pending_key.as_ref().map(|(k, _)| join(path, k)),
+            Some(Frame::Seq { path, items, .. }) => Some(format!("{path}[{}]", items.len())),
+        }
+    }
+
+    /// True when the next scalar is a mapping key rather than a value.
+    fn expecting_key(&self) -> bool {
+        matches!(
+            self.stack.last(),
+            Some(Frame::Map {
+                pending_key: None,
+                ..
+            })
+        )
+    }
+
+    fn fail(&mut self, diag: Diagnostic) {
+        if self.error.is_none() {
+            self.error = Some(Box::new(diag));
+        }
+    }
+
+    fn push_value(&mut self, value: Value) {
+        match self.stack.last_mut() {
+            None => self.root = Some(value),
+            Some(Frame::Map {
+                map, pending_key, ..
+            }) => {
+                if let Some((key, _)) = pending_key.take() {
+                    map.insert(key, value);
+                }
+            }
+            Some(Frame::Seq { items, .. }) => items.push(value),
+        }
+    }
+
+    fn on_key(&mut self, key: String, mark: Marker) {
+        let duplicate = match self.stack.last() {
+            Some(Frame::Map { map, path, .. }) if map.contains_key(&key) => Some(join(path, &key)),
+            _ => None,
+        };
+        if let Some(path) = duplicate {
+            let first = self.spans.get(&path).cloned();
+            let mut diag = Diagnostic::error(format!("key `{key}` is defined twice"))
+                .at(self.location(mark))
+                .path(path)
+                .help("remove one of the two definitions");
+            if let Some(first) = first {
+                diag = diag.note(format!("first defined at {first}"));
+            }
+            self.fail(diag);
+        }
+        if let Some(Frame::Map { pending_key, .. }) = self.stack.last_mut() {
+            *pending_key = Some((key, mark));
+        }
+    }
+}
+
+fn join(path: &str, key: &str) -> String {
+    if path.is_empty() {
+        key.to_string()
+    } else {
+        format!("{path}.{key}")
+    }
+}
+
+impl MarkedEventReceiver for Builder {
+    fn on_event(&mut self, ev: Event, mark: Marker) {
+        if self.error.is_some() {
+            return;
+        }
+        match ev {
+            Event::DocumentStart => self.documents += 1,
+            Event::Scalar(text, style, anchor, _tag) => {
+                if self.expecting_key() {
+                    self.on_key(text, mark);
+                    return;
+                }
+                let Some(path) = self.child_path() else {
+                    return;
+                };
+                let value = resolve_scalar(text, style);
+                self.spans.insert(path, self.location(mark));
+                if anchor > 0 {
+                    self.anchors.insert(anchor, value.clone());
+                }
+                self.push_value(value);
+            }
+            Event::Alias(id) => {
+                if self.expecting_key() {
+                    self.fail(
+                        Diagnostic::error("an alias cannot be used as a mapping key")
+                            .at(self.location(mark)),
+                    );
+                    return;
+                }
+                let value = self.anchors.get(&id).cloned().unwrap_or(Value::Null);
+                if let Some(path) = self.child_path() {
+                    self.spans.insert(path, self.location(mark));
+                }
+                self.push_value(value);
+            }
+            Event::MappingStart(anchor, _) | Event::SequenceStart(anchor, _) => {
+                if self.expecting_key() {
+                    self.fail(
+                        Diagnostic::error("a mapping key must be a plain string")
+                            .at(self.location(mark))
+                            .help("write keys as `name:`; complex keys are not supported"),
+                    );
+                    return;
+                }
+                let path = self.child_path().unwrap_or_default();
+                // A block container's own mark sits at its first entry; its
+                // key is where a reader looks for it.
+                let key_mark = match self.stack.last() {
+                    Some(Frame::Map {
+                        pending_key: Some((_, key_mark)),
+                        ..
+                    }) => *key_mark,
+                    _ => mark,
+                };
+                self.spans.insert(path.clone(), self.location(key_mark));
+                let frame = if matches!(ev, Event::MappingStart(..)) {
+                    Frame::Map {
+                        path,
+                        map: Map::new(),
+                        pending_key: None,
+                        anchor,
+                    }
+                } else {
+                    Frame::Seq {
+                        path,
+                        items: Vec::new(),
+                        anchor,
+                    }
+                };
+                self.stack.push(frame);
+            }
+            Event::MappingEnd | Event::SequenceEnd => {
+                let (value, anchor) = match self.stack.pop() {
+                    Some(Frame::Map { map, anchor, .. }) => (Value::Object(map), anchor),
+                    Some(Frame::Seq { items, anchor, .. }) => (Value::Array(items), anchor),
+                    None => return,
+                };
+                if anchor > 0 {
+                    self.anchors.insert(anchor, value.clone());
+                }
+                self.push_value(value);
+            }
+            _ => {}
+        }
+    }
+}
+
+/// YAML 1.2 core-schema resolution of a scalar, with one deliberate
+/// exception: numbers written with a leading `+` or a leading zero stay
+/// strings, so an unquoted phone like `+15551234567` keeps its `+` and its
+/// digits (a number would silently drop them).
+fn resolve_scalar(text: String, style: TScalarStyle) -> Value {
+    if style != TScalarStyle::Plain {
+        return Value::String(text);
+    }
+    match text.as_str() {
+        "" | "~" | "null" | "Null" | "NULL" => return Value::Null,
+        "true" | "True" | "TRUE" => return Value::Bool(true),
+        "false" | "False" | "FALSE" => return Value::Bool(false),
+        _ => {}
+    }
+    let digits = text.strip_prefix('-').unwrap_or(&text);
+    let keeps_text = text.starts_with('+') || (digits.len() > 1 && digits.starts_with('0'));
+    if !keeps_text && !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
+        if let Ok(n) = text.parse::<i64>() {
+            return Value::Number(n.into());
+        }
+    }
+    if !keeps_text && looks_like_float(digits) {
+        if let Some(n) = text.parse::<f64>().ok().and_then(Number::from_f64) {
+            return Value::Number(n);
+        }
+    }
+    Value::String(text)
+}
+
+fn looks_like_float(s: &str) -> bool {
+    let mut seen_digit = false;
+    let mut seen_dot = false;
+    for b in s.bytes() {
+        match b {
+            b'0'..=b'9' => seen_digit = true,
+            b'.' if !seen_dot => seen_dot = true,
+            _ => return false,
+        }
+    }
+    seen_digit && seen_dot
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn doc(src: &str) -> Document {
+        parse(&Arc::from("t.yaml"), src).expect("parses")
+    }
+
+    #[test]
+    fn positions_point_at_values() {
+        let d = doc("a:\n  b: hello\n  c:\n    - x\n    - { phone: +15551234567 }\n");
+        let b = &d.spans["a.b"];
+        assert_eq!((b.line, b.column), (2, 6));
+        let p = &d.spans["a.c[1].phone"];
+        assert_eq!((p.line, p.column), (5, 16));
+        assert_eq!(d.value["a"]["c"][1]["phone"], "+15551234567");
+    }
+
+    #[test]
+    fn scalars_resolve_like_yaml_core() {
+        let d = doc("a: 1\nb: '1'\nc: true\nd: 0123\ne: 1.5\nf: ~\ng: 2026-12-01T09:00:00+03:00\n");
+        assert_eq!(d.value["a"], 1);
+        assert_eq!(d.value["b"], "1");
+        assert_eq!(d.value["c"], true);
+        assert_eq!(d.value["d"], "0123");
+        assert_eq!(d.value["e"], 1.5);
+        assert!(d.value["f"].is_null());
+        assert_eq!(d.value["g"], "2026-12-01T09:00:00+03:00");
+    }
+
+    #[test]
+    fn duplicate_keys_and_syntax_errors_are_diagnostics() {
+        let err = parse(&Arc::from("t.yaml"), "a: 1\nb: 2\na: 3\n").expect_err("dup");
+        assert!(err.summary.contains("defined twice"));
+        assert_eq!(err.location.as_ref().map(|l| l.line), Some(3));
+        let err = parse(&Arc::from("t.yaml"), "a: [1, 2\nb: 3\n").expect_err("syntax");
+        assert!(err.summary.contains("YAML syntax error"));
+    }
+
+    #[test]
+    fn anchors_and_aliases_expand() {
+        let d = doc("base: &b { x: 1 }\nother: *b\n");
+        assert_eq!(d.value["other"]["x"], 1);
+    }
+}

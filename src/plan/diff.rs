@@ -1,0 +1,509 @@
+//! Desired against Observed and Recorded: a pure function of (config,
+//! account, ledger tallies, now) — no IO, no clock — so every case is
+//! testable with plain structs.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, Utc};
+
+use super::desired::{self, DesiredTemplate};
+use super::model::*;
+use crate::config::types::{Button, FlowMode, Naming, RawConfig};
+use crate::provider::{AccountFlow, AccountTemplate, FlowList, FlowStatus, TemplateStatus};
+
+/// What the account holds.
+#[derive(Debug, Clone)]
+pub struct Observed {
+    pub templates: Vec<AccountTemplate>,
+    pub flows: FlowList,
+}
+
+/// Recipients of one send, counted against the ledger.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Tally {
+    /// Unique recipients (duplicates dropped), excluded ones included.
+    pub recipients: u64,
+    pub duplicates: u64,
+    pub excluded: u64,
+    pub accepted: u64,
+    pub rejected: u64,
+    pub unknown: u64,
+    /// Never attempted: the ones this apply may send.
+    pub remaining: u64,
+}
+
+/// The template a send will use, as found on the account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Resolved {
+    Ready {
+        name: String,
+        namespace: Option<String>,
+        flow_button: Option<usize>,
+    },
+    Waiting(String),
+    Blocked(String),
+}
+
+/// Computes the plan.
+pub fn diff(
+    config: &RawConfig,
+    observed: &Observed,
+    tallies: &BTreeMap<String, Tally>,
+    now: DateTime<Utc>,
+) -> Plan {
+    let mut messages = Vec::new();
+    let desired = desired::desired_templates(config);
+    let (templates, unmanaged) = template_changes(config, &desired, &observed.templates);
+    let (flows, flow_errors) = flow_checks(config, &observed.flows, &mut messages);
+    let sends = config
+        .sends
+        .iter()
+        .map(|(name, send)| {
+            let tally = tallies.get(name).cloned().unwrap_or_default();
+            send_plan(
+                config,
+                name,
+                send,
+                &tally,
+                observed,
+                &flows,
+                &flow_errors,
+                now,
+            )
+        })
+        .collect();
+    Plan {
+        templates,
+        unmanaged,
+        flows,
+        sends,
+        messages,
+        fingerprints: Fingerprints::default(),
+    }
+}
+
+fn find<'a>(
+    account: &'a [AccountTemplate],
+    name: &str,
+    language: &str,
+) -> Option<&'a AccountTemplate> {
+    account
+        .iter()
+        .find(|t| t.name == name && t.language == language)
+}
+
+fn template_changes(
+    config: &RawConfig,
+    desired: &[DesiredTemplate],
+    account: &[AccountTemplate],
+) -> (Vec<TemplateChange>, u64) {
+    let mut changes = Vec::new();
+    let mut managed: BTreeSet<(String, String)> = BTreeSet::new();
+    for d in desired {
+        managed.insert((d.name.clone(), d.language.clone()));
+        let after = desired::content_lines(&d.components);
+        let base = TemplateChange {
+            action: TemplateAction::Create,
+            name: d.name.clone(),
+            language: d.language.clone(),
+            logical: Some(d.logical.clone()),
+            category: Some(d.category.clone()),
+            replaces: None,
+            reason: None,
+            before: Vec::new(),
+            after: Vec::new(),
+            components: Vec::new(),
+        };
+        let change = match find(account, &d.name, &d.language) {
+            Some(existing) if d.naming == Naming::Exact
+                && (desired::content_lines(&existing.components) != after
+                    || !existing.category.eq_ignore_ascii_case(&d.category)) =>
+            {
+                TemplateChange {
+                    action: TemplateAction::Conflict,
+                    reason: Some(format!(
+                        "`{}` uses naming: exact and its content differs from the account's; templates cannot be edited. Rename the template (or switch it to `naming: versioned`) to create a new one, and list `{}` under `removed:` if the old one should go",
+                        d.logical, d.name
+                    )),
+                    before: desired::content_lines(&existing.components),
+                    after,
+                    ..base
+                }
+            }
+            Some(existing) => match &existing.status {
+                TemplateStatus::Approved => TemplateChange { action: TemplateAction::Unchanged, ..base },
+                TemplateStatus::Rejected => TemplateChange {
+                    action: TemplateAction::Rejected,
+                    reason: Some(format!(
+                        "Meta rejected it ({}); change the content to submit a new version",
+                        existing.rejected_reason.as_deref().unwrap_or("no reason given")
+                    )),
+                    ..base
+                },
+                TemplateStatus::Paused | TemplateStatus::Disabled => TemplateChange {
+                    action: TemplateAction::Rejected,
+                    reason: Some(format!("the template is {:?} by Meta for quality", existing.status).to_lowercase()),
+                    ..base
+                },
+                _ => TemplateChange { action: TemplateAction::Pending, ..base },
+            },
+            None => {
+                let previous = account
+                    .iter()
+                    .filter(|t| t.language == d.language && t.name != d.name && desired::is_version_of(&t.name, &d.logical))
+                    .min_by_key(|t| (t.status != TemplateStatus::Approved, t.name.clone()));
+                match previous {
+                    Some(prev) if d.naming == Naming::Versioned => TemplateChange {
+                        action: TemplateAction::Replace,
+                        replaces: Some(prev.name.clone()),
+                        before: desired::content_lines(&prev.components),
+                        after,
+                        components: d.components.clone(),
+                        ..base
+                    },
+                    _ => TemplateChange {
+                        action: TemplateAction::Create,
+                        after,
+                        components: d.components.clone(),
+                        ..base
+                    },
+                }
+            }
+        };
+        changes.push(change);
+    }
+    // Superseded versions of managed versioned templates.
+    for (logical, template) in &config.templates {
+        if template.naming != Naming::Versioned {
+            continue;
+        }
+        let current = desired::account_name(logical, template, &config.flows);
+        let successor_approved = template.languages.keys().all(|code| {
+            find(account, &current, code).is_some_and(|t| t.status == TemplateStatus::Approved)
+        });
+        for t in account
+            .iter()
+            .filter(|t| t.name != current && desired::is_version_of(&t.name, logical))
+        {
+            managed.insert((t.name.clone(), t.language.clone()));
+            changes.push(TemplateChange {
+                action: if successor_approved {
+                    TemplateAction::Delete
+                } else {
+                    TemplateAction::Superseded
+                },
+                name: t.name.clone(),
+                language: t.language.clone(),
+                logical: Some(logical.clone()),
+                category: Some(t.category.clone()),
+                replaces: None,
+                reason: Some(format!("superseded by {current}")),
+                before: Vec::new(),
+                after: Vec::new(),
+                components: Vec::new(),
+            });
+        }
+    }
+    for name in &config.removed {
+        for t in account.iter().filter(|t| &t.name == name) {
+            if managed.insert((t.name.clone(), t.language.clone())) {
+                changes.push(TemplateChange {
+                    action: TemplateAction::Delete,
+                    name: t.name.clone(),
+                    language: t.language.clone(),
+                    logical: None,
+                    category: Some(t.category.clone()),
+                    replaces: None,
+                    reason: Some("listed under removed:".into()),
+                    before: Vec::new(),
+                    after: Vec::new(),
+                    components: Vec::new(),
+                });
+            }
+        }
+    }
+    let unmanaged = account
+        .iter()
+        .filter(|t| !managed.contains(&(t.name.clone(), t.language.clone())))
+        .count() as u64;
+    changes.sort_by(|a, b| (&a.name, &a.language, a.action).cmp(&(&b.name, &b.language, b.action)));
+    (changes, unmanaged)
+}
+
+/// Flows referenced by templates (buttons) and flow messages, with the mode
+/// they are sent in.
+fn referenced_flows(config: &RawConfig) -> BTreeMap<String, bool> {
+    let mut out: BTreeMap<String, bool> = BTreeMap::new();
+    for template in config.templates.values() {
+        for lang in template.languages.values() {
+            for b in &lang.buttons {
+                if let Button::Flow { flow, .. } = b {
+                    out.insert(flow.clone(), false);
+                }
+            }
+        }
+    }
+    for send in config.sends.values() {
+        if let Some(fm) = &send.flow_message {
+            let draft_ok = fm.mode == FlowMode::Draft;
+            let entry = out.entry(fm.flow.clone()).or_insert(draft_ok);
+            *entry = *entry && draft_ok;
+        }
+    }
+    out
+}
+
+fn flow_checks(
+    config: &RawConfig,
+    observed: &FlowList,
+    messages: &mut Vec<PlanMessage>,
+) -> (Vec<FlowCheck>, BTreeMap<String, String>) {
+    let mut checks = Vec::new();
+    let mut errors = BTreeMap::new();
+    for (key, draft_ok) in referenced_flows(config) {
+        let Some(flow_ref) = config.flows.get(&key) else {
+            continue;
+        };
+        let mut check = FlowCheck {
+            key: key.clone(),
+            id: flow_ref.id.clone(),
+            name: flow_ref.name.clone(),
+            status: "unverified".into(),
+        };
+        match observed {
+            FlowList::Unavailable(why) => {
+                messages.push(PlanMessage {
+                    severity: "warning".into(),
+                    message: format!("Flow `{key}` could not be verified: the channel's Flow list is unavailable ({why})"),
+                });
+            }
+            FlowList::Flows(flows) => {
+                let found: Option<&AccountFlow> = flows.iter().find(|f| {
+                    flow_ref.id.as_deref() == Some(f.id.as_str())
+                        || flow_ref.name.as_deref() == Some(f.name.as_str())
+                });
+                match found {
+                    None => {
+                        check.status = "missing".into();
+                        let what = flow_ref
+                            .id
+                            .as_deref()
+                            .map(|id| format!("id {id}"))
+                            .or_else(|| flow_ref.name.as_deref().map(|n| format!("name \"{n}\"")))
+                            .unwrap_or_default();
+                        let msg = format!("Flow `{key}` ({what}) does not exist on the account: create and publish it, or fix `flows.{key}`");
+                        errors.insert(key.clone(), msg.clone());
+                        messages.push(PlanMessage {
+                            severity: "error".into(),
+                            message: msg,
+                        });
+                    }
+                    Some(f) => {
+                        check.id = Some(f.id.clone());
+                        check.status = match &f.status {
+                            FlowStatus::Other(s) => s.clone(),
+                            s => format!("{s:?}").to_uppercase(),
+                        };
+                        let sendable = f.status == FlowStatus::Published
+                            || (draft_ok && f.status == FlowStatus::Draft);
+                        if !sendable {
+                            let msg = format!(
+                                "Flow `{key}` is {} on the account: sends need a PUBLISHED Flow (flow messages may use `mode: draft` for testing)",
+                                check.status
+                            );
+                            errors.insert(key.clone(), msg.clone());
+                            messages.push(PlanMessage {
+                                severity: "error".into(),
+                                message: msg,
+                            });
+                        }
+                    }
+                }
+            }
+        }
+        checks.push(check);
+    }
+    (checks, errors)
+}
+
+/// The account template a send of `logical` in `language` uses: the desired
+/// version when approved, else an approved earlier version with the same
+/// shape (sends keep using the old one until the new one is approved).
+pub fn resolve_template(
+    config: &RawConfig,
+    logical: &str,
+    language: &str,
+    account: &[AccountTemplate],
+) -> Resolved {
+    let Some(template) = config.templates.get(logical) else {
+        return Resolved::Blocked(format!("template `{logical}` is not declared"));
+    };
+    let Some(lang) = template.languages.get(language) else {
+        return Resolved::Blocked(format!("template `{logical}` has no language `{language}`"));
+    };
+    let name = desired::account_name(logical, template, &config.flows);
+    let wanted = desired::components(lang, &config.flows);
+    let shape = (
+        desired::body_variables(&wanted),
+        desired::flow_button_index(&wanted).is_some(),
+    );
+    let ready = |t: &AccountTemplate| Resolved::Ready {
+        name: t.name.clone(),
+        namespace: t.namespace.clone(),
+        flow_button: desired::flow_button_index(&t.components),
+    };
+    let current = find(account, &name, language);
+    if let Some(t) = current.filter(|t| t.status == TemplateStatus::Approved) {
+        return ready(t);
+    }
+    let mut older: Vec<&AccountTemplate> = account
+        .iter()
+        .filter(|t| {
+            t.language == language
+                && t.status == TemplateStatus::Approved
+                && t.name != name
+                && desired::is_version_of(&t.name, logical)
+                && (
+                    desired::body_variables(&t.components),
+                    desired::flow_button_index(&t.components).is_some(),
+                ) == shape
+        })
+        .collect();
+    older.sort_by(|a, b| a.name.cmp(&b.name));
+    if let Some(t) = older.first() {
+        return ready(t);
+    }
+    match current.map(|t| &t.status) {
+        Some(TemplateStatus::Rejected) => Resolved::Blocked(format!(
+            "template {name} ({language}) was rejected by Meta ({})",
+            current
+                .and_then(|t| t.rejected_reason.clone())
+                .unwrap_or_else(|| "no reason given".into())
+        )),
+        Some(TemplateStatus::Paused) | Some(TemplateStatus::Disabled) => Resolved::Blocked(
+            format!("template {name} ({language}) is paused or disabled by Meta"),
+        ),
+        _ => Resolved::Waiting(format!(
+            "waiting for template {name} ({language}) to be approved"
+        )),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn send_plan(
+    config: &RawConfig,
+    name: &str,
+    send: &crate::config::types::Send,
+    tally: &Tally,
+    observed: &Observed,
+    flows: &[FlowCheck],
+    flow_errors: &BTreeMap<String, String>,
+    now: DateTime<Utc>,
+) -> SendPlan {
+    let mut plan = SendPlan {
+        name: name.to_string(),
+        kind: if send.flow_message.is_some() {
+            "flow_message"
+        } else {
+            "template"
+        }
+        .into(),
+        template: None,
+        language: None,
+        flow_id: None,
+        state: SendState::Due,
+        at: send.at.clone(),
+        expires: send.expires.clone(),
+        reason: None,
+        counts: SendCounts {
+            recipients: tally.recipients,
+            already_sent: tally.accepted,
+            rejected: tally.rejected,
+            unknown: tally.unknown,
+            excluded: tally.excluded,
+            duplicates: tally.duplicates,
+            ..SendCounts::default()
+        },
+    };
+    let mut blocked: Option<String> = None;
+    let mut waiting: Option<String> = None;
+    if let Some(fm) = &send.flow_message {
+        plan.flow_id = flows
+            .iter()
+            .find(|f| f.key == fm.flow)
+            .and_then(|f| f.id.clone());
+        if let Some(err) = flow_errors.get(&fm.flow) {
+            blocked = Some(err.clone());
+        } else if plan.flow_id.is_none() {
+            blocked = Some(format!("Flow `{}` has no id and the account's Flow list could not be read to find it by name", fm.flow));
+        }
+        if let Some(fb) = &send.fallback {
+            plan.language = Some(fb.language.clone());
+            if let Resolved::Ready { name, .. } =
+                resolve_template(config, &fb.template, &fb.language, &observed.templates)
+            {
+                plan.template = Some(name);
+            }
+        }
+    } else if let Some(logical) = &send.template {
+        let language = send
+            .language
+            .clone()
+            .or_else(|| {
+                config
+                    .templates
+                    .get(logical)
+                    .and_then(|t| t.languages.keys().next().cloned())
+            })
+            .unwrap_or_default();
+        plan.language = Some(language.clone());
+        match resolve_template(config, logical, &language, &observed.templates) {
+            Resolved::Ready { name, .. } => plan.template = Some(name),
+            Resolved::Waiting(why) => waiting = Some(why),
+            Resolved::Blocked(why) => blocked = Some(why),
+        }
+        for b in config
+            .templates
+            .get(logical)
+            .and_then(|t| t.languages.get(&language))
+            .map(|l| l.buttons.as_slice())
+            .unwrap_or_default()
+        {
+            if let Button::Flow { flow, .. } = b {
+                if let Some(err) = flow_errors.get(flow) {
+                    blocked = Some(err.clone());
+                }
+            }
+        }
+    }
+    let parse = |s: &Option<String>| {
+        s.as_deref()
+            .and_then(|v| DateTime::parse_from_rfc3339(v).ok())
+            .map(|t| t.with_timezone(&Utc))
+    };
+    let (at, expires) = (parse(&send.at), parse(&send.expires));
+    let remaining = tally.remaining;
+    let counts = &mut plan.counts;
+    plan.state = if expires.is_some_and(|e| e <= now) {
+        counts.expired = remaining;
+        SendState::Expired
+    } else if let Some(why) = blocked {
+        counts.blocked = remaining;
+        plan.reason = Some(why);
+        SendState::Blocked
+    } else if at.is_some_and(|a| a > now) {
+        counts.scheduled = remaining;
+        SendState::Scheduled
+    } else if let Some(why) = waiting {
+        counts.waiting = remaining;
+        plan.reason = Some(why);
+        SendState::Waiting
+    } else {
+        counts.due = remaining;
+        SendState::Due
+    };
+    if remaining == 0 && plan.state != SendState::Blocked {
+        plan.state = SendState::Done;
+    }
+    plan
+}

@@ -1,0 +1,53 @@
+//! Plan files (`plan --out FILE`, `apply FILE`): the plan plus fingerprints
+//! of the config and of the account it was computed from, so apply refuses
+//! a stale plan. No token or secret is ever written.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::model::Plan;
+
+pub const KIND: &str = "waform-plan";
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PlanFile {
+    pub kind: String,
+    pub format_version: String,
+    /// The config path the plan was made from (as given).
+    pub config: PathBuf,
+    /// `--now` when given, so apply evaluates schedules the same way.
+    pub now: Option<String>,
+    pub plan: Plan,
+}
+
+impl PlanFile {
+    pub fn write(&self, path: &Path) -> anyhow::Result<()> {
+        let text = serde_json::to_string_pretty(self)?;
+        std::fs::write(path, text + "\n")
+            .map_err(|e| anyhow::anyhow!("cannot write plan file {}: {e}", path.display()))
+    }
+
+    /// Reads `path` if it is a plan file; `Ok(None)` when it is something else.
+    pub fn read(path: &Path) -> anyhow::Result<Option<PlanFile>> {
+        if path.is_dir() {
+            return Ok(None);
+        }
+        let Ok(text) = std::fs::read_to_string(path) else {
+            return Ok(None);
+        };
+        if !text.trim_start().starts_with('{') || !text.contains(KIND) {
+            return Ok(None);
+        }
+        let file: PlanFile = serde_json::from_str(&text).map_err(|e| {
+            anyhow::anyhow!(
+                "{} looks like a plan file but cannot be read: {e}",
+                path.display()
+            )
+        })?;
+        if file.kind != KIND || file.format_version != "1" {
+            anyhow::bail!("{} is not a waform plan file of format 1", path.display());
+        }
+        Ok(Some(file))
+    }
+}

@@ -1,0 +1,230 @@
+//! The Plan: what apply will do, as data. Renderers (text, json, markdown)
+//! and plan files read it; apply executes it. The action names are what
+//! users see.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// What happens to one account template (one name in one language).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TemplateAction {
+    /// `+` a new template is submitted for review.
+    Create,
+    /// `-/+` content changed: a new version is created; the old one is
+    /// deleted once the new one is approved.
+    Replace,
+    /// `-` deleted (listed under `removed:`, or a superseded version whose
+    /// successor is approved).
+    Delete,
+    /// `~` submitted earlier and still in review.
+    Pending,
+    /// `!` Meta rejected it; sends that need it are blocked.
+    Rejected,
+    /// `!` an exact-named template whose content differs on the account.
+    Conflict,
+    /// A superseded version kept until its successor is approved.
+    Superseded,
+    Unchanged,
+}
+
+impl TemplateAction {
+    pub fn symbol(self) -> &'static str {
+        match self {
+            TemplateAction::Create => "+",
+            TemplateAction::Replace => "-/+",
+            TemplateAction::Delete => "-",
+            TemplateAction::Pending => "~",
+            TemplateAction::Rejected | TemplateAction::Conflict => "!",
+            TemplateAction::Superseded => "~",
+            TemplateAction::Unchanged => " ",
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            TemplateAction::Create => "create",
+            TemplateAction::Replace => "replace",
+            TemplateAction::Delete => "delete",
+            TemplateAction::Pending => "pending approval",
+            TemplateAction::Rejected => "rejected",
+            TemplateAction::Conflict => "conflict",
+            TemplateAction::Superseded => "superseded (kept until successor is approved)",
+            TemplateAction::Unchanged => "unchanged",
+        }
+    }
+
+    /// Whether apply will change the account for this action.
+    pub fn is_change(self) -> bool {
+        matches!(
+            self,
+            TemplateAction::Create | TemplateAction::Replace | TemplateAction::Delete
+        )
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TemplateChange {
+    pub action: TemplateAction,
+    /// Account name.
+    pub name: String,
+    pub language: String,
+    /// Logical name in the config (None for `removed:` / unmanaged names).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub logical: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub category: Option<String>,
+    /// For replace: the account version being superseded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replaces: Option<String>,
+    /// Why (rejection reason, conflict advice, deletion cause).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Content lines before (account) and after (config), for diffs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub before: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub after: Vec<String>,
+    /// Meta components to submit (create/replace).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub components: Vec<Value>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SendState {
+    /// Recipients go out on this apply.
+    Due,
+    /// `at` is in the future.
+    Scheduled,
+    /// `expires` has passed: never sent.
+    Expired,
+    /// The template is not approved yet.
+    Waiting,
+    /// Cannot go out (template rejected, Flow not published, ...).
+    Blocked,
+    /// Everyone has been attempted.
+    Done,
+}
+
+/// Per-recipient counts of one send, after duplicates are dropped.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SendCounts {
+    /// Unique recipients (after duplicates are dropped, before exclusions).
+    pub recipients: u64,
+    pub due: u64,
+    pub scheduled: u64,
+    pub already_sent: u64,
+    pub rejected: u64,
+    pub unknown: u64,
+    pub expired: u64,
+    pub excluded: u64,
+    pub waiting: u64,
+    pub blocked: u64,
+    pub duplicates: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SendPlan {
+    pub name: String,
+    /// `template` or `flow_message`.
+    pub kind: String,
+    /// Account template name used (template sends; the fallback for flow messages).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub template: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub language: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub flow_id: Option<String>,
+    pub state: SendState,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    pub counts: SendCounts,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FlowCheck {
+    pub key: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// `PUBLISHED`, `DRAFT`, ..., `missing`, or `unverified`.
+    pub status: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlanMessage {
+    /// `error` or `warning`.
+    pub severity: String,
+    pub message: String,
+}
+
+/// Fingerprints that make a plan file refuse to apply when stale.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Fingerprints {
+    pub config: String,
+    pub account: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Plan {
+    pub templates: Vec<TemplateChange>,
+    /// Account templates not managed by this config (left alone).
+    pub unmanaged: u64,
+    pub flows: Vec<FlowCheck>,
+    pub sends: Vec<SendPlan>,
+    pub messages: Vec<PlanMessage>,
+    pub fingerprints: Fingerprints,
+}
+
+impl Plan {
+    pub fn count(&self, action: TemplateAction) -> u64 {
+        self.templates.iter().filter(|t| t.action == action).count() as u64
+    }
+
+    pub fn send_total(&self, f: impl Fn(&SendCounts) -> u64) -> u64 {
+        self.sends.iter().map(|s| f(&s.counts)).sum()
+    }
+
+    pub fn has_errors(&self) -> bool {
+        self.messages.iter().any(|m| m.severity == "error")
+    }
+
+    /// True when apply would change the account or message anyone.
+    pub fn has_changes(&self) -> bool {
+        self.templates.iter().any(|t| t.action.is_change()) || self.send_total(|c| c.due) > 0
+    }
+
+    /// The `summary` object of DESIGN §3.
+    pub fn summary(&self) -> Value {
+        serde_json::json!({
+            "templates": {
+                "create": self.count(TemplateAction::Create),
+                "replace": self.count(TemplateAction::Replace),
+                "delete": self.count(TemplateAction::Delete),
+                "unchanged": self.count(TemplateAction::Unchanged),
+                "pending": self.count(TemplateAction::Pending),
+                "rejected": self.count(TemplateAction::Rejected),
+                "conflict": self.count(TemplateAction::Conflict),
+                "superseded": self.count(TemplateAction::Superseded),
+                "unmanaged": self.unmanaged,
+            },
+            "sends": {
+                "due": self.send_total(|c| c.due),
+                "scheduled": self.send_total(|c| c.scheduled),
+                "already_sent": self.send_total(|c| c.already_sent),
+                "expired": self.send_total(|c| c.expired),
+                "excluded": self.send_total(|c| c.excluded),
+                "unknown": self.send_total(|c| c.unknown),
+                "rejected": self.send_total(|c| c.rejected),
+                "waiting": self.send_total(|c| c.waiting),
+                "blocked": self.send_total(|c| c.blocked),
+            }
+        })
+    }
+}

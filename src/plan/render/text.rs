@@ -1,0 +1,146 @@
+//! Terraform-style text: symbols, colors on a terminal, word-level diffs of
+//! replaced templates, recipients as counts.
+
+use std::fmt::Write as _;
+
+use similar::{ChangeTag, TextDiff};
+
+use crate::plan::model::{Plan, TemplateAction, TemplateChange};
+
+struct Paint(bool);
+
+impl Paint {
+    fn code(&self, code: &str, s: &str) -> String {
+        if self.0 {
+            format!("\x1b[{code}m{s}\x1b[0m")
+        } else {
+            s.to_string()
+        }
+    }
+}
+
+fn color_of(action: TemplateAction) -> &'static str {
+    match action {
+        TemplateAction::Create => "32",
+        TemplateAction::Delete => "31",
+        TemplateAction::Replace => "33",
+        TemplateAction::Rejected | TemplateAction::Conflict => "1;31",
+        _ => "36",
+    }
+}
+
+pub fn render(plan: &Plan, color: bool) -> String {
+    let p = Paint(color);
+    let mut out = String::new();
+    let shown: Vec<&TemplateChange> = plan
+        .templates
+        .iter()
+        .filter(|t| t.action != TemplateAction::Unchanged)
+        .collect();
+    let unchanged = plan.count(TemplateAction::Unchanged);
+    let _ = writeln!(out, "Templates:");
+    if shown.is_empty() {
+        let _ = writeln!(out, "  no changes");
+    }
+    for t in shown {
+        let sym = p.code(color_of(t.action), &format!("{:>3}", t.action.symbol()));
+        let _ = write!(
+            out,
+            "{sym} {} [{}] {}",
+            t.name,
+            t.language,
+            t.action.label()
+        );
+        if let Some(r) = &t.replaces {
+            let _ = write!(out, " (replaces {r})");
+        }
+        out.push('\n');
+        if let Some(reason) = &t.reason {
+            let _ = writeln!(out, "      {reason}");
+        }
+        if matches!(t.action, TemplateAction::Replace | TemplateAction::Conflict) {
+            word_diff(&mut out, &p, &t.before.join("\n"), &t.after.join("\n"));
+        } else if t.action == TemplateAction::Create {
+            for line in &t.after {
+                let _ = writeln!(out, "      {}", p.code("32", &format!("+ {line}")));
+            }
+        }
+    }
+    let _ = writeln!(
+        out,
+        "  ({unchanged} unchanged, {} unmanaged on the account left alone)",
+        plan.unmanaged
+    );
+    if !plan.flows.is_empty() {
+        let _ = writeln!(out, "\nFlows:");
+        for f in &plan.flows {
+            let _ = writeln!(
+                out,
+                "  {} {} ({})",
+                f.key,
+                f.id.as_deref().or(f.name.as_deref()).unwrap_or(""),
+                f.status
+            );
+        }
+    }
+    let _ = writeln!(out, "\nSends:");
+    if plan.sends.is_empty() {
+        let _ = writeln!(out, "  none declared");
+    }
+    for s in &plan.sends {
+        let target = match (&s.template, &s.language) {
+            (Some(t), Some(l)) => format!(" via {t} [{l}]"),
+            _ => String::new(),
+        };
+        let _ = writeln!(
+            out,
+            "  {} ({}{}): {}",
+            s.name,
+            s.kind,
+            target,
+            super::send_line(s)
+        );
+        if let Some(reason) = &s.reason {
+            let _ = writeln!(out, "      {reason}");
+        }
+    }
+    if !plan.messages.is_empty() {
+        out.push('\n');
+        for m in &plan.messages {
+            let label = if m.severity == "error" {
+                p.code("1;31", "error")
+            } else {
+                p.code("1;33", "warning")
+            };
+            let _ = writeln!(out, "{label}: {}", m.message);
+        }
+    }
+    let _ = writeln!(out, "\n{}", super::headline(plan));
+    out
+}
+
+/// A word-level diff of the account's version against the declared one.
+fn word_diff(out: &mut String, p: &Paint, before: &str, after: &str) {
+    let diff = TextDiff::from_words(before, after);
+    let mut line = String::from("      ");
+    for change in diff.iter_all_changes() {
+        let v = change.value();
+        let piece = match change.tag() {
+            ChangeTag::Equal => v.to_string(),
+            ChangeTag::Delete => p.code("31", &format!("[-{v}-]")),
+            ChangeTag::Insert => p.code("32", &format!("{{+{v}+}}")),
+        };
+        for (i, part) in piece.split('\n').enumerate() {
+            if i > 0 {
+                out.push_str(line.trim_end());
+                out.push('\n');
+                line = String::from("      ");
+            }
+            line.push_str(part);
+        }
+    }
+    if !line.trim().is_empty() {
+        out.push_str(&line);
+        out.push('\n');
+    }
+}

@@ -1,0 +1,94 @@
+//! The audience of a send: its recipients streamed once, duplicates and
+//! excluded phones dropped, counted against what the ledger recorded.
+//! Phones are kept as `u64` (≤ 15 digits) so a million-recipient send fits
+//! in a few tens of megabytes.
+
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+
+use super::diff::Tally;
+use crate::config::recipients::{self, Row};
+use crate::config::types::Send;
+use crate::diag::Diagnostic;
+
+/// What the ledger holds for a (send, phone).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recorded {
+    Accepted,
+    Rejected,
+    /// Includes an intent without an outcome (the process died mid-request).
+    Unknown,
+}
+
+/// E.164 digits as a number (E.164 has at most 15 digits).
+pub fn phone_key(digits: &str) -> u64 {
+    digits.parse().unwrap_or(u64::MAX)
+}
+
+/// Phones listed under `exclude:`.
+pub fn excluded(send: &Send, base_dir: &Path) -> Result<HashSet<u64>, Diagnostic> {
+    let mut set = HashSet::new();
+    for source in &send.exclude {
+        for row in recipients::stream(source, base_dir, None) {
+            set.insert(phone_key(&row?.phone));
+        }
+    }
+    Ok(set)
+}
+
+/// Streams the unique, not-excluded recipients of a send, in file order.
+/// `on_skip` hears about each duplicate (`true`) or excluded (`false`) row.
+pub fn audience<'a>(
+    send: &'a Send,
+    base_dir: &'a Path,
+    excluded: &'a HashSet<u64>,
+    mut on_skip: impl FnMut(bool) + 'a,
+) -> impl Iterator<Item = Result<Row, Diagnostic>> + 'a {
+    let mut seen: HashSet<u64> = HashSet::new();
+    send.recipients
+        .iter()
+        .flat_map(move |source| recipients::stream(source, base_dir, None))
+        .filter(move |row| match row {
+            Err(_) => true,
+            Ok(row) => {
+                let key = phone_key(&row.phone);
+                if !seen.insert(key) {
+                    on_skip(true);
+                    false
+                } else if excluded.contains(&key) {
+                    on_skip(false);
+                    false
+                } else {
+                    true
+                }
+            }
+        })
+}
+
+/// Counts a send's audience against the ledger.
+pub fn tally(
+    send: &Send,
+    base_dir: &Path,
+    recorded: &HashMap<u64, Recorded>,
+) -> Result<Tally, Diagnostic> {
+    let excluded = excluded(send, base_dir)?;
+    let mut t = Tally::default();
+    let (mut dups, mut excl) = (0u64, 0u64);
+    {
+        let counter = |dup: bool| if dup { dups += 1 } else { excl += 1 };
+        for row in audience(send, base_dir, &excluded, counter) {
+            let row = row?;
+            t.recipients += 1;
+            match recorded.get(&phone_key(&row.phone)) {
+                Some(Recorded::Accepted) => t.accepted += 1,
+                Some(Recorded::Rejected) => t.rejected += 1,
+                Some(Recorded::Unknown) => t.unknown += 1,
+                None => t.remaining += 1,
+            }
+        }
+    }
+    t.duplicates = dups;
+    t.excluded = excl;
+    t.recipients += excl;
+    Ok(t)
+}
