@@ -528,18 +528,65 @@ async fn sandbox_stops_on_shutdown() {
     assert!(r.is_err(), "still answering after shutdown");
 }
 
-/// `waform sandbox` as a process: the announced line, a working API, and a
-/// clean exit on SIGTERM.
+/// A `waform sandbox` process, killed when dropped (an assertion failing
+/// before SIGTERM must not leave it running).
+struct CliSandbox {
+    child: std::process::Child,
+    base: String,
+}
+
+impl CliSandbox {
+    /// Spawns `waform sandbox --listen 127.0.0.1:0 ARGS` and reads the
+    /// announced address from its first line.
+    fn spawn(instance: &str, args: &[&str]) -> CliSandbox {
+        let bin = assert_cmd::cargo::cargo_bin("waform");
+        let mut child = Command::new(bin)
+            .args(["sandbox", "--listen", "127.0.0.1:0", "--instance", instance])
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn waform sandbox");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut sandbox = CliSandbox {
+            child,
+            base: String::new(),
+        };
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).expect("line");
+        let suffix = format!(" (instance {instance})");
+        sandbox.base = line
+            .trim()
+            .strip_prefix("sandbox listening on ")
+            .and_then(|rest| rest.strip_suffix(suffix.as_str()))
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .to_string();
+        sandbox
+    }
+
+    /// SIGTERM, then the exit status.
+    fn terminate(mut self) -> std::process::ExitStatus {
+        // SAFETY: plain signal to our own child's pid.
+        let rc = unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
+        assert_eq!(rc, 0);
+        self.child.wait().expect("wait")
+    }
+}
+
+impl Drop for CliSandbox {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `waform sandbox` as a process: the announced line, the flags applied, and
+/// a clean exit on SIGTERM.
 #[test]
 fn sandbox_command_serves_until_sigterm() {
-    let bin = assert_cmd::cargo::cargo_bin("waform");
-    let mut child = Command::new(bin)
-        .args([
-            "sandbox",
-            "--listen",
-            "127.0.0.1:0",
-            "--instance",
-            "cli_inst",
+    let sb = CliSandbox::spawn(
+        "cli_inst",
+        &[
             "--token",
             "cli-token",
             "--flow",
@@ -548,36 +595,12 @@ fn sandbox_command_serves_until_sigterm() {
             "78=old:DEPRECATED",
             "--approve-after",
             "100ms",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    /// Kills the child if an assertion fails before SIGTERM.
-    struct Reap(std::process::Child);
-    impl Drop for Reap {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-    let stdout = child.stdout.take().expect("stdout");
-    let mut child = Reap(child);
-    let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).expect("line");
-    let base = line
-        .trim()
-        .strip_prefix("sandbox listening on ")
-        .and_then(|rest| rest.strip_suffix(" (instance cli_inst)"))
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .to_string();
-    let flows: Value = blocking_get_json(&format!("{base}/cli_inst/flows?token=cli-token"));
+        ],
+    );
+    let flows: Value = blocking_get_json(&format!("{}/cli_inst/flows?token=cli-token", sb.base));
     assert_eq!(flows["items"][0]["id"], "77");
     assert_eq!(flows["items"][1]["status"], "DEPRECATED");
-    // SAFETY: plain signal to our own child's pid.
-    let rc = unsafe { libc::kill(child.0.id() as libc::pid_t, libc::SIGTERM) };
-    assert_eq!(rc, 0);
-    let status = child.0.wait().expect("wait");
+    let status = sb.terminate();
     assert!(status.success(), "{status:?}");
 }
 
@@ -618,28 +641,23 @@ fn blocking_get_json(url: &str) -> Value {
 }
 
 /// The official 1msg Python SDK (`one-msg-sdk==1.0.2`) lists, adds and
-/// removes templates and sends a template with a FLOW button against the
-/// sandbox. Fails (does not skip) without python3/pip unless
-/// WAFORM_SKIP_PY_SDK=1.
+/// removes templates and sends a template with a FLOW button against a
+/// `waform sandbox` process. Fails (does not skip) without bash, python3 or
+/// pip unless WAFORM_SKIP_PY_SDK=1.
 #[test]
 fn sandbox_official_python_sdk() {
     if std::env::var("WAFORM_SKIP_PY_SDK").as_deref() == Ok("1") {
         eprintln!("WAFORM_SKIP_PY_SDK=1: skipping the Python SDK check");
         return;
     }
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let sb = rt.block_on(start(SandboxConfig {
-        approve_after: Duration::from_secs(3600),
-        ..SandboxConfig::default()
-    }));
+    let sb = CliSandbox::spawn(
+        "sdk_inst",
+        &["--token", "sdk-token", "--approve-after", "1h"],
+    );
     let script = crate::common::repo_root().join("scripts/sdk_check/run.sh");
     let out = Command::new("bash")
         .arg(&script)
-        .args([sb.base_url().as_str(), sb.instance(), sb.token().expose()])
+        .args([sb.base.as_str(), "sdk_inst", "sdk-token"])
         .output()
         .expect("bash runs (set WAFORM_SKIP_PY_SDK=1 to skip)");
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -648,9 +666,9 @@ fn sandbox_official_python_sdk() {
         out.status.success(),
         "Python SDK check failed (set WAFORM_SKIP_PY_SDK=1 to skip when python3/pip are unavailable)\nstdout:\n{stdout}\nstderr:\n{stderr}"
     );
-    assert!(stdout.contains("ok"), "{stdout}");
-    let sends = sb.sends();
-    assert_eq!(sends.len(), 1);
-    assert_eq!(sends[0].flow_token.as_deref(), Some("sdk-check-token"));
-    drop(sb);
+    assert!(stdout.contains(": ok"), "{stdout}");
+    let sends: Value = blocking_get_json(&format!("{}/_sandbox/sends", sb.base));
+    assert_eq!(sends.as_array().map(Vec::len), Some(1), "{sends}");
+    assert_eq!(sends[0]["flow_token"], "sdk-check-token");
+    assert!(sb.terminate().success());
 }
