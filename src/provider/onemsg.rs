@@ -316,15 +316,20 @@ impl Provider for OneMsgClient {
     /// Every template, all pages. The server may ignore `offset` and return
     /// the same page again (onemsg-api.md §2.1, N8N `listTemplates.ts`), so
     /// pages are de-duplicated by name+language and paging stops when a page
-    /// adds nothing, is short, or `total` is reached.
+    /// adds nothing or `total` is reached. The next offset advances by what
+    /// actually arrived, so a server that caps pages below `limit` is still
+    /// read to the end when it reports `total`; without `total`, a short page
+    /// is the last one.
     async fn list_templates(&self) -> Result<Vec<AccountTemplate>, ProviderError> {
         let limit = self.page_size;
         let mut seen = std::collections::HashSet::new();
         let mut all = Vec::new();
-        // A server answering full pages forever is cut off here.
+        let mut offset = 0;
+        // A server answering new pages forever is cut off here.
         const MAX_PAGES: usize = 10_000;
-        for page_no in 0..MAX_PAGES {
-            let page = self.list_templates_page(limit, page_no * limit).await?;
+        for _ in 0..MAX_PAGES {
+            let page = self.list_templates_page(limit, offset).await?;
+            offset += page.raw_len;
             let mut added = 0;
             for t in page.templates {
                 if seen.insert((t.name.clone(), t.language.clone())) {
@@ -332,8 +337,11 @@ impl Provider for OneMsgClient {
                     added += 1;
                 }
             }
-            let reached_total = page.total.is_some_and(|total| all.len() as u64 >= total);
-            if added == 0 || page.raw_len < limit || reached_total {
+            let last = match page.total {
+                Some(total) => all.len() as u64 >= total,
+                None => page.raw_len < limit,
+            };
+            if added == 0 || page.raw_len == 0 || last {
                 break;
             }
         }

@@ -357,6 +357,29 @@ async fn provider_paging_stops_when_offset_is_ignored() {
         .all(|t| t.namespace.as_deref() == Some("ns_x")));
 }
 
+/// A server that honors `offset` but caps every page at 2 items whatever
+/// `limit` asks for, and reports `total`: the client reads to the end.
+#[tokio::test]
+async fn provider_paging_follows_total_when_pages_are_capped() {
+    let app = Router::new().route(
+        "/inst/templates",
+        get(
+            |axum::extract::Query(q): axum::extract::Query<std::collections::HashMap<String, String>>| async move {
+                let offset: usize = q.get("offset").and_then(|v| v.parse().ok()).unwrap_or(0);
+                let items: Vec<Value> = (offset..5.min(offset + 2))
+                    .map(|i| json!({"name": format!("t_{i}"), "language": "en", "status": "APPROVED"}))
+                    .collect();
+                Json(json!({"total": 5, "templates": items}))
+            },
+        ),
+    );
+    let addr = serve(app).await;
+    let client = client_at(&format!("http://{addr}"), "t");
+    let listed = client.list_templates().await.expect("list");
+    let names: Vec<_> = listed.iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(names, ["t_0", "t_1", "t_2", "t_3", "t_4"]);
+}
+
 #[tokio::test]
 async fn provider_reads_retry_on_429_and_5xx() {
     let hits = Arc::new(AtomicUsize::new(0));
