@@ -175,6 +175,49 @@ async fn sandbox_template_listing_shape_and_paging() {
 }
 
 #[tokio::test]
+async fn sandbox_defaults_and_approval_delay() {
+    let d = SandboxConfig::default();
+    assert_eq!(d.instance, "sandbox");
+    assert_eq!(d.token.expose(), "sandbox-token");
+    assert_eq!(d.approve_after, Duration::from_secs(2));
+
+    let sb = start(SandboxConfig {
+        flows: vec![published_flow()],
+        approve_after: Duration::from_millis(300),
+        ..SandboxConfig::default()
+    })
+    .await;
+    let http = reqwest::Client::new();
+    http.post(url(&sb, "addTemplate"))
+        .json(&template_body("later"))
+        .send()
+        .await
+        .expect("add");
+    let sent: Value = http
+        .post(url(&sb, "sendTemplate"))
+        .json(&send_body("later", "t"))
+        .send()
+        .await
+        .expect("send")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(sent["sent"], false, "pending cannot be sent: {sent}");
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(sb.templates()[0].status, TemplateStatus::Approved);
+    let sent: Value = http
+        .post(url(&sb, "sendTemplate"))
+        .json(&send_body("later", "t"))
+        .send()
+        .await
+        .expect("send")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(sent["sent"], true, "{sent}");
+}
+
+#[tokio::test]
 async fn sandbox_validates_templates() {
     let sb = start(SandboxConfig {
         flows: vec![published_flow()],
