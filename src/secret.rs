@@ -50,6 +50,9 @@ mod tests {
     fn never_prints_the_value() {
         let s = Secret::new("tok-123");
         assert_eq!(format!("{s} {s:?}"), "*** Secret(***)");
-        assert_eq!(s.redact("https://x/y?token=tok-123&a=1"), "https://x/y?token=***&a=1");
+        assert_eq!(
+            s.redact("https://x/y?token=tok-123&a=1"),
+            "https://x/y?token=***&a=1"
+        );
     }
 }

@@ -1,5 +1,420 @@
-//! `waform apply` (in progress).
+//! `waform apply`: carries out the plan — templates created, approval
+//! awaited, due Flows sent to each person exactly once.
 
-pub fn run(_args: crate::cli::ApplyArgs) -> anyhow::Result<u8> {
-    anyhow::bail!("`waform apply` is not implemented yet")
+use std::io::{BufRead, IsTerminal, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context as _};
+
+use super::context::{self, Account};
+use crate::apply::ratelimit::RateLimiter;
+use crate::apply::sends::{Dispatcher, Message, SendJob, TemplateTarget};
+use crate::apply::templates;
+use crate::cli::ApplyArgs;
+use crate::config::Config;
+use crate::plan::diff::{resolve_template, Resolved};
+use crate::plan::file::PlanFile;
+use crate::plan::{render, Plan, SendState, TemplateAction};
+use crate::state::Ledger;
+
+pub fn run(args: ApplyArgs) -> anyhow::Result<u8> {
+    let planfile = PlanFile::read(&args.path)?;
+    if planfile.is_some() && args.sandbox {
+        bail!("a plan file is applied to the account it was made for; --sandbox cannot apply it (run `waform apply --sandbox CONFIG` instead)");
+    }
+    let (config_path, now_flag) = match &planfile {
+        Some(pf) => (pf.config.clone(), pf.now.clone().or(args.now.clone())),
+        None => (args.path.clone(), args.now.clone()),
+    };
+    let color = context::color_enabled(args.no_color);
+    let cfg = context::load_config(&config_path, color)?;
+    let approval_timeout = humantime::parse_duration(&args.approval_timeout)
+        .map_err(|e| anyhow!("--approval-timeout {:?}: {e}", args.approval_timeout))?;
+    let lock_timeout = humantime::parse_duration(&args.lock_timeout)
+        .map_err(|e| anyhow!("--lock-timeout {:?}: {e}", args.lock_timeout))?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let rt = super::runtime()?;
+    rt.block_on(async {
+        {
+            let stop = stop.clone();
+            tokio::spawn(async move {
+                shutdown_signal().await;
+                eprintln!("waform: stopping after the requests in flight (signal received)");
+                stop.store(true, Ordering::SeqCst);
+            });
+        }
+        let account = if args.sandbox {
+            context::sandbox_account(&cfg, Duration::from_secs(1)).await?
+        } else {
+            context::real_account(&cfg)?
+        };
+        let ledger_path =
+            context::state_path(&cfg, args.state.as_deref(), &config_path, args.sandbox)?;
+        let run = Run {
+            cfg: &cfg,
+            args: &args,
+            account: &account,
+            ledger_path: &ledger_path,
+            planfile: planfile.as_ref(),
+            now_flag: now_flag.as_deref(),
+            approval_timeout,
+            lock_timeout,
+            stop: stop.clone(),
+            color,
+        };
+        let mut code = run.pass(true).await?;
+        while args.watch && !stop.load(Ordering::SeqCst) {
+            let wait = run.next_wake().await.unwrap_or(Duration::from_secs(60));
+            println!(
+                "Watching: next check in {}s (Ctrl-C to stop).",
+                wait.as_secs().max(1)
+            );
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = wait_stop(stop.clone()) => break,
+            }
+            code = run.pass(false).await?;
+        }
+        if let Some(sandbox) = &account.sandbox {
+            println!(
+                "\nSandbox: {} message(s) accepted in this run; state ledger {}",
+                sandbox.sends().len(),
+                ledger_path.display()
+            );
+        }
+        Ok(code)
+    })
+}
+
+async fn wait_stop(stop: Arc<AtomicBool>) {
+    while !stop.load(Ordering::SeqCst) {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+struct Run<'a> {
+    cfg: &'a Config,
+    args: &'a ApplyArgs,
+    account: &'a Account,
+    ledger_path: &'a std::path::Path,
+    planfile: Option<&'a PlanFile>,
+    now_flag: Option<&'a str>,
+    approval_timeout: Duration,
+    lock_timeout: Duration,
+    stop: Arc<AtomicBool>,
+    color: bool,
+}
+
+impl Run<'_> {
+    async fn plan(&self) -> anyhow::Result<(Plan, crate::plan::Observed)> {
+        let now = context::now(self.now_flag)?;
+        super::plan::compute(self.cfg, self.account, self.ledger_path, now).await
+    }
+
+    /// One reconcile pass. `first` prints the plan and asks for confirmation.
+    async fn pass(&self, first: bool) -> anyhow::Result<u8> {
+        let (plan, observed) = self.plan().await?;
+        if let Some(pf) = self.planfile {
+            if pf.plan.fingerprints.config != plan.fingerprints.config {
+                bail!("the plan file is stale: the config or its recipient files changed since it was made; run `waform plan --out` again");
+            }
+            if pf.plan.fingerprints.account != plan.fingerprints.account {
+                bail!("the plan file is stale: the account's templates or Flows changed since it was made; run `waform plan --out` again");
+            }
+        }
+        if first {
+            print!("{}", render::text::render(&plan, self.color));
+        }
+        if plan.has_errors() {
+            eprintln!("error: the plan has errors (above); nothing was sent or changed");
+            return Ok(1);
+        }
+        let pending = plan.count(TemplateAction::Pending) + plan.count(TemplateAction::Superseded);
+        if !plan.has_changes() && pending == 0 {
+            println!("\nNo changes. The account and the ledger match the config.");
+            return Ok(0);
+        }
+        if first && !self.args.auto_approve && !self.args.sandbox {
+            confirm(&plan)?;
+        }
+        let ledger = Ledger::open(self.ledger_path).with_context(|| {
+            format!(
+                "cannot open the state ledger {}",
+                self.ledger_path.display()
+            )
+        })?;
+        let _lock = ledger.acquire_lock(self.lock_timeout)?;
+        for send in &self.args.resend_unknown {
+            if !self.cfg.raw.sends.contains_key(send) {
+                bail!("--resend-unknown {send}: no such send in the config");
+            }
+            let n = ledger.forget_unknown(send)?;
+            println!("{send}: {n} recipient(s) with an unknown outcome will be sent again (--resend-unknown)");
+        }
+        let provider = self.account.provider.as_ref();
+        let mut log = |line: String| println!("{line}");
+        let mut code = 0u8;
+
+        println!("\nTemplates:");
+        let submitted = templates::create(provider, &plan, &mut log).await?;
+        let mut waiting = submitted.clone();
+        waiting.extend(
+            plan.templates
+                .iter()
+                .filter(|t| t.action == TemplateAction::Pending)
+                .map(|t| (t.name.clone(), t.language.clone())),
+        );
+        if !waiting.is_empty() {
+            if self.args.no_wait {
+                println!("  {} template(s) in review; not waiting (--no-wait). A later apply sends once they are approved.", waiting.len());
+            } else {
+                let review =
+                    templates::wait_for_review(provider, &waiting, self.approval_timeout, &mut log)
+                        .await?;
+                if !review.rejected.is_empty() {
+                    code = 1;
+                }
+                if !review.pending.is_empty() {
+                    eprintln!(
+                        "error: approval timeout ({}) reached; still in review:",
+                        humantime::format_duration(self.approval_timeout)
+                    );
+                    for (n, l) in &review.pending {
+                        eprintln!("  {n} [{l}]");
+                    }
+                    eprintln!("run apply again later (or use --no-wait in scheduled jobs); it picks up where this run stopped");
+                    code = 1;
+                }
+            }
+        }
+        // Review results change what is due and what may be deleted.
+        let (plan, observed) = if waiting.is_empty() {
+            (plan, observed)
+        } else {
+            self.plan().await?
+        };
+        templates::delete(provider, &plan, &mut log).await?;
+
+        println!("\nSends:");
+        let dispatcher = Dispatcher {
+            provider: self.account.provider.clone(),
+            limiter: Arc::new(RateLimiter::new(self.rate())),
+            concurrency: self.concurrency(),
+            stop: self.stop.clone(),
+        };
+        for sp in &plan.sends {
+            if sp.state != SendState::Due {
+                println!("  {}: {}", sp.name, render::send_line(sp));
+                if sp.state == SendState::Blocked {
+                    code = 1;
+                }
+                continue;
+            }
+            let Some(send) = self.cfg.raw.sends.get(&sp.name) else {
+                continue;
+            };
+            let message =
+                self.message(&sp.name, send, sp.flow_id.as_deref(), &observed.templates)?;
+            let cap = match self.planfile {
+                Some(pf) => Some(
+                    pf.plan
+                        .sends
+                        .iter()
+                        .find(|s| s.name == sp.name)
+                        .map_or(0, |s| s.counts.due),
+                ),
+                None => Some(sp.counts.due),
+            };
+            let job = SendJob {
+                name: &sp.name,
+                send,
+                base_dir: &self.cfg.base_dir,
+                message,
+                cap,
+            };
+            let started = std::time::Instant::now();
+            let name = sp.name.clone();
+            let report = dispatcher
+                .run(&ledger, job, |r| {
+                    if std::io::stdout().is_terminal() {
+                        print!(
+                            "\r  {name}: {} accepted, {} rejected, {} unknown…",
+                            r.accepted, r.rejected, r.unknown
+                        );
+                        let _ = std::io::stdout().flush();
+                    }
+                })
+                .await?;
+            if std::io::stdout().is_terminal() {
+                print!("\r");
+            }
+            println!(
+                "  {}: {} accepted{}, {} rejected, {} unknown in {:.1}s",
+                sp.name,
+                report.accepted,
+                if report.fallback > 0 {
+                    format!(" ({} via fallback template)", report.fallback)
+                } else {
+                    String::new()
+                },
+                report.rejected,
+                report.unknown,
+                started.elapsed().as_secs_f64()
+            );
+            if let Some(reason) = &report.first_rejection {
+                println!("      first rejection: {reason}");
+            }
+            if report.unknown > 0 {
+                println!("      {} outcome(s) unknown: never resent automatically; check `waform status {}` and decide with --resend-unknown {}", report.unknown, sp.name, sp.name);
+            }
+        }
+        Ok(code)
+    }
+
+    fn rate(&self) -> f64 {
+        self.cfg
+            .raw
+            .provider
+            .as_ref()
+            .and_then(|p| p.rate_limit)
+            .unwrap_or(20.0)
+    }
+
+    fn concurrency(&self) -> usize {
+        self.cfg
+            .raw
+            .provider
+            .as_ref()
+            .and_then(|p| p.concurrency)
+            .unwrap_or(8) as usize
+    }
+
+    fn message(
+        &self,
+        name: &str,
+        send: &crate::config::types::Send,
+        flow_id: Option<&str>,
+        observed_templates: &[crate::provider::AccountTemplate],
+    ) -> anyhow::Result<Message> {
+        if let Some(spec) = &send.flow_message {
+            let fallback = match &send.fallback {
+                Some(fb) => match resolve_template(
+                    &self.cfg.raw,
+                    &fb.template,
+                    &fb.language,
+                    observed_templates,
+                ) {
+                    Resolved::Ready {
+                        name,
+                        namespace,
+                        flow_button,
+                    } => Some(TemplateTarget::new(
+                        name,
+                        fb.language.clone(),
+                        namespace,
+                        flow_button,
+                        &fb.body_params,
+                        fb.flow_button.as_ref(),
+                    )?),
+                    _ => None,
+                },
+                None => None,
+            };
+            return Ok(Message::Flow {
+                flow_id: flow_id
+                    .ok_or_else(|| anyhow!("send {name}: the Flow id is unknown"))?
+                    .to_string(),
+                spec: Box::new(spec.clone()),
+                fallback,
+            });
+        }
+        let logical = send
+            .template
+            .as_deref()
+            .ok_or_else(|| anyhow!("send {name} has no template"))?;
+        let template = self
+            .cfg
+            .raw
+            .templates
+            .get(logical)
+            .ok_or_else(|| anyhow!("template {logical} is not declared"))?;
+        let language = send
+            .language
+            .clone()
+            .or_else(|| template.languages.keys().next().cloned())
+            .unwrap_or_default();
+        match resolve_template(&self.cfg.raw, logical, &language, observed_templates) {
+            Resolved::Ready {
+                name: account_name,
+                namespace,
+                flow_button,
+            } => Ok(Message::Template(TemplateTarget::new(
+                account_name,
+                language,
+                namespace,
+                flow_button,
+                &send.body_params,
+                send.flow_button.as_ref(),
+            )?)),
+            Resolved::Waiting(why) | Resolved::Blocked(why) => bail!("send {name}: {why}"),
+        }
+    }
+
+    /// When the next pass could have work: the earliest future `at`.
+    async fn next_wake(&self) -> Option<Duration> {
+        let now = context::now(None).ok()?;
+        self.cfg
+            .raw
+            .sends
+            .values()
+            .filter_map(|s| s.at.as_deref())
+            .filter_map(|at| chrono::DateTime::parse_from_rfc3339(at).ok())
+            .map(|t| t.with_timezone(&chrono::Utc))
+            .filter(|t| *t > now)
+            .min()
+            .map(|t| {
+                (t - now)
+                    .to_std()
+                    .unwrap_or_default()
+                    .min(Duration::from_secs(60))
+            })
+    }
+}
+
+/// Asks on a terminal; refuses without one (a pipeline must say --auto-approve).
+fn confirm(plan: &Plan) -> anyhow::Result<()> {
+    let people = plan.send_total(|c| c.due);
+    let changes = plan
+        .templates
+        .iter()
+        .filter(|t| t.action.is_change())
+        .count();
+    if !std::io::stdin().is_terminal() {
+        bail!("apply would message {people} people and make {changes} template change(s), and there is no terminal to confirm on; review the plan and pass --auto-approve");
+    }
+    print!("\nThis will message {people} people and make {changes} template change(s). Type `yes` to continue: ");
+    std::io::stdout().flush()?;
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer)?;
+    if answer.trim() != "yes" {
+        bail!("apply cancelled; nothing was sent or changed");
+    }
+    Ok(())
 }

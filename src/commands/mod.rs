@@ -2,6 +2,7 @@
 //! reach `main` are rendered as `error:` / `Caused by:` and exit 1.
 
 pub mod apply;
+pub mod context;
 pub mod import;
 pub mod plan;
 pub mod responses;

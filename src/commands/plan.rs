@@ -1,5 +1,91 @@
-//! `waform plan` (in progress).
+//! `waform plan`: reads the account (GET only), the config and the ledger,
+//! and shows exactly what apply would do. Never writes to the account.
 
-pub fn run(_args: crate::cli::PlanArgs) -> anyhow::Result<u8> {
-    anyhow::bail!("`waform plan` is not implemented yet")
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::Context as _;
+
+use super::context::{self, Account};
+use crate::cli::{PlanArgs, PlanFormat};
+use crate::config::Config;
+use crate::plan::file::{PlanFile, KIND};
+use crate::plan::render;
+use crate::plan::{Observed, Plan};
+use crate::state::Ledger;
+
+pub fn run(args: PlanArgs) -> anyhow::Result<u8> {
+    let color = context::color_enabled(args.no_color) && args.format == PlanFormat::Text;
+    let cfg = context::load_config(&args.path, color)?;
+    let now = context::now(args.now.as_deref())?;
+    let rt = super::runtime()?;
+    let plan = rt.block_on(async {
+        let account = if args.sandbox {
+            context::sandbox_account(&cfg, Duration::from_secs(1)).await?
+        } else {
+            context::real_account(&cfg)?
+        };
+        let ledger_path =
+            context::state_path(&cfg, args.state.as_deref(), &args.path, args.sandbox)?;
+        compute(&cfg, &account, &ledger_path, now)
+            .await
+            .map(|(plan, _)| plan)
+    })?;
+    let out = match args.format {
+        PlanFormat::Text => render::text::render(&plan, color),
+        PlanFormat::Json => render::json::render(&plan),
+        PlanFormat::Markdown => render::markdown::render(&plan),
+    };
+    print!("{out}");
+    if let Some(path) = &args.out {
+        PlanFile {
+            kind: KIND.to_string(),
+            format_version: "1".to_string(),
+            config: args.path.clone(),
+            now: args.now.clone(),
+            plan: plan.clone(),
+        }
+        .write(path)?;
+        eprintln!(
+            "Plan written to {}; run `waform apply {}` to execute exactly this plan.",
+            path.display(),
+            path.display()
+        );
+    }
+    if plan.has_errors() {
+        return Ok(1);
+    }
+    Ok(if args.detailed_exitcode && plan.has_changes() {
+        2
+    } else {
+        0
+    })
+}
+
+/// Plans against `account` with the ledger at `ledger_path` (read only; a
+/// missing ledger means nothing was sent yet).
+pub async fn compute(
+    cfg: &Config,
+    account: &Account,
+    ledger_path: &Path,
+    now: chrono::DateTime<chrono::Utc>,
+) -> anyhow::Result<(Plan, Observed)> {
+    let observed = context::observe(account.provider.as_ref()).await?;
+    let tallies = if ledger_path.exists() {
+        let ledger = Ledger::open(ledger_path)
+            .with_context(|| format!("cannot open the state ledger {}", ledger_path.display()))?;
+        context::tallies(cfg, &ledger)?
+    } else {
+        let mut empty = std::collections::BTreeMap::new();
+        for (name, send) in &cfg.raw.sends {
+            let t = crate::plan::tally::tally(send, &cfg.base_dir, &Default::default())
+                .map_err(|d| anyhow::anyhow!("send {name}: {}", d.summary))?;
+            empty.insert(name.clone(), t);
+        }
+        empty
+    };
+    let mut plan = crate::plan::diff(&cfg.raw, &observed, &tallies, now);
+    plan.fingerprints.config = context::config_fingerprint(cfg)?;
+    plan.fingerprints.account = context::account_fingerprint(&observed);
+    Ok((plan, observed))
 }

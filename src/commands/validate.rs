@@ -8,9 +8,8 @@ use crate::diag::Severity;
 
 pub fn run(args: ValidateArgs) -> anyhow::Result<u8> {
     let result = config::load(&args.path, Depth::Full);
-    let color = !args.no_color
-        && std::env::var_os("NO_COLOR").is_none()
-        && std::io::stderr().is_terminal();
+    let color =
+        !args.no_color && std::env::var_os("NO_COLOR").is_none() && std::io::stderr().is_terminal();
     eprint!("{}", result.render(color));
     if result.diagnostics.has_errors() || result.config.is_none() {
         return Ok(1);

@@ -1,1 +1,372 @@
-//! (in progress)
+//! The state ledger: the source of truth for what was sent to whom.
+//!
+//! A message to a person cannot be taken back, and the API cannot deduplicate
+//! it, so apply records an *intent* durably before each send request and the
+//! *outcome* after it (DESIGN §5). The webhook receiver later fills in delivery
+//! acks, Flow completions and the 24-hour windows from inbound messages.
+//!
+//! The vocabulary: an [`Intent`] is written before a request; an
+//! [`OutcomeRecord`] after it; what the ledger holds for a recipient is
+//! [`Recorded`]. The embedded SQLite implementation lives in [`sqlite`]
+//! (re-exported as [`Ledger`]); schema versions in [`migrations`]; the
+//! one-apply-per-state lock in [`lock`]; locating the file in [`url`].
+
+pub mod lock;
+pub mod migrations;
+pub mod sqlite;
+pub mod url;
+
+use std::fmt;
+use std::path::PathBuf;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::Serialize;
+
+pub use lock::{LockGuard, LockHolder};
+pub use sqlite::Ledger;
+pub use url::resolve_state_url;
+
+/// Errors of the state ledger, with the context a user needs to act.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error("cannot create the state folder {path}")]
+    CreateDir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot open the state database {path}")]
+    Open {
+        path: PathBuf,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error(
+        "the state database {path} has schema version {found}, newer than this waform supports ({supported}); upgrade waform"
+    )]
+    FutureSchema {
+        path: PathBuf,
+        found: i64,
+        supported: i64,
+    },
+    #[error("state database error")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error(
+        "the state is locked by another apply (host {}, pid {}, since {}); waited {waited:?}",
+        holder.host, holder.pid, fmt_time(holder.since)
+    )]
+    Locked {
+        holder: LockHolder,
+        waited: std::time::Duration,
+    },
+    #[error(
+        "unsupported state URL {url:?}: expected sqlite://RELATIVE/PATH or sqlite:///ABSOLUTE/PATH"
+    )]
+    UnsupportedUrl { url: String },
+    #[error("corrupt value {value:?} in column {column} of the state database")]
+    Corrupt { column: &'static str, value: String },
+}
+
+/// How a recipient was (or will be) messaged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SendKind {
+    /// `sendTemplate` with a Flow button.
+    Template,
+    /// `sendFlow` inside the 24-hour window.
+    Flow,
+    /// The fallback template of a `flow_message` send, used when the window was closed.
+    Fallback,
+}
+
+impl SendKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SendKind::Template => "template",
+            SendKind::Flow => "flow",
+            SendKind::Fallback => "fallback",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "template" => Some(SendKind::Template),
+            "flow" => Some(SendKind::Flow),
+            "fallback" => Some(SendKind::Fallback),
+            _ => None,
+        }
+    }
+}
+
+/// What apply records before it sends one message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Intent {
+    /// The send's name in the config.
+    pub send: String,
+    /// E.164 digits without `+` (as sent to the API).
+    pub phone: String,
+    pub flow_token: String,
+    pub kind: SendKind,
+    /// The account template name used (`course_signup_1a2b3c4d`), if any.
+    pub template: Option<String>,
+    pub at: DateTime<Utc>,
+}
+
+/// Whether [`Ledger::record_intents`] wrote an intent, per input item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IntentStatus {
+    /// Newly recorded: the caller may send this message now.
+    Recorded,
+    /// The (send, phone) already had a row: the caller must not send.
+    AlreadyRecorded,
+}
+
+/// The result of one send request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// The provider took the message. 1msg may answer with a queue job id
+    /// instead of a message id (onemsg-api.md §2.4), so both are optional.
+    Accepted {
+        message_id: Option<String>,
+        job_id: Option<String>,
+    },
+    /// A permanent refusal; never retried automatically.
+    Rejected { reason: String },
+    /// The request may or may not have reached WhatsApp (timeout, cut
+    /// connection, 5xx after writing the request).
+    Unknown { reason: String },
+}
+
+impl Outcome {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Outcome::Accepted { .. } => "accepted",
+            Outcome::Rejected { .. } => "rejected",
+            Outcome::Unknown { .. } => "unknown",
+        }
+    }
+}
+
+/// What apply records after a send request returns (or fails).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutcomeRecord {
+    pub send: String,
+    pub phone: String,
+    pub outcome: Outcome,
+    pub at: DateTime<Utc>,
+    /// Set when the request actually went out as another kind than the
+    /// intent said (a `flow` intent answered by the fallback template).
+    pub kind: Option<SendKind>,
+    pub template: Option<String>,
+}
+
+impl OutcomeRecord {
+    pub fn new(send: &str, phone: &str, outcome: Outcome, at: DateTime<Utc>) -> Self {
+        OutcomeRecord {
+            send: send.to_string(),
+            phone: phone.to_string(),
+            outcome,
+            at,
+            kind: None,
+            template: None,
+        }
+    }
+}
+
+/// What the ledger holds for one recipient of one send, as plan/apply see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Recorded {
+    /// An intent without an outcome: the process died mid-request. Treat it
+    /// exactly like [`Recorded::Unknown`] (never send again automatically).
+    IntentOnly,
+    Accepted,
+    Rejected,
+    Unknown,
+}
+
+impl Recorded {
+    /// Whether the outcome is unknown (including a dangling intent): plan and
+    /// status report these, and only `apply --resend-unknown` sends again.
+    /// Every recorded row, whatever its state, blocks an automatic send.
+    pub fn is_unknown(self) -> bool {
+        matches!(self, Recorded::IntentOnly | Recorded::Unknown)
+    }
+}
+
+/// Delivery progress from acks, ordered so a late ack never moves a row back.
+///
+/// `failed` ranks above `sent` and below `delivered`: a failure report after
+/// a delivered/read ack is kept in `events` but does not change the row,
+/// while a delivered/read ack after a failure wins, since it proves the
+/// message arrived.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Delivery {
+    Sent,
+    Failed,
+    Delivered,
+    Read,
+}
+
+impl Delivery {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Delivery::Sent => "sent",
+            Delivery::Failed => "failed",
+            Delivery::Delivered => "delivered",
+            Delivery::Read => "read",
+        }
+    }
+
+    /// Accepts 1msg's `viewed` (older docs) as `read` (onemsg-api.md §3.2).
+    pub fn parse(s: &str) -> Option<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "sent" => Some(Delivery::Sent),
+            "delivered" => Some(Delivery::Delivered),
+            "read" | "viewed" | "played" => Some(Delivery::Read),
+            "failed" => Some(Delivery::Failed),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn rank(self) -> i64 {
+        match self {
+            Delivery::Sent => 1,
+            Delivery::Failed => 2,
+            Delivery::Delivered => 3,
+            Delivery::Read => 4,
+        }
+    }
+}
+
+/// Per-send funnel counts (`waform status`).
+///
+/// `delivered` counts rows delivered, read or completed; `read` counts rows
+/// read or completed (submitting the form requires receiving and opening
+/// it); so the funnel never widens when acks are off (1msg sends them only
+/// with `ackNotificationsOn`) or lost.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct SendCounts {
+    pub recipients: u64,
+    pub accepted: u64,
+    pub rejected: u64,
+    /// Includes intents without an outcome.
+    pub unknown: u64,
+    pub delivered: u64,
+    pub read: u64,
+    pub completed: u64,
+}
+
+/// A submitted Flow form, correlated to a send row by its flow_token.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Response {
+    pub phone: String,
+    pub flow_token: String,
+    pub submitted_at: DateTime<Utc>,
+    /// The form's fields from `response_json`, without `flow_token`.
+    pub fields: serde_json::Map<String, serde_json::Value>,
+}
+
+/// One thing 1msg told the webhook, parsed (see `webhook::parse`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct InboundEvent {
+    pub kind: EventKind,
+    /// The event's own item as received (one element of `ack[]`,
+    /// `messages[]`, `statuses[]`, or the whole body when unclassifiable).
+    pub raw: serde_json::Value,
+}
+
+/// The classified content of an [`InboundEvent`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum EventKind {
+    /// A delivery ack for a message apply sent.
+    Ack {
+        message_id: String,
+        status: Delivery,
+        error: Option<String>,
+        phone: Option<String>,
+        at: Option<DateTime<Utc>>,
+    },
+    /// A submitted Flow (`nfm_reply`).
+    Completion {
+        message_id: Option<String>,
+        phone: Option<String>,
+        flow_token: Option<String>,
+        fields: serde_json::Map<String, serde_json::Value>,
+        at: Option<DateTime<Utc>>,
+    },
+    /// Any other message from the customer: opens the 24-hour window.
+    Inbound {
+        message_id: Option<String>,
+        phone: Option<String>,
+        at: Option<DateTime<Utc>>,
+    },
+    /// The business's own message echoed back (`fromMe`); not customer activity.
+    Echo { message_id: Option<String> },
+    /// Kept for inspection; never applied to a send row.
+    Unknown,
+}
+
+impl EventKind {
+    pub fn name(&self) -> &'static str {
+        match self {
+            EventKind::Ack { .. } => "ack",
+            EventKind::Completion { .. } => "completion",
+            EventKind::Inbound { .. } => "inbound",
+            EventKind::Echo { .. } => "echo",
+            EventKind::Unknown => "unknown",
+        }
+    }
+}
+
+/// What one [`Ledger::store_events`] call did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct StoreReport {
+    /// Events written to `events` for the first time.
+    pub stored: u64,
+    /// Events already stored (redelivery); not applied again.
+    pub duplicates: u64,
+    /// Acks that changed a send row.
+    pub acks_applied: u64,
+    /// Completions whose flow_token matched a send row.
+    pub completions_matched: u64,
+    /// Events that matched no send row (yet); kept in `events`.
+    pub unmatched: u64,
+}
+
+impl StoreReport {
+    pub fn add(&mut self, other: &StoreReport) {
+        self.stored += other.stored;
+        self.duplicates += other.duplicates;
+        self.acks_applied += other.acks_applied;
+        self.completions_matched += other.completions_matched;
+        self.unmatched += other.unmatched;
+    }
+}
+
+/// Times are stored as fixed-width RFC 3339 UTC text, so SQL string
+/// comparison is chronological and the file stays readable with `sqlite3`.
+pub(crate) fn fmt_time(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+pub(crate) fn parse_time(column: &'static str, s: &str) -> Result<DateTime<Utc>, StateError> {
+    DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|_| StateError::Corrupt {
+            column,
+            value: s.to_string(),
+        })
+}
+
+impl fmt::Display for Recorded {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Recorded::IntentOnly => "intent_only",
+            Recorded::Accepted => "accepted",
+            Recorded::Rejected => "rejected",
+            Recorded::Unknown => "unknown",
+        })
+    }
+}

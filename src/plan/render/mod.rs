@@ -51,11 +51,12 @@ pub(crate) fn send_line(s: &SendPlan) -> String {
 pub(crate) fn headline(plan: &Plan) -> String {
     use super::model::TemplateAction as A;
     format!(
-        "Plan: {} template(s) to create, {} to replace, {} to delete; {} message(s) to send now, {} scheduled.",
+        "Plan: {} template(s) to create, {} to replace, {} to delete; {} message(s) to send now, {} after template approval, {} scheduled.",
         plan.count(A::Create),
         plan.count(A::Replace),
         plan.count(A::Delete),
         plan.send_total(|c| c.due),
+        plan.send_total(|c| c.waiting),
         plan.send_total(|c| c.scheduled),
     )
 }

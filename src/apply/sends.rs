@@ -1,0 +1,443 @@
+//! Sending one send's due recipients, each exactly once (DESIGN §5).
+//!
+//! # Guarantees
+//! - An intent row is durable in the ledger before its request is made; a
+//!   row that already exists (any outcome, or none) is never sent again
+//!   automatically.
+//! - Every request's result is recorded: `accepted`, `rejected`, or
+//!   `unknown` when the request may have reached WhatsApp.
+//! - Requests certainly not sent (429, connection refused) are retried with
+//!   backoff honoring `Retry-After`, under the same intent.
+//! - At most `cap` recipients are attempted (a plan file's due count).
+//!
+//! # Assumptions
+//! The caller holds the apply lock for this ledger.
+//!
+//! # Caveats
+//! A process killed between a request and its outcome leaves an intent
+//! without outcome; plan and status report it as unknown.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::anyhow;
+use chrono::Utc;
+use serde_json::{Map, Value};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+use super::ratelimit::RateLimiter;
+use crate::config::interp::{Interp, Var};
+use crate::config::recipients::Row;
+use crate::config::types::{FlowButton, Send};
+use crate::plan::tally::{self, Recorded};
+use crate::provider::{FlowButtonParams, FlowMessage, Provider, SendOutcome, TemplateMessage};
+use crate::state::{Intent, IntentStatus, Ledger, Outcome, OutcomeRecord, SendKind};
+
+/// Recipients per ledger transaction: large enough to keep SQLite out of
+/// the way, small enough that a crash leaves few rows in doubt.
+const BATCH: usize = 512;
+/// Attempts for a request that was certainly not sent (429, refused).
+const MAX_RETRIES: u32 = 12;
+
+/// The account template a template (or fallback) message uses.
+#[derive(Debug, Clone)]
+pub struct TemplateTarget {
+    pub name: String,
+    pub language: String,
+    pub namespace: Option<String>,
+    pub flow_button: Option<usize>,
+    pub body_params: Vec<Interp>,
+    pub flow_token: Option<Interp>,
+    pub action_data: Option<Vec<(String, Value)>>,
+}
+
+impl TemplateTarget {
+    pub fn new(
+        name: String,
+        language: String,
+        namespace: Option<String>,
+        flow_button: Option<usize>,
+        body_params: &[String],
+        button: Option<&FlowButton>,
+    ) -> anyhow::Result<Self> {
+        Ok(TemplateTarget {
+            name,
+            language,
+            namespace,
+            flow_button,
+            body_params: body_params
+                .iter()
+                .map(|p| Interp::parse(p).map_err(|e| anyhow!(e)))
+                .collect::<Result<_, _>>()?,
+            flow_token: button
+                .and_then(|b| b.token.as_deref())
+                .map(Interp::parse)
+                .transpose()
+                .map_err(|e| anyhow!(e))?,
+            action_data: button
+                .and_then(|b| b.action_data.as_ref())
+                .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect()),
+        })
+    }
+}
+
+/// What a send's messages look like.
+#[derive(Debug, Clone)]
+pub enum Message {
+    Template(TemplateTarget),
+    Flow {
+        flow_id: String,
+        spec: Box<crate::config::types::FlowMessageSpec>,
+        fallback: Option<TemplateTarget>,
+    },
+}
+
+/// Counts of what one run did for one send.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SendReport {
+    pub accepted: u64,
+    pub fallback: u64,
+    pub rejected: u64,
+    pub unknown: u64,
+    pub skipped_recorded: u64,
+    pub first_rejection: Option<String>,
+}
+
+/// The default flow_token: deterministic per (send, recipient), so webhook
+/// completions correlate back to the ledger row.
+pub fn default_flow_token(send: &str, phone: &str) -> String {
+    format!("waform.{send}.{phone}")
+}
+
+fn render(t: &Interp, send: &str, row: &Row) -> String {
+    t.render(|v| match v {
+        Var::Recipient(c) => row.get(c),
+        Var::SendName => Some(send),
+        Var::Env(_) => None,
+    })
+    .unwrap_or_default()
+}
+
+fn render_map(
+    items: &[(String, Value)],
+    send: &str,
+    row: &Row,
+) -> anyhow::Result<Map<String, Value>> {
+    let mut out = Map::new();
+    for (k, v) in items {
+        let v = match v {
+            Value::String(s) => Value::String(render(
+                &Interp::parse(s).map_err(|e| anyhow!(e))?,
+                send,
+                row,
+            )),
+            other => other.clone(),
+        };
+        out.insert(k.clone(), v);
+    }
+    Ok(out)
+}
+
+fn template_message(
+    t: &TemplateTarget,
+    send: &str,
+    row: &Row,
+    token: &str,
+) -> anyhow::Result<TemplateMessage> {
+    Ok(TemplateMessage {
+        phone: row.phone.clone(),
+        template: t.name.clone(),
+        language: t.language.clone(),
+        namespace: t.namespace.clone(),
+        body_params: t.body_params.iter().map(|p| render(p, send, row)).collect(),
+        flow_button: match t.flow_button {
+            Some(index) => Some(FlowButtonParams {
+                index,
+                flow_token: token.to_string(),
+                action_data: t
+                    .action_data
+                    .as_ref()
+                    .map(|d| render_map(d, send, row))
+                    .transpose()?,
+            }),
+            None => None,
+        },
+    })
+}
+
+struct Prepared {
+    row: Row,
+    token: String,
+    kind: SendKind,
+    template: Option<String>,
+}
+
+/// Everything a run needs to send.
+pub struct SendJob<'a> {
+    pub name: &'a str,
+    pub send: &'a Send,
+    pub base_dir: &'a Path,
+    pub message: Message,
+    pub cap: Option<u64>,
+}
+
+/// Shared by all sends of one apply.
+pub struct Dispatcher {
+    pub provider: Arc<dyn Provider>,
+    pub limiter: Arc<RateLimiter>,
+    pub concurrency: usize,
+    pub stop: Arc<AtomicBool>,
+}
+
+impl Dispatcher {
+    /// Sends the job's never-attempted recipients.
+    ///
+    /// # Errors
+    /// Ledger failures stop the run (nothing is sent without a durable
+    /// intent); provider failures are outcomes, not errors.
+    pub async fn run(
+        &self,
+        ledger: &Ledger,
+        job: SendJob<'_>,
+        mut on_progress: impl FnMut(&SendReport),
+    ) -> anyhow::Result<SendReport> {
+        let recorded: HashMap<u64, Recorded> = super::recorded_map(ledger, job.name)?;
+        let excluded = tally::excluded(job.send, job.base_dir).map_err(|d| anyhow!(d.summary))?;
+        let mut report = SendReport::default();
+        let mut attempted: u64 = 0;
+        let mut batch: Vec<Prepared> = Vec::with_capacity(BATCH);
+        let rows = tally::audience(job.send, job.base_dir, &excluded, |_| {});
+        for row in rows {
+            if self.stop.load(Ordering::SeqCst) {
+                break;
+            }
+            let row = row.map_err(|d| anyhow!("{}", d.summary))?;
+            if recorded.contains_key(&tally::phone_key(&row.phone)) {
+                report.skipped_recorded += 1;
+                continue;
+            }
+            if job.cap.is_some_and(|cap| attempted >= cap) {
+                break;
+            }
+            attempted += 1;
+            batch.push(self.prepare(&job, row));
+            if batch.len() >= BATCH {
+                self.flush(ledger, &job, std::mem::take(&mut batch), &mut report)
+                    .await?;
+                on_progress(&report);
+            }
+        }
+        if !batch.is_empty() {
+            self.flush(ledger, &job, batch, &mut report).await?;
+            on_progress(&report);
+        }
+        Ok(report)
+    }
+
+    fn prepare(&self, job: &SendJob<'_>, row: Row) -> Prepared {
+        let (explicit, kind, template) = match &job.message {
+            Message::Template(t) => (
+                t.flow_token.clone(),
+                SendKind::Template,
+                Some(t.name.clone()),
+            ),
+            Message::Flow { spec, .. } => (
+                spec.token.as_deref().and_then(|t| Interp::parse(t).ok()),
+                SendKind::Flow,
+                None,
+            ),
+        };
+        let token = explicit
+            .map(|t| render(&t, job.name, &row))
+            .unwrap_or_else(|| default_flow_token(job.name, &row.phone));
+        Prepared {
+            row,
+            token,
+            kind,
+            template,
+        }
+    }
+
+    async fn flush(
+        &self,
+        ledger: &Ledger,
+        job: &SendJob<'_>,
+        batch: Vec<Prepared>,
+        report: &mut SendReport,
+    ) -> anyhow::Result<()> {
+        let now = Utc::now();
+        let intents: Vec<Intent> = batch
+            .iter()
+            .map(|p| Intent {
+                send: job.name.to_string(),
+                phone: p.row.phone.clone(),
+                flow_token: p.token.clone(),
+                kind: p.kind,
+                template: p.template.clone(),
+                at: now,
+            })
+            .collect();
+        let statuses = ledger.record_intents(&intents)?;
+        let semaphore = Arc::new(Semaphore::new(self.concurrency.max(1)));
+        let mut tasks: JoinSet<anyhow::Result<OutcomeRecord>> = JoinSet::new();
+        let message = Arc::new(job.message.clone());
+        let name: Arc<str> = Arc::from(job.name);
+        for (p, status) in batch.into_iter().zip(statuses) {
+            if status != IntentStatus::Recorded {
+                report.skipped_recorded += 1;
+                continue;
+            }
+            let permit = semaphore.clone().acquire_owned().await?;
+            let provider = self.provider.clone();
+            let limiter = self.limiter.clone();
+            let message = message.clone();
+            let name = name.clone();
+            tasks.spawn(async move {
+                let _permit = permit;
+                deliver(provider.as_ref(), &limiter, &name, &message, p).await
+            });
+        }
+        let mut outcomes = Vec::new();
+        while let Some(done) = tasks.join_next().await {
+            let record = done??;
+            match &record.outcome {
+                Outcome::Accepted { .. } if record.kind == Some(SendKind::Fallback) => {
+                    report.accepted += 1;
+                    report.fallback += 1
+                }
+                Outcome::Accepted { .. } => report.accepted += 1,
+                Outcome::Rejected { reason } => {
+                    report.rejected += 1;
+                    report.first_rejection.get_or_insert_with(|| reason.clone());
+                }
+                Outcome::Unknown { .. } => report.unknown += 1,
+            }
+            outcomes.push(record);
+        }
+        ledger.record_outcomes(&outcomes)?;
+        Ok(())
+    }
+}
+
+/// One recipient: the request, retried only while certainly not sent.
+async fn deliver(
+    provider: &dyn Provider,
+    limiter: &RateLimiter,
+    send: &str,
+    message: &Message,
+    p: Prepared,
+) -> anyhow::Result<OutcomeRecord> {
+    let (outcome, kind, template) = match message {
+        Message::Template(t) => {
+            let m = template_message(t, send, &p.row, &p.token)?;
+            (
+                attempt(limiter, || provider.send_template(&m)).await,
+                None,
+                None,
+            )
+        }
+        Message::Flow {
+            flow_id,
+            spec,
+            fallback,
+        } => {
+            let m = FlowMessage {
+                phone: p.row.phone.clone(),
+                flow_id: flow_id.clone(),
+                flow_token: p.token.clone(),
+                body: render_str(&spec.body, send, &p.row),
+                cta: spec.cta.clone(),
+                header: spec.header.as_deref().map(|h| render_str(h, send, &p.row)),
+                footer: spec.footer.as_deref().map(|f| render_str(f, send, &p.row)),
+                action: spec.action.as_str().to_string(),
+                screen: spec.screen.clone(),
+                data: spec
+                    .data
+                    .as_ref()
+                    .map(|d| {
+                        render_map(
+                            &d.iter()
+                                .map(|(k, v)| (k.clone(), v.clone()))
+                                .collect::<Vec<_>>(),
+                            send,
+                            &p.row,
+                        )
+                    })
+                    .transpose()?,
+                mode: spec.mode.as_str().to_string(),
+            };
+            let outcome = attempt(limiter, || provider.send_flow(&m)).await;
+            match (&outcome, fallback) {
+                (
+                    SendOutcome::Rejected {
+                        window_closed: true,
+                        ..
+                    },
+                    Some(fb),
+                ) => {
+                    // The window is closed: WhatsApp refused before sending,
+                    // so the fallback template is the one message this person gets.
+                    let m = template_message(fb, send, &p.row, &p.token)?;
+                    (
+                        attempt(limiter, || provider.send_template(&m)).await,
+                        Some(SendKind::Fallback),
+                        Some(fb.name.clone()),
+                    )
+                }
+                _ => (outcome, None, None),
+            }
+        }
+    };
+    let outcome = match outcome {
+        SendOutcome::Accepted { message_id, job_id } => Outcome::Accepted { message_id, job_id },
+        SendOutcome::Rejected { reason, .. } => Outcome::Rejected { reason },
+        SendOutcome::Ambiguous { reason } => Outcome::Unknown { reason },
+        SendOutcome::Retry { reason, .. } => Outcome::Unknown {
+            reason: format!("not sent after {MAX_RETRIES} attempts ({reason}); recorded unknown so it is never sent twice"),
+        },
+    };
+    let mut record = OutcomeRecord::new(send, &p.row.phone, outcome, Utc::now());
+    record.kind = kind;
+    record.template = template;
+    Ok(record)
+}
+
+fn render_str(text: &str, send: &str, row: &Row) -> String {
+    match Interp::parse(text) {
+        Ok(t) => render(&t, send, row),
+        Err(_) => text.to_string(),
+    }
+}
+
+/// Makes a request, retrying while the answer says it was certainly not sent.
+async fn attempt<F, Fut>(limiter: &RateLimiter, mut call: F) -> SendOutcome
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = SendOutcome>,
+{
+    let mut delay = Duration::from_millis(200);
+    for n in 0..MAX_RETRIES {
+        limiter.acquire().await;
+        let outcome = call().await;
+        match outcome {
+            SendOutcome::Retry { retry_after, .. } if n + 1 < MAX_RETRIES => {
+                let jitter = Duration::from_millis(fastrand::u64(0..=delay.as_millis() as u64 / 2));
+                let wait = retry_after
+                    .unwrap_or(delay + jitter)
+                    .min(Duration::from_secs(60));
+                limiter.pause(wait).await;
+                tokio::time::sleep(wait).await;
+                delay = (delay * 2).min(Duration::from_secs(30));
+            }
+            other => return other,
+        }
+    }
+    SendOutcome::Retry {
+        reason: "gave up".into(),
+        retry_after: None,
+    }
+}

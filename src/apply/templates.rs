@@ -1,0 +1,145 @@
+//! Template work: submit new templates and versions, wait for Meta's
+//! review, delete what the plan deletes (superseded versions only after
+//! their successor is approved — create-before-destroy).
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::plan::{Plan, TemplateAction};
+use crate::provider::{NewTemplate, Provider, TemplateStatus};
+
+/// Submits every create/replace of the plan. Returns the (name, language)
+/// pairs submitted.
+pub async fn create(
+    provider: &dyn Provider,
+    plan: &Plan,
+    log: &mut dyn FnMut(String),
+) -> anyhow::Result<Vec<(String, String)>> {
+    let mut submitted = Vec::new();
+    for t in plan
+        .templates
+        .iter()
+        .filter(|t| matches!(t.action, TemplateAction::Create | TemplateAction::Replace))
+    {
+        let new = NewTemplate {
+            name: t.name.clone(),
+            category: t.category.clone().unwrap_or_default(),
+            language: t.language.clone(),
+            components: t.components.clone(),
+        };
+        provider.add_template(&new).await.map_err(|e| {
+            anyhow::anyhow!("cannot create template {} [{}]: {e}", t.name, t.language)
+        })?;
+        log(format!(
+            "  + {} [{}] submitted for review",
+            t.name, t.language
+        ));
+        submitted.push((t.name.clone(), t.language.clone()));
+    }
+    Ok(submitted)
+}
+
+/// How the approval wait ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Review {
+    pub approved: Vec<(String, String)>,
+    pub rejected: Vec<(String, String, String)>,
+    /// Still in review when the timeout came.
+    pub pending: Vec<(String, String)>,
+}
+
+/// Polls the account until every template in `waiting` is approved or
+/// rejected, or `timeout` passes. Backoff grows from 1 s to 30 s.
+pub async fn wait_for_review(
+    provider: &dyn Provider,
+    waiting: &[(String, String)],
+    timeout: Duration,
+    log: &mut dyn FnMut(String),
+) -> anyhow::Result<Review> {
+    let deadline = Instant::now() + timeout;
+    let mut delay = Duration::from_secs(1);
+    let mut open: BTreeSet<(String, String)> = waiting.iter().cloned().collect();
+    let mut review = Review {
+        approved: Vec::new(),
+        rejected: Vec::new(),
+        pending: Vec::new(),
+    };
+    let started = Instant::now();
+    while !open.is_empty() {
+        let account = provider
+            .list_templates()
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot read template status: {e}"))?;
+        for t in account {
+            let key = (t.name.clone(), t.language.clone());
+            if !open.contains(&key) {
+                continue;
+            }
+            match t.status {
+                TemplateStatus::Approved => {
+                    log(format!(
+                        "  ✓ {} [{}] approved after {}s",
+                        key.0,
+                        key.1,
+                        started.elapsed().as_secs()
+                    ));
+                    open.remove(&key);
+                    review.approved.push(key);
+                }
+                TemplateStatus::Rejected | TemplateStatus::Disabled | TemplateStatus::Paused => {
+                    let reason = t
+                        .rejected_reason
+                        .unwrap_or_else(|| format!("{:?}", t.status));
+                    log(format!(
+                        "  ✗ {} [{}] rejected by Meta: {reason}",
+                        key.0, key.1
+                    ));
+                    open.remove(&key);
+                    review.rejected.push((key.0, key.1, reason));
+                }
+                _ => {}
+            }
+        }
+        if open.is_empty() {
+            break;
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            break;
+        }
+        log(format!(
+            "  … {} template(s) still in review; checking again in {}s",
+            open.len(),
+            delay.as_secs()
+        ));
+        tokio::time::sleep(delay.min(deadline - now)).await;
+        delay = (delay * 2).min(Duration::from_secs(30));
+    }
+    review.pending = open.into_iter().collect();
+    Ok(review)
+}
+
+/// Deletes every name the plan deletes (removeTemplate deletes a name in
+/// all languages, so each name is removed once).
+pub async fn delete(
+    provider: &dyn Provider,
+    plan: &Plan,
+    log: &mut dyn FnMut(String),
+) -> anyhow::Result<usize> {
+    let names: BTreeSet<&str> = plan
+        .templates
+        .iter()
+        .filter(|t| t.action == TemplateAction::Delete)
+        .map(|t| t.name.as_str())
+        .collect();
+    for name in &names {
+        provider
+            .remove_template(name)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot delete template {name}: {e}"))?;
+        log(format!("  - {name} deleted"));
+    }
+    Ok(names.len())
+}
