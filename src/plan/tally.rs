@@ -26,11 +26,11 @@ pub fn phone_key(digits: &str) -> u64 {
 }
 
 /// Phones listed under `exclude:`.
-pub fn excluded(send: &Send, base_dir: &Path) -> Result<HashSet<u64>, Diagnostic> {
+pub fn excluded(send: &Send, base_dir: &Path) -> Result<HashSet<u64>, Box<Diagnostic>> {
     let mut set = HashSet::new();
     for source in &send.exclude {
         for row in recipients::stream(source, base_dir, None) {
-            set.insert(phone_key(&row?.phone));
+            set.insert(phone_key(&row.map_err(Box::new)?.phone));
         }
     }
     Ok(set)
@@ -70,14 +70,14 @@ pub fn tally(
     send: &Send,
     base_dir: &Path,
     recorded: &HashMap<u64, Recorded>,
-) -> Result<Tally, Diagnostic> {
+) -> Result<Tally, Box<Diagnostic>> {
     let excluded = excluded(send, base_dir)?;
     let mut t = Tally::default();
     let (mut dups, mut excl) = (0u64, 0u64);
     {
         let counter = |dup: bool| if dup { dups += 1 } else { excl += 1 };
         for row in audience(send, base_dir, &excluded, counter) {
-            let row = row?;
+            let row = row.map_err(Box::new)?;
             t.recipients += 1;
             match recorded.get(&phone_key(&row.phone)) {
                 Some(Recorded::Accepted) => t.accepted += 1,

@@ -64,6 +64,11 @@ impl Ledger {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    /// Who holds the apply lock now, if anyone.
+    pub fn lock_holder(&self) -> Result<Option<super::LockHolder>, StateError> {
+        lock::holder(&self.conn())
+    }
+
     /// Takes the one-apply-per-state lock, waiting up to `timeout`.
     pub fn acquire_lock(&self, timeout: Duration) -> Result<LockGuard, StateError> {
         lock::acquire(connect(&self.path)?, &self.path, timeout)

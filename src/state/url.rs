@@ -81,9 +81,7 @@ fn url_to_path(url: &str, base: &Path) -> Result<PathBuf, StateError> {
         return Err(unsupported());
     }
     let path = Path::new(rest);
-    Ok(if path.is_absolute() {
-        path.to_path_buf()
-    } else if base == Path::new(".") {
+    Ok(if path.is_absolute() || base == Path::new(".") {
         path.to_path_buf()
     } else {
         base.join(path)

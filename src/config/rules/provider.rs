@@ -33,7 +33,7 @@ pub(super) fn check(ctx: &mut Ctx<'_>, config: &RawConfig) {
             }
         }
         if let Some(url) = &p.base_url {
-            if !url.contains("${") && !(url.starts_with("https://") || url.starts_with("http://")) {
+            if !(url.contains("${") || url.starts_with("https://") || url.starts_with("http://")) {
                 ctx.error(
                     "provider.base_url",
                     format!("base_url \"{url}\" is not an http(s) URL"),
