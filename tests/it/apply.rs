@@ -1,1 +1,374 @@
-//! (in progress)
+//! `waform apply` against a sandbox over loopback: the full path for both
+//! send kinds and the fallback, re-apply, versioning, rejection, approval
+//! timeout, lock contention, faults and crashes. The sandbox's send log is
+//! the ground truth of what went out.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use waform::provider::{AccountFlow, FlowStatus};
+use waform::sandbox::{SandboxConfig, SandboxHandle};
+use waform::state::{Ledger, Recorded};
+
+use crate::common::TestContext;
+
+struct Sandbox {
+    handle: SandboxHandle,
+    _rt: tokio::runtime::Runtime,
+}
+
+fn sandbox(tweak: impl FnOnce(&mut SandboxConfig)) -> Sandbox {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let mut config = SandboxConfig {
+        approve_after: Duration::from_millis(300),
+        flows: vec![AccountFlow {
+            id: "1234567890123456".into(),
+            name: "Sign-up".into(),
+            status: FlowStatus::Published,
+        }],
+        ..SandboxConfig::default()
+    };
+    tweak(&mut config);
+    let handle = rt
+        .block_on(waform::sandbox::start(config, "127.0.0.1:0".parse().expect("addr")))
+        .expect("sandbox");
+    Sandbox { handle, _rt: rt }
+}
+
+impl Sandbox {
+    fn apply(&self, ctx: &TestContext, extra: &[&str]) -> std::process::Output {
+        let mut cmd = ctx.cmd();
+        cmd.env("WAFORM_BASE_URL", self.handle.base_url())
+            .env("WAFORM_INSTANCE", self.handle.instance())
+            .env("WAFORM_TOKEN", self.handle.token().expose())
+            .args(["apply", "--auto-approve"])
+            .args(extra);
+        if !extra.contains(&"--approval-timeout") {
+            cmd.args(["--approval-timeout", "20s"]);
+        }
+        cmd.output().expect("runs")
+    }
+
+    fn phones_sent(&self) -> HashMap<String, usize> {
+        let mut count = HashMap::new();
+        for s in self.handle.sends() {
+            *count.entry(s.phone.clone()).or_insert(0) += 1;
+        }
+        count
+    }
+}
+
+fn template_config(body: &str) -> String {
+    format!(
+        r#"version: 1
+provider: {{ rate_limit: 0 }}
+flows:
+  signup: {{ id: "1234567890123456" }}
+templates:
+  course_signup:
+    category: MARKETING
+    languages:
+      en_US:
+        body: "{body}"
+        body_examples: ["Anna"]
+        buttons:
+          - {{ type: flow, text: "Sign up", flow: signup, screen: WELCOME }}
+sends:
+  spring:
+    template: course_signup
+    language: en_US
+    body_params: ["${{recipient.fname}}"]
+    flow_button:
+      action_data: {{ fname: "${{recipient.fname}}" }}
+    recipients:
+      - csv: people.csv
+"#
+    )
+}
+
+fn people(n: usize) -> String {
+    let mut csv = String::from("phone,fname\n");
+    for i in 0..n {
+        csv.push_str(&format!("+1555{i:07},Name{i}\n"));
+    }
+    csv
+}
+
+fn ledger(ctx: &TestContext) -> Ledger {
+    Ledger::open(&ctx.path().join(".waform/state.db")).expect("ledger")
+}
+
+#[test]
+fn full_path_then_reapply_sends_nothing() {
+    let sb = sandbox(|_| {});
+    let ctx = TestContext::new();
+    ctx.write("waform.yaml", &template_config("Hi {{1}}, sign up now."));
+    ctx.write("people.csv", &people(20));
+    let out = sb.apply(&ctx, &[]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("spring: 20 accepted"), "{stdout}");
+    let sent = sb.phones_sent();
+    assert_eq!(sent.len(), 20);
+    assert!(sent.values().all(|n| *n == 1));
+    let first = &sb.handle.sends()[0];
+    assert_eq!(first.kind, "template");
+    assert!(first.flow_token.as_deref().is_some_and(|t| t.starts_with("waform.spring.")));
+    assert!(first.params[0].starts_with("Name"));
+    // Again: nothing new goes out.
+    let out = sb.apply(&ctx, &[]);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("No changes"), "{}", String::from_utf8_lossy(&out.stdout));
+    assert_eq!(sb.handle.sends().len(), 20);
+    let rows = ledger(&ctx).rows_for_send("spring").expect("rows");
+    assert_eq!(rows.len(), 20);
+    assert!(rows.values().all(|r| *r == Recorded::Accepted));
+}
+
+#[test]
+fn changed_template_creates_a_version_then_removes_the_old_one() {
+    let sb = sandbox(|_| {});
+    let ctx = TestContext::new();
+    ctx.write("waform.yaml", &template_config("Hi {{1}}, sign up now."));
+    ctx.write("people.csv", &people(2));
+    assert!(sb.apply(&ctx, &[]).status.success());
+    let v1: Vec<String> = sb.handle.templates().iter().map(|t| t.name.clone()).collect();
+    assert_eq!(v1.len(), 1);
+    ctx.write("waform.yaml", &template_config("Hi {{1}}, sign up today."));
+    let out = sb.apply(&ctx, &[]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(stdout.contains("-/+"), "{stdout}");
+    assert!(stdout.contains(&format!("- {} deleted", v1[0])), "{stdout}");
+    let names: Vec<String> = sb.handle.templates().iter().map(|t| t.name.clone()).collect();
+    assert_eq!(names.len(), 1);
+    assert_ne!(names[0], v1[0]);
+}
+
+#[test]
+fn rejection_blocks_the_send_with_metas_reason() {
+    let sb = sandbox(|c| c.reject_containing = Some("casino".into()));
+    let ctx = TestContext::new();
+    ctx.write("waform.yaml", &template_config("Hi {{1}}, win at the casino now."));
+    ctx.write("people.csv", &people(3));
+    let out = sb.apply(&ctx, &[]);
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("rejected by Meta"), "{stdout}");
+    assert!(stdout.contains("blocked"), "{stdout}");
+    assert!(sb.handle.sends().is_empty());
+}
+
+#[test]
+fn approval_timeout_and_no_wait() {
+    let sb = sandbox(|c| c.approve_after = Duration::from_secs(3600));
+    let ctx = TestContext::new();
+    ctx.write("waform.yaml", &template_config("Hi {{1}}, sign up now."));
+    ctx.write("people.csv", &people(3));
+    let out = sb.apply(&ctx, &["--no-wait"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("not waiting (--no-wait)"));
+    let out = sb.apply(&ctx, &["--approval-timeout", "1s"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("approval timeout") && stderr.contains("course_signup_"), "{stderr}");
+    assert!(sb.handle.sends().is_empty());
+}
+
+#[test]
+fn refuses_without_a_terminal_or_auto_approve() {
+    let sb = sandbox(|_| {});
+    let ctx = TestContext::new();
+    ctx.write("waform.yaml", &template_config("Hi {{1}}, sign up now."));
+    ctx.write("people.csv", &people(3));
+    let out = ctx
+        .cmd()
+        .env("WAFORM_BASE_URL", sb.handle.base_url())
+        .env("WAFORM_INSTANCE", sb.handle.instance())
+        .env("WAFORM_TOKEN", sb.handle.token().expose())
+        .arg("apply")
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("no terminal to confirm on") && stderr.contains("--auto-approve"), "{stderr}");
+    assert!(sb.handle.templates().is_empty());
+    assert!(!stderr.contains(sb.handle.token().expose()));
+}
+
+#[test]
+fn lock_contention_names_the_holder() {
+    let sb = sandbox(|_| {});
+    let ctx = TestContext::new();
+    ctx.write("waform.yaml", &template_config("Hi {{1}}, sign up now."));
+    ctx.write("people.csv", &people(3));
+    let l = ledger(&ctx);
+    let guard = l.acquire_lock(Duration::from_secs(1)).expect("lock");
+    let out = sb.apply(&ctx, &["--lock-timeout", "1s"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("locked by another apply") && stderr.contains(&format!("pid {}", std::process::id())), "{stderr}");
+    drop(guard);
+    assert!(sb.apply(&ctx, &[]).status.success());
+}
+
+#[test]
+fn flow_message_uses_the_window_or_the_fallback() {
+    let sb = sandbox(|_| {});
+    let ctx = TestContext::new();
+    ctx.write("people.csv", &people(3));
+    ctx.write(
+        "waform.yaml",
+        r#"version: 1
+provider: { rate_limit: 0 }
+flows:
+  signup: { id: "1234567890123456" }
+templates:
+  reminder:
+    category: UTILITY
+    languages:
+      en_US:
+        body: "Hello {{1}}, finish your application."
+        body_examples: ["Anna"]
+        buttons:
+          - { type: flow, text: "Finish", flow: signup, screen: WELCOME }
+sends:
+  finish:
+    flow_message:
+      flow: signup
+      body: "Finish your application, ${recipient.fname}"
+      cta: "Open form"
+      screen: WELCOME
+      data: { fname: "${recipient.fname}" }
+    fallback:
+      template: reminder
+      language: en_US
+      body_params: ["${recipient.fname}"]
+    recipients:
+      - csv: people.csv
+"#,
+    );
+    // Only the first person wrote to us in the last 24 hours.
+    sb.handle.inbound("15550000000", "hi");
+    let out = sb.apply(&ctx, &[]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("3 accepted (2 via fallback template)"), "{stdout}");
+    let sends = sb.handle.sends();
+    let flow: Vec<_> = sends.iter().filter(|s| s.kind == "flow").collect();
+    assert_eq!(flow.len(), 1);
+    assert_eq!(flow[0].phone, "15550000000");
+    assert_eq!(sends.iter().filter(|s| s.kind == "template").count(), 2);
+    assert_eq!(sb.phones_sent().len(), 3);
+}
+
+#[test]
+fn faults_never_send_twice_and_500s_are_unknown() {
+    let sb = sandbox(|c| {
+        c.fault_429 = 0.10;
+        c.fault_500 = 0.05;
+        c.retry_after = Duration::from_millis(50);
+        c.seed = 7;
+    });
+    let ctx = TestContext::new();
+    ctx.write("waform.yaml", &template_config("Hi {{1}}, sign up now."));
+    ctx.write("people.csv", &people(300));
+    let out = sb.apply(&ctx, &[]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let sent = sb.phones_sent();
+    assert!(sent.values().all(|n| *n == 1), "someone got two messages");
+    let rows = ledger(&ctx).rows_for_send("spring").expect("rows");
+    assert_eq!(rows.len(), 300);
+    let faulted: Vec<String> = sb
+        .handle
+        .sends()
+        .iter()
+        .filter(|s| s.fault.is_some())
+        .map(|s| s.phone.clone())
+        .collect();
+    assert!(!faulted.is_empty());
+    for phone in &faulted {
+        assert_eq!(rows.get(phone), Some(&Recorded::Unknown), "{phone}");
+    }
+    for (phone, r) in &rows {
+        if *r == Recorded::Accepted {
+            assert!(sent.contains_key(phone));
+        }
+    }
+}
+
+#[test]
+fn sigkill_at_random_moments_never_sends_twice() {
+    let sb = sandbox(|_| {});
+    let ctx = TestContext::new();
+    let n = 400;
+    ctx.write("waform.yaml", &template_config("Hi {{1}}, sign up now.").replace("rate_limit: 0", "rate_limit: 400"));
+    ctx.write("people.csv", &people(n));
+    for round in 0..4u64 {
+        let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("waform"))
+            .current_dir(ctx.path())
+            .env("WAFORM_BASE_URL", sb.handle.base_url())
+            .env("WAFORM_INSTANCE", sb.handle.instance())
+            .env("WAFORM_TOKEN", sb.handle.token().expose())
+            .args(["apply", "--auto-approve", "--lock-timeout", "5s"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn");
+        std::thread::sleep(Duration::from_millis(300 + fastrand::u64(0..400) + round * 50));
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    let out = sb.apply(&ctx, &["--lock-timeout", "5s"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let sent = sb.phones_sent();
+    assert!(sent.values().all(|c| *c == 1), "someone got two messages");
+    let rows = ledger(&ctx).rows_for_send("spring").expect("rows");
+    assert_eq!(rows.len(), n, "everyone is recorded");
+    for (phone, r) in &rows {
+        match r {
+            Recorded::Accepted => assert!(sent.contains_key(phone)),
+            Recorded::Unknown | Recorded::IntentOnly => {}
+            Recorded::Rejected => panic!("{phone} rejected"),
+        }
+    }
+    // Everyone the sandbox saw is in the ledger; nobody not in the ledger was sent.
+    for phone in sent.keys() {
+        assert!(rows.contains_key(phone));
+    }
+}
+
+#[test]
+fn plan_file_is_applied_exactly_and_refused_when_stale() {
+    let sb = sandbox(|_| {});
+    let ctx = TestContext::new();
+    ctx.write("waform.yaml", &template_config("Hi {{1}}, sign up now."));
+    ctx.write("people.csv", &people(5));
+    let plan = |out: &str| {
+        ctx.cmd()
+            .env("WAFORM_BASE_URL", sb.handle.base_url())
+            .env("WAFORM_INSTANCE", sb.handle.instance())
+            .env("WAFORM_TOKEN", sb.handle.token().expose())
+            .args(["plan", "--out", out])
+            .output()
+            .expect("runs")
+    };
+    assert!(plan("one.plan").status.success());
+    let text = std::fs::read_to_string(ctx.path().join("one.plan")).expect("plan file");
+    assert!(!text.contains(sb.handle.token().expose()), "token in plan file");
+    // The recipients change after the plan was made: refused, nothing sent.
+    ctx.write("people.csv", &people(6));
+    let out = sb.apply(&ctx, &["one.plan"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("stale"));
+    assert!(sb.handle.templates().is_empty() && sb.handle.sends().is_empty());
+    // A fresh plan applies.
+    assert!(plan("two.plan").status.success());
+    let out = sb.apply(&ctx, &["two.plan"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(sb.phones_sent().len(), 6);
+}
