@@ -34,7 +34,10 @@ fn sandbox(tweak: impl FnOnce(&mut SandboxConfig)) -> Sandbox {
     };
     tweak(&mut config);
     let handle = rt
-        .block_on(waform::sandbox::start(config, "127.0.0.1:0".parse().expect("addr")))
+        .block_on(waform::sandbox::start(
+            config,
+            "127.0.0.1:0".parse().expect("addr"),
+        ))
         .expect("sandbox");
     Sandbox { handle, _rt: rt }
 }
@@ -110,19 +113,30 @@ fn full_path_then_reapply_sends_nothing() {
     ctx.write("people.csv", &people(20));
     let out = sb.apply(&ctx, &[]);
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(stdout.contains("spring: 20 accepted"), "{stdout}");
     let sent = sb.phones_sent();
     assert_eq!(sent.len(), 20);
     assert!(sent.values().all(|n| *n == 1));
     let first = &sb.handle.sends()[0];
     assert_eq!(first.kind, "template");
-    assert!(first.flow_token.as_deref().is_some_and(|t| t.starts_with("waform.spring.")));
+    assert!(first
+        .flow_token
+        .as_deref()
+        .is_some_and(|t| t.starts_with("waform.spring.")));
     assert!(first.params[0].starts_with("Name"));
     // Again: nothing new goes out.
     let out = sb.apply(&ctx, &[]);
     assert!(out.status.success());
-    assert!(String::from_utf8_lossy(&out.stdout).contains("No changes"), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("No changes"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     assert_eq!(sb.handle.sends().len(), 20);
     let rows = ledger(&ctx).rows_for_send("spring").expect("rows");
     assert_eq!(rows.len(), 20);
@@ -136,7 +150,12 @@ fn changed_template_creates_a_version_then_removes_the_old_one() {
     ctx.write("waform.yaml", &template_config("Hi {{1}}, sign up now."));
     ctx.write("people.csv", &people(2));
     assert!(sb.apply(&ctx, &[]).status.success());
-    let v1: Vec<String> = sb.handle.templates().iter().map(|t| t.name.clone()).collect();
+    let v1: Vec<String> = sb
+        .handle
+        .templates()
+        .iter()
+        .map(|t| t.name.clone())
+        .collect();
     assert_eq!(v1.len(), 1);
     ctx.write("waform.yaml", &template_config("Hi {{1}}, sign up today."));
     let out = sb.apply(&ctx, &[]);
@@ -144,7 +163,12 @@ fn changed_template_creates_a_version_then_removes_the_old_one() {
     assert!(out.status.success(), "{stdout}");
     assert!(stdout.contains("-/+"), "{stdout}");
     assert!(stdout.contains(&format!("- {} deleted", v1[0])), "{stdout}");
-    let names: Vec<String> = sb.handle.templates().iter().map(|t| t.name.clone()).collect();
+    let names: Vec<String> = sb
+        .handle
+        .templates()
+        .iter()
+        .map(|t| t.name.clone())
+        .collect();
     assert_eq!(names.len(), 1);
     assert_ne!(names[0], v1[0]);
 }
@@ -153,7 +177,10 @@ fn changed_template_creates_a_version_then_removes_the_old_one() {
 fn rejection_blocks_the_send_with_metas_reason() {
     let sb = sandbox(|c| c.reject_containing = Some("casino".into()));
     let ctx = TestContext::new();
-    ctx.write("waform.yaml", &template_config("Hi {{1}}, win at the casino now."));
+    ctx.write(
+        "waform.yaml",
+        &template_config("Hi {{1}}, win at the casino now."),
+    );
     ctx.write("people.csv", &people(3));
     let out = sb.apply(&ctx, &[]);
     assert_eq!(out.status.code(), Some(1));
@@ -170,12 +197,19 @@ fn approval_timeout_and_no_wait() {
     ctx.write("waform.yaml", &template_config("Hi {{1}}, sign up now."));
     ctx.write("people.csv", &people(3));
     let out = sb.apply(&ctx, &["--no-wait"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stdout).contains("not waiting (--no-wait)"));
     let out = sb.apply(&ctx, &["--approval-timeout", "1s"]);
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("approval timeout") && stderr.contains("course_signup_"), "{stderr}");
+    assert!(
+        stderr.contains("approval timeout") && stderr.contains("course_signup_"),
+        "{stderr}"
+    );
     assert!(sb.handle.sends().is_empty());
 }
 
@@ -195,7 +229,10 @@ fn refuses_without_a_terminal_or_auto_approve() {
         .expect("runs");
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("no terminal to confirm on") && stderr.contains("--auto-approve"), "{stderr}");
+    assert!(
+        stderr.contains("no terminal to confirm on") && stderr.contains("--auto-approve"),
+        "{stderr}"
+    );
     assert!(sb.handle.templates().is_empty());
     assert!(!stderr.contains(sb.handle.token().expose()));
 }
@@ -211,7 +248,11 @@ fn lock_contention_names_the_holder() {
     let out = sb.apply(&ctx, &["--lock-timeout", "1s"]);
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("locked by another apply") && stderr.contains(&format!("pid {}", std::process::id())), "{stderr}");
+    assert!(
+        stderr.contains("locked by another apply")
+            && stderr.contains(&format!("pid {}", std::process::id())),
+        "{stderr}"
+    );
     drop(guard);
     assert!(sb.apply(&ctx, &[]).status.success());
 }
@@ -256,8 +297,15 @@ sends:
     sb.handle.inbound("15550000000", "hi");
     let out = sb.apply(&ctx, &[]);
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
-    assert!(stdout.contains("3 accepted (2 via fallback template)"), "{stdout}");
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("3 accepted (2 via fallback template)"),
+        "{stdout}"
+    );
     let sends = sb.handle.sends();
     let flow: Vec<_> = sends.iter().filter(|s| s.kind == "flow").collect();
     assert_eq!(flow.len(), 1);
@@ -278,7 +326,11 @@ fn faults_never_send_twice_and_500s_are_unknown() {
     ctx.write("waform.yaml", &template_config("Hi {{1}}, sign up now."));
     ctx.write("people.csv", &people(300));
     let out = sb.apply(&ctx, &[]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let sent = sb.phones_sent();
     assert!(sent.values().all(|n| *n == 1), "someone got two messages");
     let rows = ledger(&ctx).rows_for_send("spring").expect("rows");
@@ -306,7 +358,10 @@ fn sigkill_at_random_moments_never_sends_twice() {
     let sb = sandbox(|_| {});
     let ctx = TestContext::new();
     let n = 400;
-    ctx.write("waform.yaml", &template_config("Hi {{1}}, sign up now.").replace("rate_limit: 0", "rate_limit: 400"));
+    ctx.write(
+        "waform.yaml",
+        &template_config("Hi {{1}}, sign up now.").replace("rate_limit: 0", "rate_limit: 400"),
+    );
     ctx.write("people.csv", &people(n));
     for round in 0..4u64 {
         let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("waform"))
@@ -319,12 +374,18 @@ fn sigkill_at_random_moments_never_sends_twice() {
             .stderr(std::process::Stdio::null())
             .spawn()
             .expect("spawn");
-        std::thread::sleep(Duration::from_millis(300 + fastrand::u64(0..400) + round * 50));
+        std::thread::sleep(Duration::from_millis(
+            300 + fastrand::u64(0..400) + round * 50,
+        ));
         let _ = child.kill();
         let _ = child.wait();
     }
     let out = sb.apply(&ctx, &["--lock-timeout", "5s"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let sent = sb.phones_sent();
     assert!(sent.values().all(|c| *c == 1), "someone got two messages");
     let rows = ledger(&ctx).rows_for_send("spring").expect("rows");
@@ -359,7 +420,10 @@ fn plan_file_is_applied_exactly_and_refused_when_stale() {
     };
     assert!(plan("one.plan").status.success());
     let text = std::fs::read_to_string(ctx.path().join("one.plan")).expect("plan file");
-    assert!(!text.contains(sb.handle.token().expose()), "token in plan file");
+    assert!(
+        !text.contains(sb.handle.token().expose()),
+        "token in plan file"
+    );
     // The recipients change after the plan was made: refused, nothing sent.
     ctx.write("people.csv", &people(6));
     let out = sb.apply(&ctx, &["one.plan"]);
@@ -369,6 +433,10 @@ fn plan_file_is_applied_exactly_and_refused_when_stale() {
     // A fresh plan applies.
     assert!(plan("two.plan").status.success());
     let out = sb.apply(&ctx, &["two.plan"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(sb.phones_sent().len(), 6);
 }
