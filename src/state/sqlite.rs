@@ -1,44 +1,94 @@
-//! The embedded SQLite ledger (the default state backend).
+//! The embedded SQLite ledger.
 //!
-//! WAL with `synchronous = FULL`: a committed transaction survives a
-//! SIGKILL (and a power cut) right after the call returns, which is what
-//! "intent recorded before the request" needs. Writes are batched by the
-//! callers (one transaction per batch of intents, outcomes or webhook
-//! events), so apply stays linear in recipients.
+//! One file beside the config, in WAL mode with `synchronous=FULL`: a
+//! committed write survives SIGKILL and power loss, and readers (`status`)
+//! never block the writer. Writes come in batches (one transaction per batch
+//! of intents, outcomes, or webhook requests) because a transaction, not a
+//! row, is what costs an fsync: that keeps a million-recipient apply linear
+//! and fast.
+//!
+//! Several processes may open the same file at once (apply, webhook, status);
+//! SQLite serializes their transactions and `busy_timeout` makes a writer
+//! wait for another instead of failing.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
-use rusqlite::{params, Connection, OptionalExtension};
+use chrono::{DateTime, TimeDelta, Utc};
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
+use sha2::{Digest, Sha256};
 
+use super::lock::{self, LockGuard, LockHolder};
+use super::migrations;
 use super::{
-    fmt_time, lock, migrations, parse_time, EventKind, InboundEvent, Intent, IntentStatus,
-    LockGuard, Outcome, OutcomeRecord, Recorded, Response, SendCounts, StateError, StoreReport,
+    fmt_time, parse_time, Delivery, EventKind, InboundEvent, Intent, IntentStatus, Outcome,
+    OutcomeRecord, Recorded, Response, SendCounts, SendKind, StateError, StoreReport,
 };
 
-/// The ledger of one state file.
+/// How long a writer waits for another process's transaction.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long the customer-service window stays open after an inbound message
+/// (whatsapp-rules.md, "Sending an interactive Flow").
+pub const WINDOW: TimeDelta = TimeDelta::hours(24);
+
+const DANGLING_REASON: &str = "no outcome recorded: the process stopped during the request";
+
+/// The SQLite state ledger. See the module docs.
+///
+/// `Send + Sync`: the connection sits behind a mutex, so apply can share one
+/// handle between its tasks; each call holds it for one transaction.
 #[derive(Debug)]
 pub struct Ledger {
     conn: Mutex<Connection>,
     path: PathBuf,
 }
 
-fn connect(path: &Path) -> Result<Connection, StateError> {
-    let conn = Connection::open(path).map_err(|source| StateError::Open {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    conn.busy_timeout(Duration::from_secs(10))?;
-    conn.pragma_update(None, "journal_mode", "WAL")?;
-    conn.pragma_update(None, "synchronous", "FULL")?;
-    Ok(conn)
+/// Everything the ledger holds for one (send, phone).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SendRow {
+    pub send: String,
+    pub phone: String,
+    pub flow_token: String,
+    pub kind: SendKind,
+    pub template: Option<String>,
+    pub intent_at: DateTime<Utc>,
+    pub recorded: Recorded,
+    pub message_id: Option<String>,
+    pub job_id: Option<String>,
+    pub reason: Option<String>,
+    pub outcome_at: Option<DateTime<Utc>>,
+    pub delivery: Option<Delivery>,
+    pub delivery_error: Option<String>,
+    pub delivered_at: Option<DateTime<Utc>>,
+    pub read_at: Option<DateTime<Utc>>,
+    pub completed_at: Option<DateTime<Utc>>,
+    pub response_json: Option<String>,
+}
+
+/// One row of the `events` table (what the webhook received).
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredEvent {
+    pub id: i64,
+    pub received_at: DateTime<Utc>,
+    pub kind: String,
+    pub dedupe_key: String,
+    pub message_id: Option<String>,
+    pub status: Option<String>,
+    pub phone: Option<String>,
+    pub flow_token: Option<String>,
+    pub raw: String,
 }
 
 impl Ledger {
-    /// Opens (creating folders and file as needed) and migrates the ledger.
+    /// Opens (creating it and its folder if needed) and migrates the ledger.
+    ///
+    /// # Errors
+    /// The folder or file cannot be created or opened; the file is not a
+    /// SQLite database; [`StateError::FutureSchema`] when a newer waform
+    /// wrote it.
     pub fn open(path: &Path) -> Result<Ledger, StateError> {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent).map_err(|source| StateError::CreateDir {
@@ -46,7 +96,7 @@ impl Ledger {
                 source,
             })?;
         }
-        let mut conn = connect(path)?;
+        let mut conn = connect(path, true)?;
         migrations::migrate(&mut conn, path)?;
         Ok(Ledger {
             conn: Mutex::new(conn),
@@ -54,37 +104,72 @@ impl Ledger {
         })
     }
 
+    /// Opens an existing ledger; `None` when there is no file (nothing was
+    /// ever recorded), so read-only commands create nothing.
+    pub fn open_existing(path: &Path) -> Result<Option<Ledger>, StateError> {
+        if !path.exists() {
+            return Ok(None);
+        }
+        let mut conn = connect(path, false)?;
+        migrations::migrate(&mut conn, path)?;
+        Ok(Some(Ledger {
+            conn: Mutex::new(conn),
+            path: path.to_path_buf(),
+        }))
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
     }
 
-    fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
+    /// A panic while holding the mutex leaves no half-done transaction
+    /// (rusqlite rolls back on drop), so a poisoned lock is safe to reuse.
+    fn conn(&self) -> MutexGuard<'_, Connection> {
         self.conn
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Who holds the apply lock now, if anyone.
-    pub fn lock_holder(&self) -> Result<Option<super::LockHolder>, StateError> {
+    /// Takes the one-apply-per-state lock, polling up to `timeout`.
+    ///
+    /// # Guarantees
+    /// While the guard lives no other `acquire_lock` on this file succeeds,
+    /// in this process or another, unless this process dies (then a caller on
+    /// the same host takes the lock over; see [`lock`]).
+    ///
+    /// # Errors
+    /// [`StateError::Locked`] naming the holder's host, pid and since.
+    pub fn acquire_lock(&self, timeout: Duration) -> Result<LockGuard, StateError> {
+        let conn = connect(&self.path, false)?;
+        lock::acquire(conn, &self.path, timeout)
+    }
+
+    /// The current lock holder, if any.
+    pub fn lock_holder(&self) -> Result<Option<LockHolder>, StateError> {
         lock::holder(&self.conn())
     }
 
-    /// Takes the one-apply-per-state lock, waiting up to `timeout`.
-    pub fn acquire_lock(&self, timeout: Duration) -> Result<LockGuard, StateError> {
-        lock::acquire(connect(&self.path)?, &self.path, timeout)
-    }
-
-    /// Records intents in one transaction. A (send, phone) that already has
-    /// a row is left alone and reported `AlreadyRecorded`: the caller must
-    /// not send it.
+    /// Records intents durably, in one transaction.
+    ///
+    /// # Guarantees
+    /// When this returns, every intent marked [`IntentStatus::Recorded`] is
+    /// on disk. An intent for a (send, phone) that already has a row (any
+    /// outcome, or none) is not written and is marked
+    /// [`IntentStatus::AlreadyRecorded`]: the caller must send only the
+    /// `Recorded` ones, so a bug upstream cannot turn into a double send.
+    ///
+    /// # Errors
+    /// On a database error nothing of the batch is recorded, and nothing may
+    /// be sent.
     pub fn record_intents(&self, intents: &[Intent]) -> Result<Vec<IntentStatus>, StateError> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         let mut out = Vec::with_capacity(intents.len());
         {
             let mut stmt = tx.prepare_cached(
-                "INSERT OR IGNORE INTO sends (send, phone, flow_token, kind, template, intent_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                "INSERT INTO sends (send, phone, flow_token, kind, template, intent_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT (send, phone) DO NOTHING",
             )?;
             for i in intents {
                 let n = stmt.execute(params![
@@ -106,26 +191,34 @@ impl Ledger {
         Ok(out)
     }
 
-    /// Records outcomes in one transaction.
-    pub fn record_outcomes(&self, outcomes: &[OutcomeRecord]) -> Result<(), StateError> {
+    /// Records outcomes in one transaction; returns how many rows changed.
+    ///
+    /// An outcome for a (send, phone) without an intent changes nothing (the
+    /// return value is then lower than `outcomes.len()`).
+    ///
+    /// Acks can reach the webhook before apply records the accepted outcome
+    /// that carries the message id; those acks were kept in `events` and are
+    /// applied here, so the race loses nothing.
+    pub fn record_outcomes(&self, outcomes: &[OutcomeRecord]) -> Result<usize, StateError> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
+        let mut changed = 0;
         {
             let mut stmt = tx.prepare_cached(
                 "UPDATE sends SET outcome = ?3, message_id = ?4, job_id = ?5, reason = ?6,
-                        outcome_at = ?7, kind = COALESCE(?8, kind), template = COALESCE(?9, template)
+                        outcome_at = ?7, kind = coalesce(?8, kind), template = coalesce(?9, template)
                  WHERE send = ?1 AND phone = ?2",
             )?;
             for o in outcomes {
                 let (message_id, job_id, reason) = match &o.outcome {
                     Outcome::Accepted { message_id, job_id } => {
-                        (message_id.clone(), job_id.clone(), None)
+                        (message_id.as_deref(), job_id.as_deref(), None)
                     }
                     Outcome::Rejected { reason } | Outcome::Unknown { reason } => {
-                        (None, None, Some(reason.clone()))
+                        (None, None, Some(reason.as_str()))
                     }
                 };
-                stmt.execute(params![
+                let n = stmt.execute(params![
                     o.send,
                     o.phone,
                     o.outcome.as_str(),
@@ -133,228 +226,209 @@ impl Ledger {
                     job_id,
                     reason,
                     fmt_time(o.at),
-                    o.kind.map(|k| k.as_str()),
-                    o.template
+                    o.kind.map(SendKind::as_str),
+                    o.template,
                 ])?;
+                changed += n;
+                if let (1, Some(id)) = (n, message_id) {
+                    replay_acks(&tx, id)?;
+                }
             }
         }
         tx.commit()?;
-        Ok(())
+        Ok(changed)
     }
 
-    /// Every recorded recipient of a send.
+    /// What the ledger holds for each phone of `send`.
+    ///
+    /// Materializes the whole send; for a million recipients prefer
+    /// [`Ledger::lookup`] on batches of the recipient stream, or
+    /// [`Ledger::for_each_row`].
     pub fn rows_for_send(&self, send: &str) -> Result<HashMap<String, Recorded>, StateError> {
+        let mut map = HashMap::new();
+        self.for_each_row(send, |phone, rec| {
+            map.insert(phone.to_string(), rec);
+        })?;
+        Ok(map)
+    }
+
+    /// Streams (phone, recorded) for every row of `send`, without building a map.
+    pub fn for_each_row(
+        &self,
+        send: &str,
+        mut f: impl FnMut(&str, Recorded),
+    ) -> Result<(), StateError> {
         let conn = self.conn();
         let mut stmt = conn.prepare_cached("SELECT phone, outcome FROM sends WHERE send = ?1")?;
         let mut rows = stmt.query(params![send])?;
-        let mut out = HashMap::new();
         while let Some(row) = rows.next()? {
             let phone: String = row.get(0)?;
             let outcome: Option<String> = row.get(1)?;
-            let recorded = match outcome.as_deref() {
-                None => Recorded::IntentOnly,
-                Some("accepted") => Recorded::Accepted,
-                Some("rejected") => Recorded::Rejected,
-                Some("unknown") => Recorded::Unknown,
-                Some(other) => {
-                    return Err(StateError::Corrupt {
-                        column: "outcome",
-                        value: other.to_string(),
-                    })
-                }
-            };
-            out.insert(phone, recorded);
+            f(&phone, recorded_from(outcome.as_deref())?);
+        }
+        Ok(())
+    }
+
+    /// What the ledger holds for each of `phones` in `send` (`None`: never
+    /// attempted), in input order. One indexed lookup per phone.
+    pub fn lookup(&self, send: &str, phones: &[&str]) -> Result<Vec<Option<Recorded>>, StateError> {
+        let conn = self.conn();
+        let mut stmt =
+            conn.prepare_cached("SELECT outcome FROM sends WHERE send = ?1 AND phone = ?2")?;
+        let mut out = Vec::with_capacity(phones.len());
+        for phone in phones {
+            let outcome: Option<Option<String>> = stmt
+                .query_row(params![send, phone], |r| r.get(0))
+                .optional()?;
+            out.push(match outcome {
+                None => None,
+                Some(o) => Some(recorded_from(o.as_deref())?),
+            });
         }
         Ok(out)
     }
 
-    /// Forgets the unknown outcomes (and dangling intents) of a send so the
-    /// next apply attempts them again: `apply --resend-unknown SEND`.
-    pub fn forget_unknown(&self, send: &str) -> Result<usize, StateError> {
-        let conn = self.conn();
-        Ok(conn.execute(
-            "DELETE FROM sends WHERE send = ?1 AND (outcome IS NULL OR outcome = 'unknown')",
-            params![send],
-        )?)
-    }
-
-    /// Per-send funnel counts (all sends, or one).
-    pub fn counts(&self, send: Option<&str>) -> Result<BTreeMap<String, SendCounts>, StateError> {
+    /// The full row for (send, phone), if any.
+    pub fn row(&self, send: &str, phone: &str) -> Result<Option<SendRow>, StateError> {
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(
-            "SELECT send, COUNT(*),
-                    SUM(outcome = 'accepted'), SUM(outcome = 'rejected'),
+            "SELECT send, phone, flow_token, kind, template, intent_at, outcome, message_id,
+                    job_id, reason, outcome_at, delivery, delivery_error, delivered_at, read_at,
+                    completed_at, response_json
+             FROM sends WHERE send = ?1 AND phone = ?2",
+        )?;
+        let raw = stmt
+            .query_row(params![send, phone], |r| {
+                Ok(RawRow {
+                    send: r.get(0)?,
+                    phone: r.get(1)?,
+                    flow_token: r.get(2)?,
+                    kind: r.get(3)?,
+                    template: r.get(4)?,
+                    intent_at: r.get(5)?,
+                    outcome: r.get(6)?,
+                    message_id: r.get(7)?,
+                    job_id: r.get(8)?,
+                    reason: r.get(9)?,
+                    outcome_at: r.get(10)?,
+                    delivery: r.get(11)?,
+                    delivery_error: r.get(12)?,
+                    delivered_at: r.get(13)?,
+                    read_at: r.get(14)?,
+                    completed_at: r.get(15)?,
+                    response_json: r.get(16)?,
+                })
+            })
+            .optional()?;
+        raw.map(RawRow::into_row).transpose()
+    }
+
+    /// Turns intents without an outcome into `unknown`; returns how many.
+    ///
+    /// Such a row means a process died between writing the intent and the
+    /// outcome: the message may have gone out. Call it only while holding
+    /// the apply lock (an apply in flight has dangling intents legitimately).
+    pub fn mark_dangling_intents_unknown(&self) -> Result<usize, StateError> {
+        let n = self.conn().execute(
+            "UPDATE sends SET outcome = 'unknown', reason = ?1, outcome_at = ?2
+             WHERE outcome IS NULL",
+            params![DANGLING_REASON, fmt_time(Utc::now())],
+        )?;
+        Ok(n)
+    }
+
+    /// Deletes the unknown rows of `send` (and dangling intents), so the next
+    /// apply attempts them again: `apply --resend-unknown SEND`, the explicit
+    /// decision DESIGN §5 asks for. Returns how many.
+    ///
+    /// Rows with a recorded Flow completion are kept: the message evidently
+    /// arrived, whatever the send request's answer was.
+    pub fn forget_unknown(&self, send: &str) -> Result<usize, StateError> {
+        let n = self.conn().execute(
+            "DELETE FROM sends
+             WHERE send = ?1 AND (outcome IS NULL OR outcome = 'unknown') AND completed_at IS NULL",
+            params![send],
+        )?;
+        Ok(n)
+    }
+
+    /// Per-send funnel counts, for one send or all, sorted by name.
+    pub fn counts(&self, send: Option<&str>) -> Result<BTreeMap<String, SendCounts>, StateError> {
+        let sql = "SELECT send, COUNT(*),
+                    SUM(outcome = 'accepted'),
+                    SUM(outcome = 'rejected'),
                     SUM(outcome IS NULL OR outcome = 'unknown'),
                     SUM(delivery_rank >= 3 OR completed_at IS NOT NULL),
                     SUM(delivery_rank >= 4 OR completed_at IS NOT NULL),
                     SUM(completed_at IS NOT NULL)
-             FROM sends WHERE (?1 IS NULL OR send = ?1) GROUP BY send ORDER BY send",
-        )?;
+             FROM sends WHERE ?1 IS NULL OR send = ?1 GROUP BY send";
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(sql)?;
         let mut rows = stmt.query(params![send])?;
         let mut out = BTreeMap::new();
+        let n = |v: Option<i64>| u64::try_from(v.unwrap_or(0)).unwrap_or(0);
         while let Some(r) = rows.next()? {
-            let n = |i: usize| -> Result<u64, rusqlite::Error> {
-                Ok(r.get::<_, Option<i64>>(i)?.unwrap_or(0).max(0) as u64)
-            };
             out.insert(
                 r.get::<_, String>(0)?,
                 SendCounts {
-                    recipients: n(1)?,
-                    accepted: n(2)?,
-                    rejected: n(3)?,
-                    unknown: n(4)?,
-                    delivered: n(5)?,
-                    read: n(6)?,
-                    completed: n(7)?,
+                    recipients: n(r.get(1)?),
+                    accepted: n(r.get(2)?),
+                    rejected: n(r.get(3)?),
+                    unknown: n(r.get(4)?),
+                    delivered: n(r.get(5)?),
+                    read: n(r.get(6)?),
+                    completed: n(r.get(7)?),
                 },
             );
         }
         Ok(out)
     }
 
-    /// Stores webhook events in one transaction and applies them to send
-    /// rows: acks by message id (never moving a row backwards), completions
-    /// by flow_token, inbound messages as an open 24-hour window.
-    /// Re-delivered events (same dedupe key) are counted once.
+    /// Stores the events of one webhook request in one transaction.
+    ///
+    /// # Guarantees
+    /// When this returns `Ok`, every event is durably in `events` (or was
+    /// already: redeliveries are recognized by their dedupe key and applied
+    /// once), and acks, completions and windows are applied to the ledger.
+    ///
+    /// # Errors
+    /// On error nothing of the request is stored; answer 5xx so 1msg retries.
     pub fn store_events(&self, events: &[InboundEvent]) -> Result<StoreReport, StateError> {
+        let mut results = self.store_event_groups(&[events])?;
+        results.pop().unwrap_or(Ok(StoreReport::default()))
+    }
+
+    /// Group commit: stores several requests' events in one transaction,
+    /// each request in its own savepoint so one failing request cannot take
+    /// the others down. The returned results are in input order; all the
+    /// `Ok` ones are durable when this returns `Ok`.
+    pub fn store_event_groups(
+        &self,
+        groups: &[&[InboundEvent]],
+    ) -> Result<Vec<Result<StoreReport, StateError>>, StateError> {
+        let received_at = Utc::now();
         let mut conn = self.conn();
-        let tx = conn.transaction()?;
-        let mut report = StoreReport::default();
-        let now = Utc::now();
-        for e in events {
-            let raw = e.raw.to_string();
-            let (message_id, status, error, phone, token, at) = match &e.kind {
-                EventKind::Ack {
-                    message_id,
-                    status,
-                    error,
-                    phone,
-                    at,
-                } => (
-                    Some(message_id.clone()),
-                    Some(status.as_str().to_string()),
-                    error.clone(),
-                    phone.clone(),
-                    None,
-                    *at,
-                ),
-                EventKind::Completion {
-                    message_id,
-                    phone,
-                    flow_token,
-                    at,
-                    ..
-                } => (
-                    message_id.clone(),
-                    None,
-                    None,
-                    phone.clone(),
-                    flow_token.clone(),
-                    *at,
-                ),
-                EventKind::Inbound {
-                    message_id,
-                    phone,
-                    at,
-                } => (message_id.clone(), None, None, phone.clone(), None, *at),
-                EventKind::Echo { message_id } => {
-                    (message_id.clone(), None, None, None, None, None)
+        let mut tx = conn.transaction()?;
+        let mut results = Vec::with_capacity(groups.len());
+        for events in groups {
+            let sp = tx.savepoint()?;
+            match store_group(&sp, events, received_at) {
+                Ok(report) => {
+                    sp.commit()?;
+                    results.push(Ok(report));
                 }
-                EventKind::Unknown => (None, None, None, None, None, None),
-            };
-            let dedupe = match (&message_id, &status) {
-                (Some(id), Some(st)) => format!("{}:{id}:{st}", e.kind.name()),
-                (Some(id), None) => format!("{}:{id}", e.kind.name()),
-                _ => format!("{}:{}", e.kind.name(), sha(&raw)),
-            };
-            let inserted = tx.execute(
-                "INSERT OR IGNORE INTO events (received_at, kind, dedupe_key, message_id, status, error, phone, flow_token, event_at, raw)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-                params![fmt_time(now), e.kind.name(), dedupe, message_id, status, error, phone, token, at.map(fmt_time), raw],
-            )?;
-            if inserted == 0 {
-                report.duplicates += 1;
-                continue;
-            }
-            report.stored += 1;
-            let at_s = fmt_time(at.unwrap_or(now));
-            match &e.kind {
-                EventKind::Ack {
-                    message_id,
-                    status,
-                    error,
-                    ..
-                } => {
-                    let col = match status {
-                        super::Delivery::Sent => "sent_at",
-                        super::Delivery::Failed => "failed_at",
-                        super::Delivery::Delivered => "delivered_at",
-                        super::Delivery::Read => "read_at",
-                    };
-                    let sql = format!(
-                        "UPDATE sends SET {col} = COALESCE({col}, ?2),
-                            delivery = CASE WHEN delivery_rank < ?3 THEN ?4 ELSE delivery END,
-                            delivery_error = CASE WHEN ?4 = 'failed' AND delivery_rank < ?3 THEN ?5 ELSE delivery_error END,
-                            delivery_rank = MAX(delivery_rank, ?3)
-                         WHERE message_id = ?1"
-                    );
-                    let n = tx.execute(
-                        &sql,
-                        params![message_id, at_s, status.rank(), status.as_str(), error],
-                    )?;
-                    if n > 0 {
-                        report.acks_applied += 1;
-                    } else {
-                        report.unmatched += 1;
-                    }
+                Err(e) => {
+                    // Dropping the savepoint rolls it back.
+                    drop(sp);
+                    results.push(Err(e));
                 }
-                EventKind::Completion {
-                    flow_token,
-                    fields,
-                    phone,
-                    ..
-                } => {
-                    let n = match flow_token {
-                        Some(token) => tx.execute(
-                            "UPDATE sends SET completed_at = COALESCE(completed_at, ?2), response_json = COALESCE(response_json, ?3)
-                             WHERE flow_token = ?1",
-                            params![token, at_s, serde_json::Value::Object(fields.clone()).to_string()],
-                        )?,
-                        None => 0,
-                    };
-                    if n > 0 {
-                        report.completions_matched += 1;
-                    } else {
-                        report.unmatched += 1;
-                    }
-                    if let Some(phone) = phone {
-                        open_window(&tx, phone, &at_s)?;
-                    }
-                }
-                EventKind::Inbound {
-                    phone: Some(phone), ..
-                } => open_window(&tx, phone, &at_s)?,
-                _ => {}
             }
         }
         tx.commit()?;
-        Ok(report)
+        Ok(results)
     }
 
-    /// When the customer last wrote (their 24-hour window opened then).
-    pub fn window_open_since(&self, phone: &str) -> Result<Option<DateTime<Utc>>, StateError> {
-        let conn = self.conn();
-        let s: Option<String> = conn
-            .query_row(
-                "SELECT last_inbound_at FROM windows WHERE phone = ?1",
-                params![phone],
-                |r| r.get(0),
-            )
-            .optional()?;
-        s.map(|s| parse_time("last_inbound_at", &s)).transpose()
-    }
-
-    /// Submitted Flow forms of a send, in submission order.
+    /// Submitted forms of `send`, oldest first.
     pub fn responses(&self, send: &str) -> Result<Vec<Response>, StateError> {
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(
@@ -366,39 +440,403 @@ impl Ledger {
         while let Some(r) = rows.next()? {
             let at: String = r.get(2)?;
             let json: Option<String> = r.get(3)?;
-            let mut fields = json
-                .and_then(|j| serde_json::from_str::<serde_json::Value>(&j).ok())
-                .and_then(|v| v.as_object().cloned())
-                .unwrap_or_default();
-            fields.remove("flow_token");
+            let fields = match json.as_deref() {
+                None => serde_json::Map::new(),
+                Some(s) => serde_json::from_str(s).map_err(|_| StateError::Corrupt {
+                    column: "sends.response_json",
+                    value: s.chars().take(80).collect(),
+                })?,
+            };
             out.push(Response {
                 phone: r.get(0)?,
                 flow_token: r.get(1)?,
-                submitted_at: parse_time("completed_at", &at)?,
+                submitted_at: parse_time("sends.completed_at", &at)?,
                 fields,
             });
         }
         Ok(out)
     }
 
-    /// Number of stored webhook events (for status and tests).
+    /// The time of the customer's last inbound message, if any.
+    pub fn last_inbound(&self, phone: &str) -> Result<Option<DateTime<Utc>>, StateError> {
+        let at: Option<String> = self
+            .conn()
+            .query_row(
+                "SELECT last_inbound_at FROM windows WHERE phone = ?1",
+                params![phone],
+                |r| r.get(0),
+            )
+            .optional()?;
+        at.map(|s| parse_time("windows.last_inbound_at", &s))
+            .transpose()
+    }
+
+    /// When the 24-hour window for `phone` opened, if it is open at `now`.
+    ///
+    /// apply uses it to pick `sendFlow` or the fallback template without a
+    /// failed call. The ledger only knows the messages the webhook saw, so
+    /// `None` means "not known to be open", not "closed".
+    pub fn window_open_since(
+        &self,
+        phone: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<DateTime<Utc>>, StateError> {
+        Ok(self
+            .last_inbound(phone)?
+            .filter(|at| *at <= now && now - *at < WINDOW))
+    }
+
+    /// Number of stored webhook events.
     pub fn event_count(&self) -> Result<u64, StateError> {
+        let n: i64 = self
+            .conn()
+            .query_row("SELECT COUNT(*) FROM events", [], |r| r.get(0))?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    /// Stored webhook events, oldest first, optionally of one kind.
+    pub fn events(&self, kind: Option<&str>) -> Result<Vec<StoredEvent>, StateError> {
         let conn = self.conn();
-        let n: i64 = conn.query_row("SELECT COUNT(*) FROM events", [], |r| r.get(0))?;
-        Ok(n.max(0) as u64)
+        let mut stmt = conn.prepare_cached(
+            "SELECT id, received_at, kind, dedupe_key, message_id, status, phone, flow_token, raw
+             FROM events WHERE ?1 IS NULL OR kind = ?1 ORDER BY id",
+        )?;
+        let mut rows = stmt.query(params![kind])?;
+        let mut out = Vec::new();
+        while let Some(r) = rows.next()? {
+            let at: String = r.get(1)?;
+            out.push(StoredEvent {
+                id: r.get(0)?,
+                received_at: parse_time("events.received_at", &at)?,
+                kind: r.get(2)?,
+                dedupe_key: r.get(3)?,
+                message_id: r.get(4)?,
+                status: r.get(5)?,
+                phone: r.get(6)?,
+                flow_token: r.get(7)?,
+                raw: r.get(8)?,
+            });
+        }
+        Ok(out)
     }
 }
 
-fn open_window(tx: &rusqlite::Transaction<'_>, phone: &str, at: &str) -> Result<(), StateError> {
-    tx.execute(
-        "INSERT INTO windows (phone, last_inbound_at) VALUES (?1, ?2)
-         ON CONFLICT(phone) DO UPDATE SET last_inbound_at = MAX(last_inbound_at, excluded.last_inbound_at)",
-        params![phone, at],
+fn connect(path: &Path, create: bool) -> Result<Connection, StateError> {
+    let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX
+        | OpenFlags::SQLITE_OPEN_URI;
+    if create {
+        flags |= OpenFlags::SQLITE_OPEN_CREATE;
+    }
+    let open_err = |source| StateError::Open {
+        path: path.to_path_buf(),
+        source,
+    };
+    let conn = Connection::open_with_flags(path, flags).map_err(open_err)?;
+    conn.busy_timeout(BUSY_TIMEOUT).map_err(open_err)?;
+    // WAL: readers do not block the writer; FULL: each commit is fsynced, so
+    // a recorded intent survives a crash of the process or the machine.
+    conn.pragma_update_and_check(None, "journal_mode", "WAL", |_| Ok(()))
+        .map_err(open_err)?;
+    conn.pragma_update(None, "synchronous", "FULL")
+        .map_err(open_err)?;
+    Ok(conn)
+}
+
+fn recorded_from(outcome: Option<&str>) -> Result<Recorded, StateError> {
+    match outcome {
+        None => Ok(Recorded::IntentOnly),
+        Some("accepted") => Ok(Recorded::Accepted),
+        Some("rejected") => Ok(Recorded::Rejected),
+        Some("unknown") => Ok(Recorded::Unknown),
+        Some(other) => Err(StateError::Corrupt {
+            column: "sends.outcome",
+            value: other.to_string(),
+        }),
+    }
+}
+
+struct RawRow {
+    send: String,
+    phone: String,
+    flow_token: String,
+    kind: String,
+    template: Option<String>,
+    intent_at: String,
+    outcome: Option<String>,
+    message_id: Option<String>,
+    job_id: Option<String>,
+    reason: Option<String>,
+    outcome_at: Option<String>,
+    delivery: Option<String>,
+    delivery_error: Option<String>,
+    delivered_at: Option<String>,
+    read_at: Option<String>,
+    completed_at: Option<String>,
+    response_json: Option<String>,
+}
+
+impl RawRow {
+    fn into_row(self) -> Result<SendRow, StateError> {
+        let time = |col, v: Option<String>| v.map(|s| parse_time(col, &s)).transpose();
+        Ok(SendRow {
+            kind: SendKind::parse(&self.kind).ok_or_else(|| StateError::Corrupt {
+                column: "sends.kind",
+                value: self.kind.clone(),
+            })?,
+            recorded: recorded_from(self.outcome.as_deref())?,
+            intent_at: parse_time("sends.intent_at", &self.intent_at)?,
+            outcome_at: time("sends.outcome_at", self.outcome_at)?,
+            delivery: match self.delivery {
+                None => None,
+                Some(d) => Some(Delivery::parse(&d).ok_or(StateError::Corrupt {
+                    column: "sends.delivery",
+                    value: d,
+                })?),
+            },
+            delivered_at: time("sends.delivered_at", self.delivered_at)?,
+            read_at: time("sends.read_at", self.read_at)?,
+            completed_at: time("sends.completed_at", self.completed_at)?,
+            send: self.send,
+            phone: self.phone,
+            flow_token: self.flow_token,
+            template: self.template,
+            message_id: self.message_id,
+            job_id: self.job_id,
+            reason: self.reason,
+            delivery_error: self.delivery_error,
+            response_json: self.response_json,
+        })
+    }
+}
+
+fn store_group(
+    tx: &Connection,
+    events: &[InboundEvent],
+    received_at: DateTime<Utc>,
+) -> Result<StoreReport, StateError> {
+    let mut report = StoreReport::default();
+    let mut insert = tx.prepare_cached(
+        "INSERT INTO events (received_at, kind, dedupe_key, message_id, status, error, phone,
+                             flow_token, event_at, raw)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+         ON CONFLICT (dedupe_key) DO NOTHING",
     )?;
+    for event in events {
+        let raw = event.raw.to_string();
+        let key = dedupe_key(&event.kind, &raw);
+        let (message_id, status, error, phone, flow_token, at) = match &event.kind {
+            EventKind::Ack {
+                message_id,
+                status,
+                error,
+                phone,
+                at,
+            } => (
+                Some(message_id.as_str()),
+                Some(status.as_str()),
+                error.as_deref(),
+                phone.as_deref(),
+                None,
+                *at,
+            ),
+            EventKind::Completion {
+                message_id,
+                phone,
+                flow_token,
+                at,
+                ..
+            } => (
+                message_id.as_deref(),
+                None,
+                None,
+                phone.as_deref(),
+                flow_token.as_deref(),
+                *at,
+            ),
+            EventKind::Inbound {
+                message_id,
+                phone,
+                at,
+            } => (
+                message_id.as_deref(),
+                None,
+                None,
+                phone.as_deref(),
+                None,
+                *at,
+            ),
+            EventKind::Echo { message_id } => (message_id.as_deref(), None, None, None, None, None),
+            EventKind::Unknown => (None, None, None, None, None, None),
+        };
+        let n = insert.execute(params![
+            fmt_time(received_at),
+            event.kind.name(),
+            key,
+            message_id,
+            status,
+            error,
+            phone,
+            flow_token,
+            at.map(fmt_time),
+            raw
+        ])?;
+        if n == 0 {
+            report.duplicates += 1;
+            continue;
+        }
+        report.stored += 1;
+        let at = at.unwrap_or(received_at);
+        match &event.kind {
+            EventKind::Ack {
+                message_id,
+                status,
+                error,
+                ..
+            } => {
+                if apply_ack(tx, message_id, *status, error.as_deref(), at)? {
+                    report.acks_applied += 1;
+                } else {
+                    report.unmatched += 1;
+                }
+            }
+            EventKind::Completion {
+                phone,
+                flow_token,
+                fields,
+                ..
+            } => {
+                if let Some(phone) = phone {
+                    open_window(tx, phone, at)?;
+                }
+                let matched = match flow_token {
+                    Some(token) => apply_completion(tx, token, fields, at)?,
+                    None => false,
+                };
+                if matched {
+                    report.completions_matched += 1;
+                } else {
+                    report.unmatched += 1;
+                }
+            }
+            EventKind::Inbound {
+                phone: Some(phone), ..
+            } => open_window(tx, phone, at)?,
+            EventKind::Inbound { phone: None, .. }
+            | EventKind::Echo { .. }
+            | EventKind::Unknown => {}
+        }
+    }
+    Ok(report)
+}
+
+/// Same message id and status is the same ack, in either format; a message
+/// is identified by its id; anything else by its content.
+fn dedupe_key(kind: &EventKind, raw: &str) -> String {
+    let hash = || hex::encode(&Sha256::digest(raw.as_bytes())[..16]);
+    match kind {
+        EventKind::Ack {
+            message_id, status, ..
+        } => format!("ack:{message_id}:{}", status.as_str()),
+        EventKind::Completion {
+            message_id: Some(id),
+            ..
+        }
+        | EventKind::Inbound {
+            message_id: Some(id),
+            ..
+        } => format!("msg:{id}"),
+        EventKind::Echo {
+            message_id: Some(id),
+        } => format!("echo:{id}"),
+        _ => format!("raw:{}", hash()),
+    }
+}
+
+/// Moves the row forward only (see [`Delivery`] for the order); timestamps
+/// of each stage are kept from the first ack of that stage.
+fn apply_ack(
+    tx: &Connection,
+    message_id: &str,
+    status: Delivery,
+    error: Option<&str>,
+    at: DateTime<Utc>,
+) -> Result<bool, StateError> {
+    let mut stmt = tx.prepare_cached(
+        "UPDATE sends SET
+            delivery = CASE WHEN delivery_rank < ?2 THEN ?1 ELSE delivery END,
+            delivery_error = CASE WHEN ?1 = 'failed' AND delivery_rank < ?2 THEN ?3
+                                  ELSE delivery_error END,
+            sent_at = CASE WHEN ?1 = 'sent' THEN coalesce(sent_at, ?4) ELSE sent_at END,
+            delivered_at = CASE WHEN ?1 = 'delivered' THEN coalesce(delivered_at, ?4)
+                                ELSE delivered_at END,
+            read_at = CASE WHEN ?1 = 'read' THEN coalesce(read_at, ?4) ELSE read_at END,
+            failed_at = CASE WHEN ?1 = 'failed' THEN coalesce(failed_at, ?4) ELSE failed_at END,
+            delivery_rank = max(delivery_rank, ?2)
+         WHERE message_id = ?5",
+    )?;
+    let n = stmt.execute(params![
+        status.as_str(),
+        status.rank(),
+        error,
+        fmt_time(at),
+        message_id
+    ])?;
+    Ok(n > 0)
+}
+
+/// Applies acks stored before the outcome carrying their message id was.
+fn replay_acks(tx: &Connection, message_id: &str) -> Result<(), StateError> {
+    let mut stmt = tx.prepare_cached(
+        "SELECT status, error, coalesce(event_at, received_at) FROM events
+         WHERE message_id = ?1 AND kind = 'ack' ORDER BY id",
+    )?;
+    let acks: Vec<(String, Option<String>, String)> = stmt
+        .query_map(params![message_id], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })?
+        .collect::<Result<_, _>>()?;
+    for (status, error, at) in acks {
+        if let Some(status) = Delivery::parse(&status) {
+            let at = parse_time("events.event_at", &at)?;
+            apply_ack(tx, message_id, status, error.as_deref(), at)?;
+        }
+    }
     Ok(())
 }
 
-fn sha(s: &str) -> String {
-    use sha2::{Digest, Sha256};
-    hex::encode(&Sha256::digest(s.as_bytes())[..12])
+/// Stores the form on every row with this token; a later submission
+/// replaces an earlier one (all submissions stay in `events`).
+fn apply_completion(
+    tx: &Connection,
+    flow_token: &str,
+    fields: &serde_json::Map<String, serde_json::Value>,
+    at: DateTime<Utc>,
+) -> Result<bool, StateError> {
+    let mut fields = fields.clone();
+    // The token has its own column; the form is the rest.
+    fields.remove("flow_token");
+    let json = serde_json::Value::Object(fields).to_string();
+    let mut stmt = tx.prepare_cached(
+        "UPDATE sends SET completed_at = ?2, response_json = ?3
+         WHERE flow_token = ?1 AND (completed_at IS NULL OR completed_at <= ?2)",
+    )?;
+    if stmt.execute(params![flow_token, fmt_time(at), json])? > 0 {
+        return Ok(true);
+    }
+    let exists: Option<i64> = tx
+        .prepare_cached("SELECT 1 FROM sends WHERE flow_token = ?1 LIMIT 1")?
+        .query_row(params![flow_token], |r| r.get(0))
+        .optional()?;
+    Ok(exists.is_some())
+}
+
+fn open_window(tx: &Connection, phone: &str, at: DateTime<Utc>) -> Result<(), StateError> {
+    tx.prepare_cached(
+        "INSERT INTO windows (phone, last_inbound_at) VALUES (?1, ?2)
+         ON CONFLICT (phone) DO UPDATE SET
+            last_inbound_at = max(last_inbound_at, excluded.last_inbound_at)",
+    )?
+    .execute(params![phone, fmt_time(at)])?;
+    Ok(())
 }
