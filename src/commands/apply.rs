@@ -233,12 +233,14 @@ impl Run<'_> {
             let message =
                 self.message(&sp.name, send, sp.flow_id.as_deref(), &observed.templates)?;
             let cap = match self.planfile {
+                // The plan showed these as going out now or once the template
+                // is approved; apply never messages more than that.
                 Some(pf) => Some(
                     pf.plan
                         .sends
                         .iter()
                         .find(|s| s.name == sp.name)
-                        .map_or(0, |s| s.counts.due),
+                        .map_or(0, |s| s.counts.due + s.counts.waiting),
                 ),
                 None => Some(sp.counts.due),
             };
