@@ -1,5 +1,124 @@
-//! `waform responses` (in progress).
+//! `waform responses SEND`: exports the submitted Flow forms of a send, one
+//! row per recipient who completed it, as CSV (one column per form field)
+//! or JSON lines.
 
-pub fn run(_args: crate::cli::ResponsesArgs) -> anyhow::Result<u8> {
-    anyhow::bail!("`waform responses` is not implemented yet")
+use std::collections::BTreeSet;
+use std::io::Write;
+
+use anyhow::{bail, Context};
+use serde_json::{json, Value};
+
+use crate::cli::{ResponsesArgs, ResponsesFormat};
+use crate::state::Response;
+
+pub fn run(args: ResponsesArgs) -> anyhow::Result<u8> {
+    let path = super::status::ledger_path(args.state.as_deref(), &args.config)?;
+    let responses = match super::status::open_existing(&path)? {
+        None => {
+            eprintln!("nothing recorded yet (no state file at {})", path.display());
+            Vec::new()
+        }
+        Some(ledger) => {
+            if ledger.counts(Some(&args.send))?.is_empty() {
+                bail!(
+                    "nothing recorded for send {:?} in {}",
+                    args.send,
+                    path.display()
+                );
+            }
+            ledger.responses(&args.send)?
+        }
+    };
+    let bytes = match args.format {
+        ResponsesFormat::Csv => render_csv(&responses)?,
+        ResponsesFormat::Jsonl => render_jsonl(&responses),
+    };
+    match &args.out {
+        Some(file) => std::fs::write(file, &bytes)
+            .with_context(|| format!("could not write {}", file.display()))?,
+        None => {
+            let mut out = std::io::stdout().lock();
+            out.write_all(&bytes)?;
+            out.flush()?;
+        }
+    }
+    Ok(0)
+}
+
+/// A field's value as CSV text: strings as they are, null empty, anything
+/// else (numbers, booleans, nested objects and lists) as compact JSON.
+fn cell(v: Option<&Value>) -> String {
+    match v {
+        None | Some(Value::Null) => String::new(),
+        Some(Value::String(s)) => s.clone(),
+        Some(other) => other.to_string(),
+    }
+}
+
+/// `phone, flow_token, submitted_at`, then the sorted union of field names.
+pub fn render_csv(responses: &[Response]) -> anyhow::Result<Vec<u8>> {
+    let fields: BTreeSet<&str> = responses
+        .iter()
+        .flat_map(|r| r.fields.keys().map(String::as_str))
+        .collect();
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let mut header = vec!["phone", "flow_token", "submitted_at"];
+    header.extend(fields.iter().copied());
+    w.write_record(&header)?;
+    for r in responses {
+        let mut row = vec![
+            r.phone.clone(),
+            r.flow_token.clone(),
+            crate::state::fmt_time(r.submitted_at),
+        ];
+        row.extend(fields.iter().map(|f| cell(r.fields.get(*f))));
+        w.write_record(&row)?;
+    }
+    w.into_inner().context("could not finish the CSV")
+}
+
+/// One object per line: `{"phone", "flow_token", "submitted_at", "fields"}`
+/// (fields nested so a form field named `phone` cannot collide).
+pub fn render_jsonl(responses: &[Response]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for r in responses {
+        let line = json!({
+            "phone": r.phone,
+            "flow_token": r.flow_token,
+            "submitted_at": crate::state::fmt_time(r.submitted_at),
+            "fields": r.fields,
+        });
+        out.extend_from_slice(line.to_string().as_bytes());
+        out.push(b'\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_has_a_column_per_field_and_nested_values_as_json() {
+        let at = chrono::DateTime::from_timestamp(1_700_000_000, 0).unwrap_or_default();
+        let resp = |phone: &str, fields: Value| Response {
+            phone: phone.into(),
+            flow_token: format!("tok-{phone}"),
+            submitted_at: at,
+            fields: fields.as_object().cloned().unwrap_or_default(),
+        };
+        let rows = vec![
+            resp("1", json!({"name": "Ana", "address": {"city": "Lima"}})),
+            resp("2", json!({"age": 31, "name": "Bo, Jr."})),
+        ];
+        let csv = String::from_utf8(render_csv(&rows).expect("csv")).expect("utf8");
+        assert_eq!(
+            csv,
+            "phone,flow_token,submitted_at,address,age,name\n\
+             1,tok-1,2023-11-14T22:13:20.000Z,\"{\"\"city\"\":\"\"Lima\"\"}\",,Ana\n\
+             2,tok-2,2023-11-14T22:13:20.000Z,,31,\"Bo, Jr.\"\n"
+        );
+        let jsonl = String::from_utf8(render_jsonl(&rows)).expect("utf8");
+        assert_eq!(jsonl.lines().count(), 2);
+    }
 }

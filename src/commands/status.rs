@@ -1,5 +1,200 @@
-//! `waform status` (in progress).
+//! `waform status`: each send's funnel from the ledger (recipients →
+//! accepted → delivered → read → completed), as a table or JSON.
+//!
+//! Also home of [`ledger_path`], the state lookup shared by `status`,
+//! `responses` and `webhook` (flag, env, the config's `state.url`, default).
 
-pub fn run(_args: crate::cli::StatusArgs) -> anyhow::Result<u8> {
-    anyhow::bail!("`waform status` is not implemented yet")
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use serde_json::json;
+
+use crate::cli::{StatusArgs, StatusFormat};
+use crate::state::{Ledger, SendCounts};
+
+/// Where the ledger is for a command given `--state` and a config path.
+/// The config is read (without recipient files) only when it exists, for
+/// its optional `state.url`.
+pub(crate) fn ledger_path(flag: Option<&str>, config_path: &Path) -> anyhow::Result<PathBuf> {
+    let configured = if flag.is_none() && config_path.exists() {
+        crate::config::load(config_path, crate::config::Depth::NoRecipients)
+            .config
+            .and_then(|c| c.raw.state)
+            .and_then(|s| s.url)
+    } else {
+        None
+    };
+    Ok(crate::state::resolve_state_url(
+        flag,
+        config_path,
+        configured.as_deref(),
+    )?)
+}
+
+/// Opens the ledger for reading, or `None` when no state file exists yet.
+pub(crate) fn open_existing(path: &Path) -> anyhow::Result<Option<Ledger>> {
+    if !path.exists() {
+        return Ok(None);
+    }
+    Ledger::open(path)
+        .map(Some)
+        .with_context(|| format!("could not open the state at {}", path.display()))
+}
+
+pub fn run(args: StatusArgs) -> anyhow::Result<u8> {
+    let path = ledger_path(args.state.as_deref(), &args.config)?;
+    let counts = match open_existing(&path)? {
+        None => {
+            eprintln!("nothing recorded yet (no state file at {})", path.display());
+            BTreeMap::new()
+        }
+        Some(ledger) => {
+            let counts = ledger.counts(args.send.as_deref())?;
+            if let Some(send) = &args.send {
+                if counts.is_empty() {
+                    let known = ledger.counts(None)?;
+                    let known: Vec<&str> = known.keys().map(String::as_str).collect();
+                    bail!(
+                        "nothing recorded for send {send:?} in {} (recorded sends: {})",
+                        path.display(),
+                        if known.is_empty() {
+                            "none".to_string()
+                        } else {
+                            known.join(", ")
+                        }
+                    );
+                }
+            }
+            counts
+        }
+    };
+    let out = match args.format {
+        StatusFormat::Json => render_json(&counts),
+        StatusFormat::Text => render_text(&counts),
+    };
+    print!("{out}");
+    Ok(0)
+}
+
+/// `{"sends": {"NAME": {"recipients", "accepted", ...}}}`, integers only.
+pub fn render_json(counts: &BTreeMap<String, SendCounts>) -> String {
+    let sends: serde_json::Map<String, serde_json::Value> = counts
+        .iter()
+        .map(|(name, c)| {
+            (
+                name.clone(),
+                json!({
+                    "recipients": c.recipients,
+                    "accepted": c.accepted,
+                    "rejected": c.rejected,
+                    "unknown": c.unknown,
+                    "delivered": c.delivered,
+                    "read": c.read,
+                    "completed": c.completed,
+                }),
+            )
+        })
+        .collect();
+    let mut s = serde_json::to_string_pretty(&json!({ "sends": sends }))
+        .unwrap_or_else(|_| "{\"sends\": {}}".to_string());
+    s.push('\n');
+    s
+}
+
+fn rate(n: u64, of: u64) -> String {
+    if of == 0 {
+        "-".to_string()
+    } else {
+        format!("{:.1}%", n as f64 * 100.0 / of as f64)
+    }
+}
+
+/// An aligned table; accepted is a rate of recipients, the later stages
+/// rates of accepted.
+pub fn render_text(counts: &BTreeMap<String, SendCounts>) -> String {
+    if counts.is_empty() {
+        return "no sends recorded\n".to_string();
+    }
+    let header = [
+        "SEND",
+        "RECIPIENTS",
+        "ACCEPTED",
+        "REJECTED",
+        "UNKNOWN",
+        "DELIVERED",
+        "READ",
+        "COMPLETED",
+    ];
+    let mut rows: Vec<Vec<String>> = vec![header.iter().map(|s| s.to_string()).collect()];
+    for (name, c) in counts {
+        let with = |n: u64, of: u64| format!("{n} ({})", rate(n, of));
+        rows.push(vec![
+            name.clone(),
+            c.recipients.to_string(),
+            with(c.accepted, c.recipients),
+            c.rejected.to_string(),
+            c.unknown.to_string(),
+            with(c.delivered, c.accepted),
+            with(c.read, c.accepted),
+            with(c.completed, c.accepted),
+        ]);
+    }
+    let widths: Vec<usize> = (0..header.len())
+        .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
+        .collect();
+    let mut out = String::new();
+    for row in &rows {
+        let cells: Vec<String> = row
+            .iter()
+            .enumerate()
+            .map(|(i, cell)| {
+                if i == 0 {
+                    format!("{cell:<w$}", w = widths[i])
+                } else {
+                    format!("{cell:>w$}", w = widths[i])
+                }
+            })
+            .collect();
+        out.push_str(cells.join("  ").trim_end());
+        out.push('\n');
+    }
+    out.push_str("rates: accepted of recipients; delivered, read, completed of accepted\n");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_table_is_aligned_with_rates() {
+        let mut counts = BTreeMap::new();
+        counts.insert(
+            "course_signup".to_string(),
+            SendCounts {
+                recipients: 4,
+                accepted: 3,
+                rejected: 1,
+                unknown: 0,
+                delivered: 3,
+                read: 2,
+                completed: 1,
+            },
+        );
+        counts.insert("empty".to_string(), SendCounts::default());
+        let text = render_text(&counts);
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(lines[0].starts_with("SEND "), "{text}");
+        assert!(lines[1].contains("3 (75.0%)"), "{text}");
+        assert!(lines[1].contains("2 (66.7%)"), "{text}");
+        assert!(lines[2].contains("0 (-)"), "{text}");
+        // Right-aligned columns: every table line ends at the same column.
+        assert!(
+            lines[..3].iter().all(|l| l.len() == lines[0].len()),
+            "{text}"
+        );
+        let json: serde_json::Value = serde_json::from_str(&render_json(&counts)).expect("json");
+        assert_eq!(json["sends"]["course_signup"]["read"], 2);
+    }
 }
