@@ -521,6 +521,11 @@ async fn every_event_answered_200_survives_sigkill() {
     }
     let acked = acked.lock().map(|a| a.clone()).unwrap_or_default();
     assert!(acked.len() >= 200, "only {} events acked", acked.len());
+    eprintln!(
+        "sigkill: {} events answered 200 before the kill, {} stored",
+        acked.len(),
+        event_count(&db)
+    );
 
     // Every acked event is in the store: the count covers them, and the
     // restarted receiver sees each one as a duplicate.
@@ -535,4 +540,151 @@ async fn every_event_answered_200_survives_sigkill() {
             "event {k}/{i} was answered 200 but not stored"
         );
     }
+}
+
+/// The whole loop with the sandbox as the provider: a send accepted by the
+/// sandbox, its acks, a read and a submitted Flow come back through the
+/// sandbox's `--webhook` delivery into the ledger and `status`/`responses`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sandbox_acks_and_completion_reach_status_and_responses() {
+    use waform::provider::{AccountFlow, FlowStatus};
+    use waform::sandbox::SandboxConfig;
+
+    let ctx = TestContext::new();
+    let db = ctx.path().join("state.db");
+    let server = in_process(&db).await;
+    let sb = waform::sandbox::start(
+        SandboxConfig {
+            flows: vec![AccountFlow {
+                id: "1234567890123456".into(),
+                name: "signup".into(),
+                status: FlowStatus::Published,
+            }],
+            approve_after: Duration::ZERO,
+            webhook: Some(format!("{}/hooks/1msg?secret={SECRET}", server.base)),
+            ..SandboxConfig::default()
+        },
+        "127.0.0.1:0".parse().expect("addr"),
+    )
+    .await
+    .expect("sandbox");
+    let api = |method: &str| {
+        format!(
+            "{}/{}/{method}?token={}",
+            sb.base_url(),
+            sb.instance(),
+            sb.token().expose()
+        )
+    };
+    let http = client();
+    let template = json!({"name": "t", "category": "MARKETING", "language": "en_US", "components": [
+        {"type": "BODY", "text": "Hi {{1}}, our courses are open.", "example": {"body_text": [["Anna"]]}},
+        {"type": "BUTTONS", "buttons": [{"type": "FLOW", "text": "Sign up",
+            "flow_id": "1234567890123456", "flow_action": "navigate"}]}]});
+    let r = http
+        .post(api("addTemplate"))
+        .json(&template)
+        .send()
+        .await
+        .expect("add");
+    assert!(r.status().is_success());
+
+    // What apply does: intent, send, outcome.
+    let token = "course_signup-15551234567";
+    let ledger = Ledger::open(&db).expect("ledger");
+    ledger
+        .record_intents(&[Intent {
+            send: SEND.into(),
+            phone: "15551234567".into(),
+            flow_token: token.into(),
+            kind: SendKind::Template,
+            template: Some("t".into()),
+            at: Utc::now(),
+        }])
+        .expect("intent");
+    let send = json!({"template": "t", "language": {"policy": "deterministic", "code": "en_US"},
+        "phone": "15551234567",
+        "params": [{"type": "body", "parameters": [{"type": "text", "text": "Anna"}]},
+                   {"type": "button", "sub_type": "flow", "index": "0",
+                    "parameters": [{"type": "action", "action": {"flow_token": token}}]}]});
+    let sent: Value = http
+        .post(api("sendTemplate"))
+        .json(&send)
+        .send()
+        .await
+        .expect("send")
+        .json()
+        .await
+        .expect("json");
+    let id = sent["id"].as_str().expect("message id").to_string();
+    ledger
+        .record_outcomes(&[OutcomeRecord::new(
+            SEND,
+            "15551234567",
+            Outcome::Accepted {
+                message_id: Some(id.clone()),
+                job_id: None,
+            },
+            Utc::now(),
+        )])
+        .expect("outcome");
+
+    for (path, body) in [
+        ("read", json!({"id": id})),
+        (
+            "complete",
+            json!({"flow_token": token, "response": {"course": "math", "slot": {"day": "mon"}}}),
+        ),
+    ] {
+        let r = http
+            .post(format!("{}/_sandbox/{path}", sb.base_url()))
+            .json(&body)
+            .send()
+            .await
+            .expect("control");
+        assert!(r.status().is_success(), "{path}: {}", r.status());
+    }
+
+    // Delivery is asynchronous: wait for the funnel to fill.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let counts = loop {
+        let counts = ledger.counts(Some(SEND)).expect("counts");
+        let c = counts.get(SEND).copied().unwrap_or_default();
+        if (c.read == 1 && c.completed == 1) || std::time::Instant::now() > deadline {
+            break c;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(
+        (
+            counts.accepted,
+            counts.delivered,
+            counts.read,
+            counts.completed
+        ),
+        (1, 1, 1, 1)
+    );
+    sb.shutdown().await;
+    server.stop().await;
+
+    let status = status_json(&ctx, &db, &[SEND]);
+    assert_eq!(status["sends"][SEND]["completed"], 1);
+    let out = ctx
+        .cmd()
+        .args(["responses", SEND, "--state"])
+        .arg(state_url(&db))
+        .output()
+        .expect("responses");
+    let csv = String::from_utf8_lossy(&out.stdout).to_string();
+    let mut lines = csv.lines();
+    assert_eq!(
+        lines.next(),
+        Some("phone,flow_token,submitted_at,course,slot")
+    );
+    let row = lines.next().unwrap_or_default();
+    assert!(
+        row.starts_with("15551234567,course_signup-15551234567,"),
+        "{csv}"
+    );
+    assert!(row.ends_with(r#",math,"{""day"":""mon""}""#), "{csv}");
 }
