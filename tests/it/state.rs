@@ -562,3 +562,69 @@ fn the_state_url_resolves_relative_to_the_config_folder() {
         .expect("resolve");
     assert_eq!(p, dir.join("state/x.db"));
 }
+
+/// Env var that turns [`child_records_intents_until_killed`] into the
+/// writer half of [`intents_announced_before_sigkill_survive`].
+const CHILD_ENV: &str = "WAFORM_TEST_LEDGER_CHILD";
+
+/// A no-op in a normal run; in the child process it records intents in
+/// batches of 100 and prints how many are recorded after each commit.
+#[test]
+fn child_records_intents_until_killed() {
+    let Ok(path) = std::env::var(CHILD_ENV) else {
+        return;
+    };
+    use std::io::Write;
+    let l = Ledger::open(std::path::Path::new(&path)).expect("open");
+    let mut out = std::io::stdout().lock();
+    for b in 0..10_000 {
+        let intents: Vec<Intent> = (0..100)
+            .map(|i| intent("crash", &format!("{}", b * 100 + i)))
+            .collect();
+        l.record_intents(&intents).expect("intents");
+        writeln!(out, "recorded {}", (b + 1) * 100).expect("stdout");
+        out.flush().expect("flush");
+    }
+}
+
+#[test]
+fn intents_announced_before_sigkill_survive() {
+    use std::io::{BufRead, BufReader};
+    let ctx = TestContext::new();
+    let path = ctx.path().join("crash/state.db");
+    let exe = std::env::current_exe().expect("test binary");
+    let mut child = Command::new(exe)
+        .args([
+            "--exact",
+            "state::child_records_intents_until_killed",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(CHILD_ENV, &path)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn child");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut announced = 0u64;
+    for line in BufReader::new(stdout).lines() {
+        let line = line.expect("line");
+        if let Some(n) = line.strip_prefix("recorded ") {
+            announced = n.trim().parse().expect("number");
+            if announced >= 3_000 {
+                break;
+            }
+        }
+    }
+    // SIGKILL: no destructors, no clean close of the database.
+    child.kill().expect("kill");
+    child.wait().expect("reap");
+    assert!(announced >= 3_000);
+    let l = Ledger::open(&path).expect("reopen after kill");
+    let recorded = l.counts(Some("crash")).expect("counts")["crash"].recipients;
+    assert!(
+        recorded >= announced,
+        "announced {announced} intents, found {recorded}"
+    );
+    assert_eq!(recorded % 100, 0, "a batch is all or nothing");
+}
