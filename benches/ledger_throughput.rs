@@ -64,6 +64,7 @@ fn main() -> anyhow::Result<()> {
         anyhow::ensure!(n == end - chunk_start);
     }
     let total = started.elapsed().as_secs_f64();
+    let hwm_before = peak_rss_mib();
     let t = Instant::now();
     let map = ledger.rows_for_send("bench")?;
     let read_secs = t.elapsed().as_secs_f64();
@@ -84,6 +85,30 @@ fn main() -> anyhow::Result<()> {
         "  intent+outcome pairs: {:>10.0} recipients/s (wall {total:.2} s incl. building batches)",
         rows as f64 / total
     );
-    println!("  rows_for_send: {rows} rows in {read_secs:.2} s");
+    println!(
+        "  rows_for_send: {rows} rows in {read_secs:.2} s; peak RSS {hwm_before:.0} MiB before, {:.0} MiB after",
+        peak_rss_mib()
+    );
+    drop(map);
+    let t = Instant::now();
+    let mut n = 0usize;
+    ledger.for_each_row("bench", |_, _| n += 1)?;
+    println!(
+        "  for_each_row:  {n} rows in {:.2} s (no map)",
+        t.elapsed().as_secs_f64()
+    );
     Ok(())
+}
+
+/// VmHWM from /proc (Linux); 0 elsewhere.
+fn peak_rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
 }
