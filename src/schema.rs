@@ -47,8 +47,9 @@ pub fn check(value: &Value, spans: &SpanMap) -> Diagnostics {
     };
     let schema = schema_value();
     for error in validator.iter_errors(value) {
-        let path = dotted_path(error.instance_path.as_str(), value);
-        let (summary, help, at) = describe(&error.kind, &path, error.schema_path.as_str(), &schema);
+        let path = dotted_path(error.instance_path().as_str(), value);
+        let (summary, help, at) =
+            describe(error.kind(), &path, error.schema_path().as_str(), &schema);
         let shown = at.clone().unwrap_or_else(|| path.clone());
         let mut diag = Diagnostic::error(summary).path(if shown.is_empty() {
             "(top level)".to_string()

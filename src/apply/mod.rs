@@ -12,18 +12,18 @@ use crate::state::Ledger;
 
 /// What the ledger recorded for one send, keyed by phone number.
 pub fn recorded_map(ledger: &Ledger, send: &str) -> anyhow::Result<HashMap<u64, Recorded>> {
-    let rows = ledger.rows_for_send(send)?;
-    Ok(rows
-        .into_iter()
-        .map(|(phone, r)| {
-            let r = match r {
-                crate::state::Recorded::Accepted => Recorded::Accepted,
-                crate::state::Recorded::Rejected => Recorded::Rejected,
-                crate::state::Recorded::Unknown | crate::state::Recorded::IntentOnly => {
-                    Recorded::Unknown
-                }
-            };
-            (tally::phone_key(&phone), r)
-        })
-        .collect())
+    // Straight into u64 keys: a String-keyed map of a million rows would
+    // double apply's peak memory.
+    let mut out = HashMap::new();
+    ledger.for_each_row(send, |phone, r| {
+        let r = match r {
+            crate::state::Recorded::Accepted => Recorded::Accepted,
+            crate::state::Recorded::Rejected => Recorded::Rejected,
+            crate::state::Recorded::Unknown | crate::state::Recorded::IntentOnly => {
+                Recorded::Unknown
+            }
+        };
+        out.insert(tally::phone_key(phone), r);
+    })?;
+    Ok(out)
 }

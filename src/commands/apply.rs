@@ -160,7 +160,18 @@ impl Run<'_> {
                 self.ledger_path.display()
             )
         })?;
-        let _lock = ledger.acquire_lock(self.lock_timeout)?;
+        let lock = ledger.acquire_lock(self.lock_timeout)?;
+        if let Some(dead) = &lock.took_over {
+            eprintln!(
+                "note: took over the state lock left by pid {} on {} (since {}), which is no longer running",
+                dead.pid, dead.host, dead.since
+            );
+        }
+        // Intents without outcomes are requests a killed apply may have made.
+        let dangling = ledger.mark_dangling_intents_unknown()?;
+        if dangling > 0 {
+            println!("{dangling} request(s) from an interrupted apply have an unknown outcome; they are not resent automatically");
+        }
         for send in &self.args.resend_unknown {
             if !self.cfg.raw.sends.contains_key(send) {
                 bail!("--resend-unknown {send}: no such send in the config");
