@@ -1,5 +1,273 @@
-//! `waform import` (in progress).
+//! `waform import [--out FILE]`: writes YAML for the templates already on
+//! the account (`naming: exact`), so an existing account can be adopted;
+//! `plan` right after shows no template changes.
 
-pub fn run(_args: crate::cli::ImportArgs) -> anyhow::Result<u8> {
-    anyhow::bail!("`waform import` is not implemented yet")
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use anyhow::{anyhow, Context as _};
+use serde_json::Value;
+
+use super::context;
+use crate::cli::ImportArgs;
+use crate::config::types::{Category, RawConfig};
+use crate::provider::{AccountTemplate, TemplateStatus};
+
+pub fn run(args: ImportArgs) -> anyhow::Result<u8> {
+    let cfg = match &args.config {
+        Some(path) => context::load_config(path, false)?,
+        None => empty_config(),
+    };
+    let rt = super::runtime()?;
+    let templates = rt.block_on(async {
+        let account = context::real_account(&cfg)?;
+        account
+            .provider
+            .list_templates()
+            .await
+            .map_err(|e| anyhow!("cannot list the account's templates: {e}"))
+    })?;
+    let (yaml, skipped) = render(&templates);
+    for s in &skipped {
+        eprintln!("warning: {s}");
+    }
+    match &args.out {
+        Some(path) => {
+            if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                std::fs::create_dir_all(parent)
+                    .with_context(|| format!("cannot create {}", parent.display()))?;
+            }
+            std::fs::write(path, &yaml)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            eprintln!(
+                "wrote {} template(s) to {}; run `waform plan {}` to check it shows no template changes",
+                count_templates(&templates, &skipped),
+                path.display(),
+                path.display()
+            );
+        }
+        None => print!("{yaml}"),
+    }
+    Ok(0)
+}
+
+fn empty_config() -> crate::config::Config {
+    crate::config::Config {
+        raw: RawConfig {
+            version: 1,
+            provider: None,
+            state: None,
+            flows: BTreeMap::new(),
+            templates: BTreeMap::new(),
+            removed: Vec::new(),
+            sends: BTreeMap::new(),
+        },
+        base_dir: std::path::PathBuf::from("."),
+        spans: Default::default(),
+    }
+}
+
+fn count_templates(all: &[AccountTemplate], skipped: &[String]) -> usize {
+    all.len().saturating_sub(skipped.len())
+}
+
+/// A YAML double-quoted scalar (JSON string syntax is valid YAML).
+fn q(s: &str) -> String {
+    serde_json::to_string(s).unwrap_or_else(|_| "\"\"".to_string())
+}
+
+fn text<'a>(c: &'a Value, key: &str) -> Option<&'a str> {
+    c.get(key).and_then(Value::as_str)
+}
+
+fn component<'a>(t: &'a AccountTemplate, kind: &str) -> Option<&'a Value> {
+    t.components
+        .iter()
+        .find(|c| text(c, "type").is_some_and(|k| k.eq_ignore_ascii_case(kind)))
+}
+
+/// Renders the account's templates as a config. Returns the YAML and the
+/// templates that could not be represented (with why).
+pub fn render(templates: &[AccountTemplate]) -> (String, Vec<String>) {
+    let mut skipped = Vec::new();
+    let mut flows: BTreeMap<String, String> = BTreeMap::new();
+    // name → (category, language → yaml lines)
+    let mut by_name: BTreeMap<&str, (String, BTreeMap<&str, String>)> = BTreeMap::new();
+    for t in templates {
+        if matches!(t.status, TemplateStatus::Rejected) {
+            skipped.push(format!(
+                "{} [{}] is rejected on the account; not imported",
+                t.name, t.language
+            ));
+            continue;
+        }
+        let category = match t.category.to_ascii_uppercase().as_str() {
+            "MARKETING" => Category::Marketing,
+            "UTILITY" => Category::Utility,
+            "AUTHENTICATION" => Category::Authentication,
+            other => {
+                skipped.push(format!(
+                    "{} [{}] has category {other}, which cannot be written back; not imported",
+                    t.name, t.language
+                ));
+                continue;
+            }
+        };
+        match language_yaml(t, &mut flows) {
+            Ok(lines) => {
+                let entry = by_name
+                    .entry(t.name.as_str())
+                    .or_insert_with(|| (category.as_str().to_string(), BTreeMap::new()));
+                entry.1.insert(t.language.as_str(), lines);
+            }
+            Err(why) => skipped.push(format!("{} [{}]: {why}; not imported", t.name, t.language)),
+        }
+    }
+    let mut out = String::new();
+    out.push_str("# yaml-language-server: $schema=https://waform.dev/schemas/waform.schema.json\n");
+    out.push_str("# Imported by `waform import`: the account's templates as they are, with\n");
+    out.push_str("# `naming: exact`. A content change to one of these is a conflict that plan\n");
+    out.push_str(
+        "# explains; switch it to `naming: versioned` to let waform create new versions.\n",
+    );
+    out.push_str("version: 1\n");
+    if !flows.is_empty() {
+        out.push_str("\nflows:\n");
+        for (key, line) in &flows {
+            let _ = writeln!(out, "  {key}: {line}");
+        }
+    }
+    out.push_str("\ntemplates:");
+    if by_name.is_empty() {
+        out.push_str(" {}\n");
+    } else {
+        out.push('\n');
+    }
+    for (name, (category, languages)) in by_name {
+        let _ = writeln!(
+            out,
+            "  {name}:\n    naming: exact\n    category: {category}\n    languages:"
+        );
+        for (code, lines) in languages {
+            let _ = writeln!(out, "      {code}:");
+            out.push_str(&lines);
+        }
+    }
+    (out, skipped)
+}
+
+fn language_yaml(
+    t: &AccountTemplate,
+    flows: &mut BTreeMap<String, String>,
+) -> Result<String, String> {
+    let mut out = String::new();
+    let pad = "        ";
+    if let Some(h) = component(t, "HEADER") {
+        let format = text(h, "format").unwrap_or("TEXT");
+        if !format.eq_ignore_ascii_case("TEXT") {
+            return Err(format!("{format} headers are not supported by waform yet"));
+        }
+        let header_text = text(h, "text").unwrap_or_default();
+        let example = h.pointer("/example/header_text/0").and_then(Value::as_str);
+        match example {
+            Some(e) => {
+                let _ = writeln!(
+                    out,
+                    "{pad}header: {{ text: {}, example: {} }}",
+                    q(header_text),
+                    q(e)
+                );
+            }
+            None => {
+                let _ = writeln!(out, "{pad}header: {{ text: {} }}", q(header_text));
+            }
+        }
+    }
+    let body = component(t, "BODY")
+        .and_then(|b| text(b, "text"))
+        .ok_or("it has no BODY text")?;
+    let _ = writeln!(out, "{pad}body: {}", q(body));
+    let n = crate::config::meta::variable_count(body);
+    let mut examples: Vec<String> = component(t, "BODY")
+        .and_then(|b| b.pointer("/example/body_text/0"))
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default();
+    examples.truncate(n);
+    while examples.len() < n {
+        examples.push(format!("sample {}", examples.len() + 1));
+    }
+    if n > 0 {
+        let list: Vec<String> = examples.iter().map(|e| q(e)).collect();
+        let _ = writeln!(out, "{pad}body_examples: [{}]", list.join(", "));
+    }
+    if let Some(f) = component(t, "FOOTER").and_then(|f| text(f, "text")) {
+        let _ = writeln!(out, "{pad}footer: {}", q(f));
+    }
+    let buttons = component(t, "BUTTONS")
+        .and_then(|b| b.get("buttons"))
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    if !buttons.is_empty() {
+        let _ = writeln!(out, "{pad}buttons:");
+    }
+    for b in &buttons {
+        let kind = text(b, "type").unwrap_or_default().to_ascii_uppercase();
+        let label = q(text(b, "text").unwrap_or_default());
+        let line = match kind.as_str() {
+            "QUICK_REPLY" => format!("{{ type: quick_reply, text: {label} }}"),
+            "URL" => format!(
+                "{{ type: url, text: {label}, url: {} }}",
+                q(text(b, "url").unwrap_or_default())
+            ),
+            "PHONE_NUMBER" => format!(
+                "{{ type: phone_number, text: {label}, phone_number: {} }}",
+                q(text(b, "phone_number").unwrap_or_default())
+            ),
+            "FLOW" => {
+                let key = match (text(b, "flow_id"), text(b, "flow_name")) {
+                    (Some(id), _) => {
+                        let key = format!("flow_{id}");
+                        flows.insert(key.clone(), format!("{{ id: {} }}", q(id)));
+                        key
+                    }
+                    (None, Some(name)) => {
+                        let key = format!("flow_{}", slug(name));
+                        flows.insert(key.clone(), format!("{{ name: {} }}", q(name)));
+                        key
+                    }
+                    (None, None) => return Err("its FLOW button names no Flow".into()),
+                };
+                let action = text(b, "flow_action").unwrap_or("navigate");
+                let mut line =
+                    format!("{{ type: flow, text: {label}, flow: {key}, action: {action}");
+                if let Some(screen) = text(b, "navigate_screen") {
+                    let _ = write!(line, ", screen: {}", q(screen));
+                }
+                line.push_str(" }");
+                line
+            }
+            other => return Err(format!("{other} buttons are not supported by waform yet")),
+        };
+        let _ = writeln!(out, "{pad}  - {line}");
+    }
+    Ok(out)
+}
+
+fn slug(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
+        .collect()
 }

@@ -440,3 +440,70 @@ fn plan_file_is_applied_exactly_and_refused_when_stale() {
     );
     assert_eq!(sb.phones_sent().len(), 6);
 }
+
+#[test]
+fn import_then_plan_shows_no_template_changes() {
+    let sb = sandbox(|_| {});
+    let ctx = TestContext::new();
+    ctx.write("people.csv", &people(1));
+    ctx.write(
+        "waform.yaml",
+        r#"version: 1
+flows:
+  signup: { id: "1234567890123456" }
+templates:
+  welcome:
+    category: UTILITY
+    languages:
+      en_US:
+        header: { text: "Hello {{1}}", example: "Anna" }
+        body: "Hi {{1}}, \"welcome\" to {{2}} today."
+        body_examples: ["Anna", "school"]
+        footer: "Reply STOP to opt out"
+        buttons:
+          - { type: flow, text: "Start", flow: signup, screen: WELCOME }
+          - { type: url, text: "Site", url: "https://example.com" }
+      es_MX:
+        body: "Hola, bienvenido."
+        buttons:
+          - { type: quick_reply, text: "Gracias" }
+"#,
+    );
+    assert!(sb.apply(&ctx, &[]).status.success());
+    let env = |cmd: &mut assert_cmd::Command| {
+        cmd.env("WAFORM_BASE_URL", sb.handle.base_url())
+            .env("WAFORM_INSTANCE", sb.handle.instance())
+            .env("WAFORM_TOKEN", sb.handle.token().expose());
+    };
+    let mut import = ctx.cmd();
+    env(&mut import);
+    let out = import
+        .args(["import", "--out", "imported/waform.yaml"])
+        .output()
+        .expect("runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let yaml = std::fs::read_to_string(ctx.path().join("imported/waform.yaml")).expect("yaml");
+    assert!(yaml.contains("naming: exact"), "{yaml}");
+    ctx.cmd().args(["validate", "imported"]).assert().success();
+    let mut plan = ctx.cmd();
+    env(&mut plan);
+    let out = plan
+        .args(["plan", "--format", "json", "imported"])
+        .output()
+        .expect("runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let t = &v["summary"]["templates"];
+    assert_eq!(t["create"], 0, "{yaml}\n{v}");
+    assert_eq!(t["conflict"], 0, "{yaml}\n{v}");
+    assert_eq!(t["unchanged"], 2, "{v}");
+    assert_eq!(v["has_changes"], false);
+}
