@@ -43,13 +43,18 @@ fn sandbox(tweak: impl FnOnce(&mut SandboxConfig)) -> Sandbox {
 }
 
 impl Sandbox {
-    fn apply(&self, ctx: &TestContext, extra: &[&str]) -> std::process::Output {
+    /// The binary, pointed at this sandbox as if it were the real account.
+    fn cmd(&self, ctx: &TestContext) -> assert_cmd::Command {
         let mut cmd = ctx.cmd();
         cmd.env("WAFORM_BASE_URL", self.handle.base_url())
             .env("WAFORM_INSTANCE", self.handle.instance())
-            .env("WAFORM_TOKEN", self.handle.token().expose())
-            .args(["apply", "--auto-approve"])
-            .args(extra);
+            .env("WAFORM_TOKEN", self.handle.token().expose());
+        cmd
+    }
+
+    fn apply(&self, ctx: &TestContext, extra: &[&str]) -> std::process::Output {
+        let mut cmd = self.cmd(ctx);
+        cmd.args(["apply", "--auto-approve"]).args(extra);
         if !extra.contains(&"--approval-timeout") {
             cmd.args(["--approval-timeout", "20s"]);
         }
@@ -219,14 +224,7 @@ fn refuses_without_a_terminal_or_auto_approve() {
     let ctx = TestContext::new();
     ctx.write("waform.yaml", &template_config("Hi {{1}}, sign up now."));
     ctx.write("people.csv", &people(3));
-    let out = ctx
-        .cmd()
-        .env("WAFORM_BASE_URL", sb.handle.base_url())
-        .env("WAFORM_INSTANCE", sb.handle.instance())
-        .env("WAFORM_TOKEN", sb.handle.token().expose())
-        .arg("apply")
-        .output()
-        .expect("runs");
+    let out = sb.cmd(&ctx).arg("apply").output().expect("runs");
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -410,10 +408,7 @@ fn plan_file_is_applied_exactly_and_refused_when_stale() {
     ctx.write("waform.yaml", &template_config("Hi {{1}}, sign up now."));
     ctx.write("people.csv", &people(5));
     let plan = |out: &str| {
-        ctx.cmd()
-            .env("WAFORM_BASE_URL", sb.handle.base_url())
-            .env("WAFORM_INSTANCE", sb.handle.instance())
-            .env("WAFORM_TOKEN", sb.handle.token().expose())
+        sb.cmd(&ctx)
             .args(["plan", "--out", out])
             .output()
             .expect("runs")
