@@ -65,17 +65,30 @@ pub fn run(args: ApplyArgs) -> anyhow::Result<u8> {
             color,
         };
         let mut code = run.pass(true).await?;
+        let mut wait = run.next_wake().await;
         while args.watch && !stop.load(Ordering::SeqCst) {
-            let wait = run.next_wake().await.unwrap_or(Duration::from_secs(60));
+            let pause = wait.unwrap_or(Duration::from_secs(60));
             println!(
                 "Watching: next check in {}s (Ctrl-C to stop).",
-                wait.as_secs().max(1)
+                pause.as_secs().max(1)
             );
             tokio::select! {
-                _ = tokio::time::sleep(wait) => {}
+                _ = tokio::time::sleep(pause) => {}
                 _ = wait_stop(stop.clone()) => break,
             }
+            // The config may have changed (a merged pull request, a new CSV):
+            // each pass plans from the files as they are now. An invalid
+            // config is reported and the previous pass's result stands.
+            let cfg = match context::load_config(&config_path, color) {
+                Ok(cfg) => cfg,
+                Err(err) => {
+                    eprintln!("error: {err}; keeping watch, nothing sent this round");
+                    continue;
+                }
+            };
+            let run = run.clone_with_cfg(&cfg);
             code = run.pass(false).await?;
+            wait = run.next_wake().await;
         }
         if let Some(sandbox) = &account.sandbox {
             println!(
@@ -122,7 +135,25 @@ struct Run<'a> {
     color: bool,
 }
 
-impl Run<'_> {
+impl<'a> Run<'a> {
+    /// The same run over another (re-read) config.
+    fn clone_with_cfg<'b>(&self, cfg: &'b Config) -> Run<'b>
+    where
+        'a: 'b,
+    {
+        Run {
+            cfg,
+            args: self.args,
+            account: self.account,
+            ledger_path: self.ledger_path,
+            planfile: self.planfile,
+            now_flag: self.now_flag,
+            approval_timeout: self.approval_timeout,
+            lock_timeout: self.lock_timeout,
+            stop: self.stop.clone(),
+            color: self.color,
+        }
+    }
     async fn plan(&self) -> anyhow::Result<(Plan, crate::plan::Observed)> {
         let now = context::now(self.now_flag)?;
         super::plan::compute(self.cfg, self.account, self.ledger_path, now).await

@@ -502,3 +502,40 @@ templates:
     assert_eq!(t["unchanged"], 2, "{v}");
     assert_eq!(v["has_changes"], false);
 }
+
+#[test]
+fn watch_sends_when_due_and_stops_cleanly_on_sigterm() {
+    let sb = sandbox(|_| {});
+    let ctx = TestContext::new();
+    ctx.write("people.csv", &people(5));
+    let at = (chrono::Utc::now() + chrono::Duration::seconds(3)).to_rfc3339();
+    let config = template_config("Hi {{1}}, sign up now.").replace(
+        "    language: en_US\n",
+        &format!("    language: en_US\n    at: {at}\n"),
+    );
+    ctx.write("waform.yaml", &config);
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("waform"))
+        .current_dir(ctx.path())
+        .env("WAFORM_BASE_URL", sb.handle.base_url())
+        .env("WAFORM_INSTANCE", sb.handle.instance())
+        .env("WAFORM_TOKEN", sb.handle.token().expose())
+        .args(["apply", "--auto-approve", "--watch"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while sb.handle.sends().len() < 5 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(
+        sb.handle.sends().len(),
+        5,
+        "the scheduled send went out while watching"
+    );
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let status = child.wait().expect("wait");
+    assert!(status.success(), "{status:?}");
+    assert_eq!(sb.phones_sent().len(), 5);
+}
