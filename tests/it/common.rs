@@ -36,7 +36,12 @@ impl TestContext {
     pub fn cmd(&self) -> Command {
         let mut cmd = Command::cargo_bin("waform").expect("binary");
         cmd.current_dir(self.dir.path());
-        for var in ["WAFORM_TOKEN", "WAFORM_INSTANCE", "WAFORM_BASE_URL", "WAFORM_STATE"] {
+        for var in [
+            "WAFORM_TOKEN",
+            "WAFORM_INSTANCE",
+            "WAFORM_BASE_URL",
+            "WAFORM_STATE",
+        ] {
             cmd.env_remove(var);
         }
         cmd.env("NO_COLOR", "1");
