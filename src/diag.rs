@@ -41,6 +41,8 @@ pub struct Diagnostic {
     pub location: Option<Location>,
     pub notes: Vec<String>,
     pub help: Option<String>,
+    /// Text never shown in the source excerpt (a secret written in the config).
+    pub mask: Option<String>,
 }
 
 impl Diagnostic {
@@ -52,6 +54,7 @@ impl Diagnostic {
             location: None,
             notes: Vec::new(),
             help: None,
+            mask: None,
         }
     }
 
@@ -74,6 +77,12 @@ impl Diagnostic {
 
     pub fn help(mut self, help: impl Into<String>) -> Self {
         self.help = Some(help.into());
+        self
+    }
+
+    /// Masks `secret` wherever the excerpt would show it.
+    pub fn mask(mut self, secret: impl Into<String>) -> Self {
+        self.mask = Some(secret.into()).filter(|s: &String| !s.is_empty());
         self
     }
 
@@ -185,7 +194,11 @@ fn render_one(
                 .map(|c| if c == '\t' { '\t' } else { ' ' })
                 .collect();
             let _ = writeln!(out, "{gutter} |");
-            let _ = writeln!(out, "{} | {}", loc.line, text);
+            let shown = match &diag.mask {
+                Some(secret) => text.replace(secret.as_str(), "***"),
+                None => text.to_string(),
+            };
+            let _ = writeln!(out, "{} | {}", loc.line, shown);
             let _ = writeln!(out, "{gutter} | {caret_pad}{}", paint(color, code, "^"));
         }
     }

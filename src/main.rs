@@ -5,7 +5,20 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
-    let cli = waform::cli::Cli::parse();
+    // Usage errors exit 1, not clap's 2: under `plan --detailed-exitcode`,
+    // 2 means "changes", and a typo must not look like one.
+    let cli = match waform::cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => {
+            let _ = err.print();
+            return match err.kind() {
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
+                    ExitCode::SUCCESS
+                }
+                _ => ExitCode::from(1),
+            };
+        }
+    };
     match waform::commands::run(cli) {
         Ok(code) => ExitCode::from(code),
         Err(err) => {

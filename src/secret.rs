@@ -26,8 +26,38 @@ impl Secret {
         if self.0.is_empty() {
             return text.to_string();
         }
-        text.replace(&self.0, "***")
+        // A URL carries the token percent-encoded (upper- or lower-case hex)
+        // or form-encoded; every spelling is masked.
+        let mut out = text.replace(&self.0, "***");
+        for encoded in encodings(&self.0) {
+            if encoded != self.0 {
+                out = out.replace(&encoded, "***");
+            }
+        }
+        out
     }
+}
+
+fn encodings(raw: &str) -> [String; 3] {
+    let mut upper = String::new();
+    let mut lower = String::new();
+    let mut form = String::new();
+    for b in raw.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            upper.push(b as char);
+            lower.push(b as char);
+            form.push(b as char);
+        } else {
+            upper.push_str(&format!("%{b:02X}"));
+            lower.push_str(&format!("%{b:02x}"));
+            if b == b' ' {
+                form.push('+');
+            } else {
+                form.push_str(&format!("%{b:02X}"));
+            }
+        }
+    }
+    [upper, lower, form]
 }
 
 impl fmt::Debug for Secret {

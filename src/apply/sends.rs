@@ -39,7 +39,7 @@ use crate::state::{Intent, IntentStatus, Ledger, Outcome, OutcomeRecord, SendKin
 
 /// Recipients per ledger transaction: large enough to keep SQLite out of
 /// the way, small enough that a crash leaves few rows in doubt.
-const BATCH: usize = 512;
+const MAX_BATCH: usize = 512;
 /// Attempts for a request that was certainly not sent (429, refused).
 const MAX_RETRIES: u32 = 12;
 
@@ -104,6 +104,8 @@ pub struct SendReport {
     pub rejected: u64,
     pub unknown: u64,
     pub skipped_recorded: u64,
+    /// Intents withdrawn because their request was never made.
+    pub not_sent: u64,
     pub first_rejection: Option<String>,
 }
 
@@ -190,7 +192,20 @@ pub struct Dispatcher {
     pub provider: Arc<dyn Provider>,
     pub limiter: Arc<RateLimiter>,
     pub concurrency: usize,
+    /// Recipients per intent batch; see [`batch_size`].
+    pub batch: usize,
     pub stop: Arc<AtomicBool>,
+}
+
+/// Recipients per intent batch: about one second of sending, so a killed
+/// apply leaves at most that many rows in doubt. Without a rate limit, a
+/// batch is 512 or 64 per request slot, whichever is smaller.
+pub fn batch_size(rate: f64, concurrency: usize) -> usize {
+    if rate > 0.0 && rate.is_finite() {
+        (rate.ceil() as usize).clamp(1, MAX_BATCH)
+    } else {
+        (concurrency.max(1) * 64).min(MAX_BATCH)
+    }
 }
 
 impl Dispatcher {
@@ -209,7 +224,7 @@ impl Dispatcher {
         let excluded = tally::excluded(job.send, job.base_dir).map_err(|d| anyhow!(d.summary))?;
         let mut report = SendReport::default();
         let mut attempted: u64 = 0;
-        let mut batch: Vec<Prepared> = Vec::with_capacity(BATCH);
+        let mut batch: Vec<Prepared> = Vec::with_capacity(self.batch);
         let rows = tally::audience(job.send, job.base_dir, &excluded, |_| {});
         for row in rows {
             if self.stop.load(Ordering::SeqCst) {
@@ -225,7 +240,7 @@ impl Dispatcher {
             }
             attempted += 1;
             batch.push(self.prepare(&job, row));
-            if batch.len() >= BATCH {
+            if batch.len() >= self.batch {
                 self.flush(ledger, &job, std::mem::take(&mut batch), &mut report)
                     .await?;
                 on_progress(&report);
@@ -283,12 +298,18 @@ impl Dispatcher {
             .collect();
         let statuses = ledger.record_intents(&intents)?;
         let semaphore = Arc::new(Semaphore::new(self.concurrency.max(1)));
-        let mut tasks: JoinSet<anyhow::Result<OutcomeRecord>> = JoinSet::new();
+        let mut tasks: JoinSet<anyhow::Result<Delivered>> = JoinSet::new();
         let message = Arc::new(job.message.clone());
         let name: Arc<str> = Arc::from(job.name);
+        // Requests never made: their intents are withdrawn so they stay due.
+        let mut withdraw: Vec<String> = Vec::new();
         for (p, status) in batch.into_iter().zip(statuses) {
             if status != IntentStatus::Recorded {
                 report.skipped_recorded += 1;
+                continue;
+            }
+            if self.stop.load(Ordering::SeqCst) {
+                withdraw.push(p.row.phone);
                 continue;
             }
             let permit = semaphore.clone().acquire_owned().await?;
@@ -296,14 +317,40 @@ impl Dispatcher {
             let limiter = self.limiter.clone();
             let message = message.clone();
             let name = name.clone();
+            let stop = self.stop.clone();
             tasks.spawn(async move {
                 let _permit = permit;
+                if stop.load(Ordering::SeqCst) {
+                    return Ok(Delivered::NotSent {
+                        phone: p.row.phone,
+                        reason: None,
+                    });
+                }
                 deliver(provider.as_ref(), &limiter, &name, &message, p).await
             });
         }
+        // Every finished request is recorded, even when another one failed.
         let mut outcomes = Vec::new();
+        let mut failure: Option<anyhow::Error> = None;
+        let mut refused: Option<String> = None;
         while let Some(done) = tasks.join_next().await {
-            let record = done??;
+            let delivered = match done.map_err(anyhow::Error::from).and_then(|r| r) {
+                Ok(d) => d,
+                Err(err) => {
+                    failure.get_or_insert(err);
+                    continue;
+                }
+            };
+            let record = match delivered {
+                Delivered::Done(record) => record,
+                Delivered::NotSent { phone, reason } => {
+                    if let Some(reason) = reason {
+                        refused.get_or_insert(reason);
+                    }
+                    withdraw.push(phone);
+                    continue;
+                }
+            };
             match &record.outcome {
                 Outcome::Accepted { .. } if record.kind == Some(SendKind::Fallback) => {
                     report.accepted += 1;
@@ -319,8 +366,36 @@ impl Dispatcher {
             outcomes.push(record);
         }
         ledger.record_outcomes(&outcomes)?;
+        if !withdraw.is_empty() {
+            report.not_sent += withdraw.len() as u64;
+            ledger.withdraw_intents(job.name, &withdraw)?;
+        }
+        if let Some(err) = failure {
+            self.stop.store(true, Ordering::SeqCst);
+            return Err(err);
+        }
+        if let Some(reason) = refused {
+            // The API keeps refusing to take messages (rate limit storm, bad
+            // token): stop instead of burning through the list.
+            self.stop.store(true, Ordering::SeqCst);
+            anyhow::bail!(
+                "the API did not take {} message(s) after {MAX_RETRIES} attempts ({reason}); they were not sent and stay due for the next apply",
+                withdraw.len()
+            );
+        }
         Ok(())
     }
+}
+
+/// What became of one recipient's request.
+enum Delivered {
+    Done(OutcomeRecord),
+    /// Certainly not sent: apply stopped first (`reason` None) or the API
+    /// kept refusing it.
+    NotSent {
+        phone: String,
+        reason: Option<String>,
+    },
 }
 
 /// One recipient: the request, retried only while certainly not sent.
@@ -330,7 +405,7 @@ async fn deliver(
     send: &str,
     message: &Message,
     p: Prepared,
-) -> anyhow::Result<OutcomeRecord> {
+) -> anyhow::Result<Delivered> {
     let (outcome, kind, template) = match message {
         Message::Template(t) => {
             let m = template_message(t, send, &p.row, &p.token)?;
@@ -396,14 +471,17 @@ async fn deliver(
         SendOutcome::Accepted { message_id, job_id } => Outcome::Accepted { message_id, job_id },
         SendOutcome::Rejected { reason, .. } => Outcome::Rejected { reason },
         SendOutcome::Ambiguous { reason } => Outcome::Unknown { reason },
-        SendOutcome::Retry { reason, .. } => Outcome::Unknown {
-            reason: format!("not sent after {MAX_RETRIES} attempts ({reason}); recorded unknown so it is never sent twice"),
-        },
+        SendOutcome::Retry { reason, .. } => {
+            return Ok(Delivered::NotSent {
+                phone: p.row.phone,
+                reason: Some(reason),
+            })
+        }
     };
     let mut record = OutcomeRecord::new(send, &p.row.phone, outcome, Utc::now());
     record.kind = kind;
     record.template = template;
-    Ok(record)
+    Ok(Delivered::Done(record))
 }
 
 fn render_str(text: &str, send: &str, row: &Row) -> String {

@@ -56,9 +56,12 @@ pub async fn wait_for_review(
     provider: &dyn Provider,
     waiting: &[(String, String)],
     timeout: Duration,
+    stop: &std::sync::atomic::AtomicBool,
     log: &mut dyn FnMut(String),
 ) -> anyhow::Result<Review> {
-    let deadline = Instant::now() + timeout;
+    let deadline = Instant::now()
+        .checked_add(timeout)
+        .unwrap_or_else(|| Instant::now() + Duration::from_secs(100 * 365 * 24 * 3600));
     let mut delay = Duration::from_secs(1);
     let mut open: BTreeSet<(String, String)> = waiting.iter().cloned().collect();
     let mut review = Review {
@@ -106,7 +109,7 @@ pub async fn wait_for_review(
             break;
         }
         let now = Instant::now();
-        if now >= deadline {
+        if now >= deadline || stop.load(std::sync::atomic::Ordering::SeqCst) {
             break;
         }
         log(format!(
@@ -114,7 +117,11 @@ pub async fn wait_for_review(
             open.len(),
             delay.as_secs()
         ));
-        tokio::time::sleep(delay.min(deadline - now)).await;
+        // Sleep in short steps so a signal ends the wait promptly.
+        let until = now + delay.min(deadline - now);
+        while Instant::now() < until && !stop.load(std::sync::atomic::Ordering::SeqCst) {
+            tokio::time::sleep(Duration::from_millis(200).min(until - Instant::now())).await;
+        }
         delay = (delay * 2).min(Duration::from_secs(30));
     }
     review.pending = open.into_iter().collect();

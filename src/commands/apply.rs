@@ -21,11 +21,23 @@ use crate::state::Ledger;
 
 pub fn run(args: ApplyArgs) -> anyhow::Result<u8> {
     let planfile = PlanFile::read(&args.path)?;
+    if planfile.is_some() && args.watch {
+        bail!("a plan file is applied once; --watch re-plans continuously: pass the config instead of the plan file");
+    }
     if planfile.is_some() && args.sandbox {
         bail!("a plan file is applied to the account it was made for; --sandbox cannot apply it (run `waform apply --sandbox CONFIG` instead)");
     }
     let (config_path, now_flag) = match &planfile {
-        Some(pf) => (pf.config.clone(), pf.now.clone().or(args.now.clone())),
+        Some(pf) => {
+            // Schedules are judged by the clock at apply time: a plan
+            // previewed with --now must not send early (or after expiry).
+            if let Some(then) = &pf.now {
+                if args.now.is_none() {
+                    eprintln!("note: the plan was made with --now {then}; apply judges `at`/`expires` by the current time");
+                }
+            }
+            (pf.config.clone(), args.now.clone())
+        }
         None => (args.path.clone(), args.now.clone()),
     };
     let color = context::color_enabled(args.no_color);
@@ -64,6 +76,9 @@ pub fn run(args: ApplyArgs) -> anyhow::Result<u8> {
             stop: stop.clone(),
             color,
         };
+        if !args.resend_unknown.is_empty() {
+            resend_unknown(&cfg, &args, &ledger_path, lock_timeout)?;
+        }
         let mut code = run.pass(true).await?;
         let mut wait = run.next_wake().await;
         while args.watch && !stop.load(Ordering::SeqCst) {
@@ -87,7 +102,14 @@ pub fn run(args: ApplyArgs) -> anyhow::Result<u8> {
                 }
             };
             let run = run.clone_with_cfg(&cfg);
-            code = run.pass(false).await?;
+            // A failed pass (an API outage, say) is reported; the watch goes on.
+            code = match run.pass(false).await {
+                Ok(code) => code,
+                Err(err) => {
+                    eprintln!("error: {err:#}; retrying at the next check");
+                    1
+                }
+            };
             wait = run.next_wake().await;
         }
         if let Some(sandbox) = &account.sandbox {
@@ -99,6 +121,36 @@ pub fn run(args: ApplyArgs) -> anyhow::Result<u8> {
         }
         Ok(code)
     })
+}
+
+/// `--resend-unknown SEND`: the explicit decision to attempt again the
+/// recipients whose earlier outcome is unknown. Done once, before planning,
+/// so the plan (and its confirmation and cap) counts them as due, and a
+/// `--watch` loop never repeats it on its own.
+fn resend_unknown(
+    cfg: &Config,
+    args: &ApplyArgs,
+    ledger_path: &std::path::Path,
+    lock_timeout: Duration,
+) -> anyhow::Result<()> {
+    for send in &args.resend_unknown {
+        if !cfg.raw.sends.contains_key(send) {
+            let known: Vec<&str> = cfg.raw.sends.keys().map(String::as_str).collect();
+            bail!(
+                "--resend-unknown {send}: no such send in the config (sends: {})",
+                known.join(", ")
+            );
+        }
+    }
+    let ledger = Ledger::open(ledger_path)
+        .with_context(|| format!("cannot open the state ledger {}", ledger_path.display()))?;
+    let _lock = ledger.acquire_lock(lock_timeout)?;
+    ledger.mark_dangling_intents_unknown()?;
+    for send in &args.resend_unknown {
+        let n = ledger.forget_unknown(send)?;
+        println!("{send}: {n} recipient(s) with an unknown outcome will be attempted again (--resend-unknown)");
+    }
+    Ok(())
 }
 
 async fn wait_stop(stop: Arc<AtomicBool>) {
@@ -203,13 +255,6 @@ impl<'a> Run<'a> {
         if dangling > 0 {
             println!("{dangling} request(s) from an interrupted apply have an unknown outcome; they are not resent automatically");
         }
-        for send in &self.args.resend_unknown {
-            if !self.cfg.raw.sends.contains_key(send) {
-                bail!("--resend-unknown {send}: no such send in the config");
-            }
-            let n = ledger.forget_unknown(send)?;
-            println!("{send}: {n} recipient(s) with an unknown outcome will be sent again (--resend-unknown)");
-        }
         let provider = self.account.provider.as_ref();
         let mut log = |line: String| println!("{line}");
         let mut code = 0u8;
@@ -227,9 +272,14 @@ impl<'a> Run<'a> {
             if self.args.no_wait {
                 println!("  {} template(s) in review; not waiting (--no-wait). A later apply sends once they are approved.", waiting.len());
             } else {
-                let review =
-                    templates::wait_for_review(provider, &waiting, self.approval_timeout, &mut log)
-                        .await?;
+                let review = templates::wait_for_review(
+                    provider,
+                    &waiting,
+                    self.approval_timeout,
+                    &self.stop,
+                    &mut log,
+                )
+                .await?;
                 if !review.rejected.is_empty() {
                     code = 1;
                 }
@@ -259,6 +309,7 @@ impl<'a> Run<'a> {
             provider: self.account.provider.clone(),
             limiter: Arc::new(RateLimiter::new(self.rate())),
             concurrency: self.concurrency(),
+            batch: crate::apply::sends::batch_size(self.rate(), self.concurrency()),
             stop: self.stop.clone(),
         };
         for sp in &plan.sends {
@@ -322,6 +373,12 @@ impl<'a> Run<'a> {
                 report.unknown,
                 started.elapsed().as_secs_f64()
             );
+            if report.not_sent > 0 {
+                println!(
+                    "      {} not sent (apply was stopped); they stay due for the next apply",
+                    report.not_sent
+                );
+            }
             if let Some(reason) = &report.first_rejection {
                 println!("      first rejection: {reason}");
             }

@@ -56,6 +56,9 @@ pub fn now(flag: Option<&str>) -> anyhow::Result<DateTime<Utc>> {
 /// The account to talk to: the real API or an in-process sandbox.
 pub struct Account {
     pub provider: std::sync::Arc<dyn Provider>,
+    /// Which account this is (base URL and instance, never the token), so a
+    /// plan file made for one account is refused by another.
+    pub identity: String,
     pub sandbox: Option<SandboxHandle>,
 }
 
@@ -92,10 +95,12 @@ pub fn real_account(cfg: &Config) -> anyhow::Result<Account> {
         .ok_or_else(|| anyhow!("no channel instance: set WAFORM_INSTANCE (or provider.instance: ${{env.NAME}}), or use --sandbox for a dry run"))?;
     let token = env_or(p.and_then(|p| p.token.as_deref()), "WAFORM_TOKEN")?
         .ok_or_else(|| anyhow!("no API token: set WAFORM_TOKEN (or provider.token: ${{env.NAME}}), or use --sandbox for a dry run"))?;
+    let identity = format!("{base_url}|{instance}");
     let client = OneMsgClient::new(OneMsgConfig::new(base_url, instance, Secret::new(token)))
         .map_err(|e| anyhow!("{e}"))?;
     Ok(Account {
         provider: std::sync::Arc::new(client),
+        identity,
         sandbox: None,
     })
 }
@@ -125,6 +130,7 @@ pub async fn sandbox_account(cfg: &Config, approve_after: Duration) -> anyhow::R
     let client = OneMsgClient::new(handle.client_config()).map_err(|e| anyhow!("{e}"))?;
     Ok(Account {
         provider: std::sync::Arc::new(client),
+        identity: format!("sandbox|{}", handle.base_url()),
         sandbox: Some(handle),
     })
 }
@@ -189,7 +195,7 @@ pub fn config_fingerprint(cfg: &Config) -> anyhow::Result<String> {
 }
 
 /// Fingerprint of the observed account (templates and Flows, sorted).
-pub fn account_fingerprint(observed: &Observed) -> String {
+pub fn account_fingerprint(identity: &str, observed: &Observed) -> String {
     let mut items: Vec<String> = observed
         .templates
         .iter()
@@ -205,6 +211,8 @@ pub fn account_fingerprint(observed: &Observed) -> String {
         .collect();
     items.sort();
     let mut h = Sha256::new();
+    h.update(identity.as_bytes());
+    h.update(b"\n");
     for i in items {
         h.update(i.as_bytes());
         h.update(b"\n");

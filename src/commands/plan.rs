@@ -86,6 +86,6 @@ pub async fn compute(
     };
     let mut plan = crate::plan::diff(&cfg.raw, &observed, &tallies, now);
     plan.fingerprints.config = context::config_fingerprint(cfg)?;
-    plan.fingerprints.account = context::account_fingerprint(&observed);
+    plan.fingerprints.account = context::account_fingerprint(&account.identity, &observed);
     Ok((plan, observed))
 }

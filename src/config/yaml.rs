@@ -267,7 +267,8 @@ fn resolve_scalar(text: String, style: TScalarStyle) -> Value {
         _ => {}
     }
     let digits = text.strip_prefix('-').unwrap_or(&text);
-    let keeps_text = text.starts_with('+') || (digits.len() > 1 && digits.starts_with('0'));
+    let keeps_text = text.starts_with('+')
+        || (digits.len() > 1 && digits.starts_with('0') && digits.as_bytes()[1].is_ascii_digit());
     if !keeps_text && !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
         if let Ok(n) = text.parse::<i64>() {
             return Value::Number(n.into());
@@ -314,7 +315,10 @@ mod tests {
 
     #[test]
     fn scalars_resolve_like_yaml_core() {
-        let d = doc("a: 1\nb: '1'\nc: true\nd: 0123\ne: 1.5\nf: ~\ng: 2026-12-01T09:00:00+03:00\n");
+        let d = doc(
+            "a: 1\nb: '1'\nc: true\nd: 0123\ne: 1.5\nf: ~\ng: 2026-12-01T09:00:00+03:00\nh: 0.5\n",
+        );
+        assert_eq!(d.value["h"], 0.5);
         assert_eq!(d.value["a"], 1);
         assert_eq!(d.value["b"], "1");
         assert_eq!(d.value["c"], true);

@@ -439,10 +439,12 @@ fn send_plan(
         }
         if let Some(fb) = &send.fallback {
             plan.language = Some(fb.language.clone());
-            if let Resolved::Ready { name, .. } =
-                resolve_template(config, &fb.template, &fb.language, &observed.templates)
-            {
-                plan.template = Some(name);
+            // Without its fallback approved, everyone outside the window
+            // would be recorded rejected for good: the send waits for it.
+            match resolve_template(config, &fb.template, &fb.language, &observed.templates) {
+                Resolved::Ready { name, .. } => plan.template = Some(name),
+                Resolved::Waiting(why) => waiting = Some(format!("fallback: {why}")),
+                Resolved::Blocked(why) => blocked = blocked.or(Some(format!("fallback: {why}"))),
             }
         }
     } else if let Some(logical) = &send.template {

@@ -52,7 +52,7 @@ pub enum StateError {
     #[error("state database error")]
     Sqlite(#[from] rusqlite::Error),
     #[error(
-        "the state is locked by another apply (host {}, pid {}, since {}); waited {waited:?}",
+        "the state is locked by another apply (host {}, pid {}, since {}); waited {waited:?}. If that apply is no longer running (a cancelled CI job on another host), remove the lock with: sqlite3 STATE_FILE 'DELETE FROM apply_lock'",
         holder.host, holder.pid, fmt_time(holder.since)
     )]
     Locked {

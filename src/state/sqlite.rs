@@ -352,6 +352,25 @@ impl Ledger {
         Ok(n)
     }
 
+    /// Withdraws intents whose request was certainly never made (apply was
+    /// stopped before it, or the API refused to take it), so the recipients
+    /// stay due. Rows that have an outcome are never touched.
+    pub fn withdraw_intents(&self, send: &str, phones: &[String]) -> Result<usize, StateError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let mut n = 0;
+        {
+            let mut stmt = tx.prepare_cached(
+                "DELETE FROM sends WHERE send = ?1 AND phone = ?2 AND outcome IS NULL",
+            )?;
+            for phone in phones {
+                n += stmt.execute(params![send, phone])?;
+            }
+        }
+        tx.commit()?;
+        Ok(n)
+    }
+
     /// Per-send funnel counts, for one send or all, sorted by name.
     pub fn counts(&self, send: Option<&str>) -> Result<BTreeMap<String, SendCounts>, StateError> {
         let sql = "SELECT send, COUNT(*),

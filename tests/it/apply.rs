@@ -539,3 +539,147 @@ fn watch_sends_when_due_and_stops_cleanly_on_sigterm() {
     assert!(status.success(), "{status:?}");
     assert_eq!(sb.phones_sent().len(), 5);
 }
+
+fn spawn_apply(sb: &Sandbox, ctx: &TestContext, extra: &[&str]) -> std::process::Child {
+    std::process::Command::new(assert_cmd::cargo::cargo_bin("waform"))
+        .current_dir(ctx.path())
+        .env("WAFORM_BASE_URL", sb.handle.base_url())
+        .env("WAFORM_INSTANCE", sb.handle.instance())
+        .env("WAFORM_TOKEN", sb.handle.token().expose())
+        .args(["apply", "--auto-approve"])
+        .args(extra)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn")
+}
+
+fn wait_for_sends(sb: &Sandbox, n: usize) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while sb.handle.sends().len() < n && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn sigint_stops_sending_and_unsent_recipients_stay_due() {
+    let sb = sandbox(|_| {});
+    let ctx = TestContext::new();
+    ctx.write("people.csv", &people(40));
+    ctx.write(
+        "waform.yaml",
+        &template_config("Hi {{1}}, sign up now.").replace("rate_limit: 0", "rate_limit: 5"),
+    );
+    let mut child = spawn_apply(&sb, &ctx, &[]);
+    wait_for_sends(&sb, 3);
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let status = child.wait().expect("wait");
+    assert!(status.success(), "{status:?}");
+    let sent = sb.handle.sends().len();
+    assert!(sent < 20, "apply kept sending after SIGINT: {sent}");
+    let rows = ledger(&ctx).rows_for_send("spring").expect("rows");
+    // Everyone recorded was really sent; the others are not in the ledger.
+    assert_eq!(rows.len(), sent, "{rows:?}");
+    assert!(rows.values().all(|r| *r == Recorded::Accepted));
+    let out = sb.apply(&ctx, &[]);
+    assert!(out.status.success());
+    let counts = sb.phones_sent();
+    assert_eq!(counts.len(), 40);
+    assert!(counts.values().all(|n| *n == 1));
+}
+
+#[test]
+fn sigkill_leaves_at_most_one_second_of_recipients_in_doubt() {
+    let sb = sandbox(|_| {});
+    let ctx = TestContext::new();
+    ctx.write("people.csv", &people(40));
+    ctx.write(
+        "waform.yaml",
+        &template_config("Hi {{1}}, sign up now.").replace("rate_limit: 0", "rate_limit: 4"),
+    );
+    let mut child = spawn_apply(&sb, &ctx, &[]);
+    wait_for_sends(&sb, 6);
+    let _ = child.kill();
+    let _ = child.wait();
+    let rows = ledger(&ctx).rows_for_send("spring").expect("rows");
+    let doubtful = rows.values().filter(|r| r.is_unknown()).count();
+    assert!(doubtful <= 4, "{doubtful} rows in doubt after SIGKILL");
+    let out = sb.apply(&ctx, &[]);
+    assert!(out.status.success());
+    let counts = sb.phones_sent();
+    assert!(counts.values().all(|n| *n == 1));
+    assert!(counts.len() >= 40 - doubtful);
+}
+
+#[test]
+fn resend_unknown_is_the_explicit_decision() {
+    let faulty = sandbox(|c| c.fault_500 = 1.0);
+    let ctx = TestContext::new();
+    ctx.write("people.csv", &people(5));
+    ctx.write("waform.yaml", &template_config("Hi {{1}}, sign up now."));
+    let out = faulty.apply(&ctx, &[]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("5 unknown"));
+    // Nothing is resent without the decision...
+    let healthy = sandbox(|_| {});
+    let out = healthy.apply(&ctx, &[]);
+    assert!(out.status.success());
+    assert!(healthy.handle.sends().is_empty());
+    // ...and with it, exactly the unknown ones go out once.
+    let out = healthy.apply(&ctx, &["--resend-unknown", "spring"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(stdout.contains("spring: 5 accepted"), "{stdout}");
+    assert_eq!(healthy.phones_sent().len(), 5);
+    let out = healthy.apply(&ctx, &["--resend-unknown", "nope"]);
+    assert_eq!(out.status.code(), Some(1));
+}
+
+#[test]
+fn flow_message_waits_for_its_fallback_template() {
+    let sb = sandbox(|c| c.approve_after = Duration::from_secs(3600));
+    let ctx = TestContext::new();
+    ctx.write("people.csv", &people(3));
+    ctx.write(
+        "waform.yaml",
+        r#"version: 1
+flows:
+  signup: { id: "1234567890123456" }
+templates:
+  reminder:
+    category: UTILITY
+    languages:
+      en_US:
+        body: "Hello {{1}}, finish your application."
+        body_examples: ["Anna"]
+sends:
+  finish:
+    flow_message: { flow: signup, body: "Finish it", cta: "Open form", screen: WELCOME }
+    fallback: { template: reminder, language: en_US, body_params: ["${recipient.fname}"] }
+    recipients:
+      - csv: people.csv
+"#,
+    );
+    let out = sb.apply(&ctx, &["--no-wait"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("3 waiting for template approval"),
+        "{stdout}"
+    );
+    assert!(sb.handle.sends().is_empty());
+    assert!(ledger(&ctx)
+        .rows_for_send("finish")
+        .expect("rows")
+        .is_empty());
+}
+
+#[test]
+fn usage_errors_exit_1_not_2() {
+    let ctx = TestContext::new();
+    ctx.cmd()
+        .args(["plan", "--detailed-exitcode", "--format", "yaml"])
+        .assert()
+        .code(1);
+    ctx.cmd().arg("--help").assert().code(0);
+}

@@ -16,11 +16,14 @@ pub(super) fn check(ctx: &mut Ctx<'_>, config: &RawConfig) {
                     && token.trim().ends_with('}')
             });
             if !env_only {
-                ctx.error(
-                    "provider.token",
-                    "provider.token holds a literal token",
-                    "tokens come from the environment: write `token: ${env.WAFORM_TOKEN}` (or omit it) and revoke this token if it was committed",
-                );
+                let mut d = crate::diag::Diagnostic::error("provider.token holds a literal token")
+                    .path("provider.token")
+                    .mask(token.clone())
+                    .help("tokens come from the environment: write `token: ${env.WAFORM_TOKEN}` (or omit it) and revoke this token if it was committed");
+                if let Some(loc) = ctx.spans.locate("provider.token") {
+                    d = d.at(loc);
+                }
+                ctx.diags.push(d);
             }
         }
         for (field, value) in [

@@ -58,7 +58,10 @@ pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     }
     if let Ok(secs) = value.parse::<f64>() {
         if secs.is_finite() && secs >= 0.0 {
-            return Some(Duration::from_secs_f64(secs));
+            // A server may send anything here; absurd values are clamped, not a panic.
+            return Some(
+                Duration::try_from_secs_f64(secs).unwrap_or(Duration::from_secs(u32::MAX as u64)),
+            );
         }
     }
     let at = chrono::DateTime::parse_from_rfc2822(value).ok()?;
@@ -69,6 +72,11 @@ pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn absurd_retry_after_does_not_panic() {
+        assert!(parse_retry_after("1e30", SystemTime::now()).is_some());
+    }
 
     #[test]
     fn exponential_with_bounded_jitter() {
