@@ -47,24 +47,59 @@ pub fn check(value: &Value, spans: &SpanMap) -> Diagnostics {
     };
     let schema = schema_value();
     for error in validator.iter_errors(value) {
-        let path = dotted_path(error.instance_path().as_str(), value);
-        let (summary, help, at) =
-            describe(error.kind(), &path, error.schema_path().as_str(), &schema);
-        let shown = at.clone().unwrap_or_else(|| path.clone());
-        let mut diag = Diagnostic::error(summary).path(if shown.is_empty() {
-            "(top level)".to_string()
-        } else {
-            shown
-        });
-        if let Some(loc) = spans.locate(at.as_deref().unwrap_or(&path)) {
-            diag = diag.at(loc);
-        }
-        if let Some(help) = help {
-            diag = diag.help(help);
-        }
-        diags.push(diag);
+        report(&error, value, spans, &schema, &mut diags);
     }
     diags
+}
+
+/// Turns one schema error into diagnostics. An `Option<T>` field is an
+/// `anyOf [T, null]`: when only the `T` branch is plausible, its own errors
+/// are reported (naming the field and what is wrong), not "matches no form".
+fn report(
+    error: &jsonschema::ValidationError<'_>,
+    value: &Value,
+    spans: &SpanMap,
+    schema: &Value,
+    diags: &mut Diagnostics,
+) {
+    let path = dotted_path(error.instance_path().as_str(), value);
+    if let ValidationErrorKind::AnyOf { context } | ValidationErrorKind::OneOfNotValid { context } =
+        error.kind()
+    {
+        let plausible: Vec<&Vec<jsonschema::ValidationError<'static>>> = context
+            .iter()
+            .filter(|branch| !branch.iter().all(is_null_type_error))
+            .collect();
+        let recipients = path.contains("recipients") || path.contains("exclude");
+        if plausible.len() == 1 && !recipients {
+            for inner in plausible[0] {
+                report(inner, value, spans, schema, diags);
+            }
+            return;
+        }
+    }
+    let (summary, help, at) = describe(error.kind(), &path, error.schema_path().as_str(), schema);
+    let shown = at.clone().unwrap_or_else(|| path.clone());
+    let mut diag = Diagnostic::error(summary).path(if shown.is_empty() {
+        "(top level)".to_string()
+    } else {
+        shown
+    });
+    if let Some(loc) = spans.locate(at.as_deref().unwrap_or(&path)) {
+        diag = diag.at(loc);
+    }
+    if let Some(help) = help {
+        diag = diag.help(help);
+    }
+    diags.push(diag);
+}
+
+fn is_null_type_error(error: &jsonschema::ValidationError<'_>) -> bool {
+    matches!(
+        error.kind(),
+        ValidationErrorKind::Type { kind: jsonschema::error::TypeKind::Single(t) }
+            if format!("{t}") == "null"
+    )
 }
 
 fn describe(
