@@ -54,6 +54,20 @@ pub fn diff(
     let mut messages = Vec::new();
     let desired = desired::desired_templates(config);
     let (templates, unmanaged) = template_changes(config, &desired, &observed.templates);
+    for t in templates
+        .iter()
+        .filter(|t| t.action == TemplateAction::Conflict)
+    {
+        messages.push(PlanMessage {
+            severity: "error".into(),
+            message: format!(
+                "template {} [{}] conflicts with the account: {}",
+                t.name,
+                t.language,
+                t.reason.as_deref().unwrap_or("content differs")
+            ),
+        });
+    }
     let (flows, flow_errors) = flow_checks(config, &observed.flows, &mut messages);
     let sends = config
         .sends
@@ -354,6 +368,13 @@ pub fn resolve_template(
     };
     let current = find(account, &name, language);
     if let Some(t) = current.filter(|t| t.status == TemplateStatus::Approved) {
+        if template.naming == Naming::Exact
+            && desired::content_lines(&t.components) != desired::content_lines(&wanted)
+        {
+            return Resolved::Blocked(format!(
+                "template {name} ({language}) on the account differs from the config (conflict)"
+            ));
+        }
         return ready(t);
     }
     let mut older: Vec<&AccountTemplate> = account

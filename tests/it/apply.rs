@@ -683,3 +683,145 @@ fn usage_errors_exit_1_not_2() {
         .code(1);
     ctx.cmd().arg("--help").assert().code(0);
 }
+
+/// Adds a template straight to the sandbox account (as if made elsewhere).
+fn add_template(sb: &Sandbox, name: &str, body: &str) {
+    use waform::provider::{NewTemplate, Provider};
+    let client =
+        waform::provider::onemsg::OneMsgClient::new(sb.handle.client_config()).expect("client");
+    let t = NewTemplate {
+        name: name.into(),
+        category: "UTILITY".into(),
+        language: "en_US".into(),
+        components: vec![serde_json::json!({"type": "BODY", "text": body})],
+    };
+    sb._rt
+        .block_on(client.add_template(&t))
+        .expect("add template");
+}
+
+#[test]
+fn plan_reports_every_action_kind() {
+    let sb = sandbox(|c| c.reject_containing = Some("casino".into()));
+    let ctx = TestContext::new();
+    ctx.write("people.csv", &people(2));
+    // v1 of `promo` goes out and is approved.
+    let v1 = r#"version: 1
+templates:
+  promo:
+    category: UTILITY
+    languages:
+      en_US: { body: "Our spring sale starts now." }
+  adopted:
+    naming: exact
+    category: UTILITY
+    languages:
+      en_US: { body: "Hello from the old days." }
+"#;
+    ctx.write("waform.yaml", v1);
+    assert!(sb.apply(&ctx, &[]).status.success());
+    add_template(&sb, "legacy_promo", "Legacy text here.");
+    add_template(&sb, "someone_elses", "Not ours.");
+    // The config changes: promo gets new content (replace), adopted drifts
+    // (conflict), a casino template is rejected, legacy_promo is removed.
+    let v2 = r#"version: 1
+templates:
+  promo:
+    category: UTILITY
+    languages:
+      en_US: { body: "Our summer sale starts now." }
+  adopted:
+    naming: exact
+    category: UTILITY
+    languages:
+      en_US: { body: "Hello from the new days." }
+  risky:
+    category: MARKETING
+    languages:
+      en_US: { body: "Win big at the casino tonight." }
+removed: [legacy_promo]
+"#;
+    ctx.write("waform.yaml", v2);
+    // Submit risky (it gets rejected) without touching the rest.
+    add_template(&sb, "risky_placeholder", "x");
+    let plan = |ctx: &TestContext| {
+        let out = sb
+            .cmd(ctx)
+            .args(["plan", "--format", "json"])
+            .output()
+            .expect("runs");
+        (
+            out.status.code(),
+            serde_json::from_slice::<serde_json::Value>(&out.stdout).expect("json"),
+        )
+    };
+    let (code, v) = plan(&ctx);
+    assert_eq!(code, Some(1), "a conflict fails the plan");
+    let actions: Vec<(String, String)> = v["templates"]
+        .as_array()
+        .expect("templates")
+        .iter()
+        .map(|t| {
+            (
+                t["action"].as_str().unwrap_or("").to_string(),
+                t["name"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    let has = |action: &str, prefix: &str| {
+        actions
+            .iter()
+            .any(|(a, n)| a == action && n.starts_with(prefix))
+    };
+    assert!(has("replace", "promo_"), "{actions:?}");
+    assert!(has("superseded", "promo_"), "{actions:?}");
+    assert!(has("conflict", "adopted"), "{actions:?}");
+    assert!(has("create", "risky_"), "{actions:?}");
+    assert!(has("delete", "legacy_promo"), "{actions:?}");
+    assert_eq!(
+        v["summary"]["templates"]["unmanaged"], 2,
+        "someone_elses and the placeholder"
+    );
+    assert!(v["messages"][0]["message"]
+        .as_str()
+        .unwrap_or("")
+        .contains("conflict"));
+    // Resolve the conflict by renaming; apply: risky is rejected, promo v2 is
+    // approved and v1 deleted, legacy_promo deleted.
+    ctx.write(
+        "waform.yaml",
+        &v2.replace(
+            "  adopted:\n    naming: exact",
+            "  adopted_v2:\n    naming: exact",
+        ),
+    );
+    let out = sb.apply(&ctx, &[]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "a rejection exits 1: {stdout}");
+    assert!(stdout.contains("rejected by Meta"), "{stdout}");
+    let (_, v) = plan(&ctx);
+    let pending_or_rejected: Vec<&serde_json::Value> = v["templates"]
+        .as_array()
+        .expect("templates")
+        .iter()
+        .filter(|t| t["action"] == "rejected")
+        .collect();
+    assert_eq!(pending_or_rejected.len(), 1, "{v}");
+    assert!(pending_or_rejected[0]["reason"]
+        .as_str()
+        .unwrap_or("")
+        .contains("Meta rejected it"));
+    assert_eq!(v["summary"]["templates"]["delete"], 0, "{v}");
+    let names: Vec<String> = sb
+        .handle
+        .templates()
+        .iter()
+        .map(|t| t.name.clone())
+        .collect();
+    assert!(!names.iter().any(|n| n == "legacy_promo"), "{names:?}");
+    assert_eq!(
+        names.iter().filter(|n| n.starts_with("promo_")).count(),
+        1,
+        "{names:?}"
+    );
+}
