@@ -345,21 +345,10 @@ impl<'a> Run<'a> {
                 cap,
             };
             let started = std::time::Instant::now();
-            let name = sp.name.clone();
-            let report = dispatcher
-                .run(&ledger, job, |r| {
-                    if std::io::stdout().is_terminal() {
-                        print!(
-                            "\r  {name}: {} accepted, {} rejected, {} unknown…",
-                            r.accepted, r.rejected, r.unknown
-                        );
-                        let _ = std::io::stdout().flush();
-                    }
-                })
-                .await?;
-            if std::io::stdout().is_terminal() {
-                print!("\r");
-            }
+            let total = cap.unwrap_or(sp.counts.due);
+            let mut progress = Progress::new(&sp.name, total);
+            let report = dispatcher.run(&ledger, job, |r| progress.update(r)).await?;
+            progress.finish();
             println!(
                 "  {}: {} accepted{}, {} rejected, {} unknown in {:.1}s",
                 sp.name,
@@ -496,6 +485,54 @@ impl<'a> Run<'a> {
                     .unwrap_or_default()
                     .min(Duration::from_secs(60))
             })
+    }
+}
+
+/// Send progress: a bar on a terminal (indicatif), a plain line at most
+/// every five seconds otherwise (CI logs).
+struct Progress {
+    bar: Option<indicatif::ProgressBar>,
+    name: String,
+    total: u64,
+    last_line: std::time::Instant,
+}
+
+impl Progress {
+    fn new(name: &str, total: u64) -> Self {
+        let bar = std::io::stdout().is_terminal().then(|| {
+            let bar = indicatif::ProgressBar::new(total);
+            if let Ok(style) = indicatif::ProgressStyle::with_template(
+                "  {prefix} [{bar:30}] {pos}/{len} {per_sec} eta {eta}",
+            ) {
+                bar.set_style(style.progress_chars("=> "));
+            }
+            bar.set_prefix(name.to_string());
+            bar
+        });
+        Progress {
+            bar,
+            name: name.to_string(),
+            total,
+            last_line: std::time::Instant::now(),
+        }
+    }
+
+    fn update(&mut self, r: &crate::apply::sends::SendReport) {
+        let done = r.accepted + r.rejected + r.unknown;
+        match &self.bar {
+            Some(bar) => bar.set_position(done),
+            None if self.last_line.elapsed() >= Duration::from_secs(5) => {
+                println!("  {}: {done}/{} attempted…", self.name, self.total);
+                self.last_line = std::time::Instant::now();
+            }
+            None => {}
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
     }
 }
 
