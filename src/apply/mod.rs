@@ -8,14 +8,14 @@ pub mod templates;
 use std::collections::HashMap;
 
 use crate::plan::tally::{self, Recorded};
-use crate::state::Ledger;
+use crate::state::SendLedger;
 
 /// What the ledger recorded for one send, keyed by phone number.
-pub fn recorded_map(ledger: &Ledger, send: &str) -> anyhow::Result<HashMap<u64, Recorded>> {
+pub fn recorded_map(ledger: &dyn SendLedger, send: &str) -> anyhow::Result<HashMap<u64, Recorded>> {
     // Straight into u64 keys: a String-keyed map of a million rows would
     // double apply's peak memory.
     let mut out = HashMap::new();
-    ledger.for_each_row(send, |phone, r| {
+    ledger.visit_rows(send, &mut |phone, r| {
         let r = match r {
             crate::state::Recorded::Accepted => Recorded::Accepted,
             crate::state::Recorded::Rejected => Recorded::Rejected,

@@ -35,7 +35,7 @@ use crate::config::recipients::Row;
 use crate::config::types::{FlowButton, Send};
 use crate::plan::tally::{self, Recorded};
 use crate::provider::{FlowButtonParams, FlowMessage, Provider, SendOutcome, TemplateMessage};
-use crate::state::{Intent, IntentStatus, Ledger, Outcome, OutcomeRecord, SendKind};
+use crate::state::{Intent, IntentStatus, Outcome, OutcomeRecord, SendKind, SendLedger};
 
 /// Recipients per ledger transaction: large enough to keep SQLite out of
 /// the way, small enough that a crash leaves few rows in doubt.
@@ -216,7 +216,7 @@ impl Dispatcher {
     /// intent); provider failures are outcomes, not errors.
     pub async fn run(
         &self,
-        ledger: &Ledger,
+        ledger: &dyn SendLedger,
         job: SendJob<'_>,
         mut on_progress: impl FnMut(&SendReport),
     ) -> anyhow::Result<SendReport> {
@@ -279,7 +279,7 @@ impl Dispatcher {
 
     async fn flush(
         &self,
-        ledger: &Ledger,
+        ledger: &dyn SendLedger,
         job: &SendJob<'_>,
         batch: Vec<Prepared>,
         report: &mut SendReport,

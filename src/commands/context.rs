@@ -19,7 +19,7 @@ use crate::provider::onemsg::{OneMsgClient, OneMsgConfig};
 use crate::provider::{AccountFlow, FlowStatus, Provider};
 use crate::sandbox::{SandboxConfig, SandboxHandle};
 use crate::secret::Secret;
-use crate::state::Ledger;
+use crate::state::SendLedger;
 
 /// Loads and fully checks the config; renders diagnostics to stderr and
 /// fails on errors (nothing is sent or written).
@@ -168,7 +168,7 @@ pub async fn observe(provider: &dyn Provider) -> anyhow::Result<Observed> {
 }
 
 /// Counts every send's audience against the ledger.
-pub fn tallies(cfg: &Config, ledger: &Ledger) -> anyhow::Result<BTreeMap<String, Tally>> {
+pub fn tallies(cfg: &Config, ledger: &dyn SendLedger) -> anyhow::Result<BTreeMap<String, Tally>> {
     let mut out = BTreeMap::new();
     for (name, send) in &cfg.raw.sends {
         let rec = crate::apply::recorded_map(ledger, name)?;

@@ -26,6 +26,52 @@ pub use lock::{LockGuard, LockHolder};
 pub use sqlite::Ledger;
 pub use url::resolve_state_url;
 
+/// What plan and apply need from a state backend, so the exactly-once
+/// machinery does not depend on SQLite. [`Ledger`] (embedded SQLite) is the
+/// default and only implementation today; a server-backed store (e.g.
+/// PostgreSQL for teams running apply from several CI runners) would
+/// implement the same contract:
+///
+/// # Guarantees an implementation must give
+/// - `record_intents` is durable when it returns, and refuses a second row
+///   for the same (send, phone) (`AlreadyRecorded`).
+/// - `withdraw_intents` only deletes rows without an outcome.
+/// - `acquire_lock` admits one holder per state at a time.
+pub trait SendLedger: Send + Sync {
+    fn acquire_lock(&self, timeout: std::time::Duration) -> Result<LockGuard, StateError>;
+    fn record_intents(&self, intents: &[Intent]) -> Result<Vec<IntentStatus>, StateError>;
+    fn record_outcomes(&self, outcomes: &[OutcomeRecord]) -> Result<usize, StateError>;
+    fn withdraw_intents(&self, send: &str, phones: &[String]) -> Result<usize, StateError>;
+    /// Calls `f` with every recorded (phone, state) of a send.
+    fn visit_rows(&self, send: &str, f: &mut dyn FnMut(&str, Recorded)) -> Result<(), StateError>;
+    fn mark_dangling_intents_unknown(&self) -> Result<usize, StateError>;
+    fn forget_unknown(&self, send: &str) -> Result<usize, StateError>;
+}
+
+impl SendLedger for Ledger {
+    fn acquire_lock(&self, timeout: std::time::Duration) -> Result<LockGuard, StateError> {
+        Ledger::acquire_lock(self, timeout)
+    }
+    fn record_intents(&self, intents: &[Intent]) -> Result<Vec<IntentStatus>, StateError> {
+        Ledger::record_intents(self, intents)
+    }
+    fn record_outcomes(&self, outcomes: &[OutcomeRecord]) -> Result<usize, StateError> {
+        Ledger::record_outcomes(self, outcomes)
+    }
+    fn withdraw_intents(&self, send: &str, phones: &[String]) -> Result<usize, StateError> {
+        Ledger::withdraw_intents(self, send, phones)
+    }
+    fn visit_rows(&self, send: &str, f: &mut dyn FnMut(&str, Recorded)) -> Result<(), StateError> {
+        Ledger::for_each_row(self, send, f)
+    }
+    fn mark_dangling_intents_unknown(&self) -> Result<usize, StateError> {
+        Ledger::mark_dangling_intents_unknown(self)
+    }
+    fn forget_unknown(&self, send: &str) -> Result<usize, StateError> {
+        Ledger::forget_unknown(self, send)
+    }
+}
+
 /// Errors of the state ledger, with the context a user needs to act.
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
