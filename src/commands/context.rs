@@ -167,11 +167,17 @@ pub async fn observe(provider: &dyn Provider) -> anyhow::Result<Observed> {
     Ok(Observed { templates, flows })
 }
 
-/// Counts every send's audience against the ledger.
-pub fn tallies(cfg: &Config, ledger: &dyn SendLedger) -> anyhow::Result<BTreeMap<String, Tally>> {
+/// Counts every send's audience against the ledger (none yet: nothing sent).
+pub fn tallies(
+    cfg: &Config,
+    ledger: Option<&dyn SendLedger>,
+) -> anyhow::Result<BTreeMap<String, Tally>> {
     let mut out = BTreeMap::new();
     for (name, send) in &cfg.raw.sends {
-        let rec = crate::apply::recorded_map(ledger, name)?;
+        let rec = match ledger {
+            Some(ledger) => crate::apply::recorded_map(ledger, name)?,
+            None => HashMap::new(),
+        };
         let t = tally::tally(send, &cfg.base_dir, &rec)
             .map_err(|d| anyhow!("send {name}: {}", d.summary))?;
         out.insert(name.clone(), t);

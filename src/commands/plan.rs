@@ -12,7 +12,7 @@ use crate::config::Config;
 use crate::plan::file::{PlanFile, KIND};
 use crate::plan::render;
 use crate::plan::{Observed, Plan};
-use crate::state::Ledger;
+use crate::state::{Ledger, SendLedger};
 
 pub fn run(args: PlanArgs) -> anyhow::Result<u8> {
     let color = context::color_enabled(args.no_color) && args.format == PlanFormat::Text;
@@ -71,19 +71,17 @@ pub async fn compute(
     now: chrono::DateTime<chrono::Utc>,
 ) -> anyhow::Result<(Plan, Observed)> {
     let observed = context::observe(account.provider.as_ref()).await?;
-    let tallies = if ledger_path.exists() {
-        let ledger = Ledger::open(ledger_path)
-            .with_context(|| format!("cannot open the state ledger {}", ledger_path.display()))?;
-        context::tallies(cfg, &ledger)?
-    } else {
-        let mut empty = std::collections::BTreeMap::new();
-        for (name, send) in &cfg.raw.sends {
-            let t = crate::plan::tally::tally(send, &cfg.base_dir, &Default::default())
-                .map_err(|d| anyhow::anyhow!("send {name}: {}", d.summary))?;
-            empty.insert(name.clone(), t);
-        }
-        empty
-    };
+    // Plan only reads: a missing ledger means nothing was sent yet, and is
+    // not created here.
+    let ledger =
+        if ledger_path.exists() {
+            Some(Ledger::open(ledger_path).with_context(|| {
+                format!("cannot open the state ledger {}", ledger_path.display())
+            })?)
+        } else {
+            None
+        };
+    let tallies = context::tallies(cfg, ledger.as_ref().map(|l| l as &dyn SendLedger))?;
     let mut plan = crate::plan::diff(&cfg.raw, &observed, &tallies, now);
     plan.fingerprints.config = context::config_fingerprint(cfg)?;
     plan.fingerprints.account = context::account_fingerprint(&account.identity, &observed);
