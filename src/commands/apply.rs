@@ -296,6 +296,13 @@ impl<'a> Run<'a> {
                 }
             }
         }
+        // What the plan shown (and confirmed) said each send would reach:
+        // the re-plan after the review never widens it.
+        let shown: std::collections::HashMap<String, u64> = plan
+            .sends
+            .iter()
+            .map(|s| (s.name.clone(), s.counts.due + s.counts.waiting))
+            .collect();
         // Review results change what is due and what may be deleted.
         let (plan, observed) = if waiting.is_empty() {
             (plan, observed)
@@ -335,7 +342,7 @@ impl<'a> Run<'a> {
                         .find(|s| s.name == sp.name)
                         .map_or(0, |s| s.counts.due + s.counts.waiting),
                 ),
-                None => Some(sp.counts.due),
+                None => Some(sp.counts.due.min(shown.get(&sp.name).copied().unwrap_or(0))),
             };
             let job = SendJob {
                 name: &sp.name,
@@ -538,7 +545,7 @@ impl Progress {
 
 /// Asks on a terminal; refuses without one (a pipeline must say --auto-approve).
 fn confirm(plan: &Plan) -> anyhow::Result<()> {
-    let people = plan.send_total(|c| c.due);
+    let people = plan.send_total(|c| c.due + c.waiting);
     let changes = plan
         .templates
         .iter()
