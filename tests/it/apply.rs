@@ -825,3 +825,50 @@ removed: [legacy_promo]
         "{names:?}"
     );
 }
+
+#[test]
+fn the_token_never_appears_in_any_output_or_plan_file() {
+    let sb = sandbox(|_| {});
+    let ctx = TestContext::new();
+    ctx.write("people.csv", &people(2));
+    ctx.write("waform.yaml", &template_config("Hi {{1}}, sign up now."));
+    // A wrong token with URL-special characters: 401 on every call.
+    let token = "S3cr3t+tok/en=Value";
+    let runs = [
+        vec!["plan"],
+        vec!["plan", "--out", "p.plan"],
+        vec!["apply", "--auto-approve"],
+        vec!["import"],
+    ];
+    for args in runs {
+        let out = ctx
+            .cmd()
+            .env("WAFORM_BASE_URL", sb.handle.base_url())
+            .env("WAFORM_INSTANCE", sb.handle.instance())
+            .env("WAFORM_TOKEN", token)
+            .args(&args)
+            .output()
+            .expect("runs");
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let all = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            all.contains("401") || all.contains("token"),
+            "{args:?}: {all}"
+        );
+        for needle in [token, "S3cr3t%2Btok%2Fen%3DValue", "S3cr3t"] {
+            assert!(!all.contains(needle), "{args:?} leaked the token: {all}");
+        }
+    }
+    assert!(!ctx.path().join("p.plan").exists());
+    // With the right token, the plan file holds no token either.
+    sb.cmd(&ctx)
+        .args(["plan", "--out", "ok.plan"])
+        .assert()
+        .success();
+    let text = std::fs::read_to_string(ctx.path().join("ok.plan")).expect("plan file");
+    assert!(!text.contains(sb.handle.token().expose()));
+}
