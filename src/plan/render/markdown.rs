@@ -32,10 +32,13 @@ pub fn render(plan: &Plan) -> String {
         let c = &s.counts;
         let _ = writeln!(
             head,
-            "| `{}` | {} | {:?} | {} | {} | {} | {} | {} | {} |",
+            "| `{}` | {} | {} | {} | {} | {} | {} | {} | {} |",
             s.name,
             s.kind,
-            s.state,
+            serde_json::to_value(s.state)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default(),
             c.due,
             c.scheduled,
             c.already_sent,
@@ -70,11 +73,18 @@ pub fn render(plan: &Plan) -> String {
         }
         if !t.before.is_empty() || !t.after.is_empty() {
             let _ = writeln!(details, "```diff");
-            for line in &t.before {
-                let _ = writeln!(details, "- {}", fence_safe(line));
-            }
-            for line in &t.after {
-                let _ = writeln!(details, "+ {}", fence_safe(line));
+            let before = t.before.join("\n") + "\n";
+            let after = t.after.join("\n") + "\n";
+            for change in similar::TextDiff::from_lines(&before, &after).iter_all_changes() {
+                let sign = match change.tag() {
+                    similar::ChangeTag::Equal => ' ',
+                    similar::ChangeTag::Delete => '-',
+                    similar::ChangeTag::Insert => '+',
+                };
+                let line = change.value().trim_end_matches('\n');
+                if !(t.before.is_empty() && line.is_empty()) {
+                    let _ = writeln!(details, "{sign} {}", fence_safe(line));
+                }
             }
             let _ = writeln!(details, "```\n");
         }
