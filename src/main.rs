@@ -5,6 +5,13 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    // Like other Unix tools, end quietly when the reader of stdout goes
+    // away (`waform plan | head`) instead of panicking on a broken pipe.
+    #[cfg(unix)]
+    // SAFETY: restoring the default disposition of SIGPIPE before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     // Usage errors exit 1, not clap's 2: under `plan --detailed-exitcode`,
     // 2 means "changes", and a typo must not look like one.
     let cli = match waform::cli::Cli::try_parse() {

@@ -147,7 +147,9 @@ pub fn state_path(
     let configured = cfg.raw.state.as_ref().and_then(|s| s.url.as_deref());
     let path = crate::state::resolve_state_url(flag, config_path, configured)
         .map_err(|e| anyhow!("{e}"))?;
-    if sandbox && flag.is_none() && std::env::var_os("WAFORM_STATE").is_none() {
+    if sandbox {
+        // Always a separate file: a dry run must never mark real recipients
+        // as sent, whichever way the real ledger was named.
         let name = path.file_stem().and_then(|s| s.to_str()).unwrap_or("state");
         return Ok(path.with_file_name(format!("{name}.sandbox.db")));
     }

@@ -124,7 +124,8 @@ pub fn render(templates: &[AccountTemplate]) -> (String, Vec<String>) {
         }
     }
     let mut out = String::new();
-    out.push_str("# yaml-language-server: $schema=https://waform.dev/schemas/waform.schema.json\n");
+    out.push_str("# Point editors at the schema: `waform schema > waform.schema.json`, then\n");
+    out.push_str("# yaml-language-server: $schema=waform.schema.json\n");
     out.push_str("# Imported by `waform import`: the account's templates as they are, with\n");
     out.push_str("# `naming: exact`. A content change to one of these is a conflict that plan\n");
     out.push_str(

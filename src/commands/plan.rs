@@ -15,6 +15,9 @@ use crate::plan::{Observed, Plan};
 use crate::state::{Ledger, SendLedger};
 
 pub fn run(args: PlanArgs) -> anyhow::Result<u8> {
+    if args.sandbox && args.out.is_some() {
+        anyhow::bail!("a plan file is made for a real account; --sandbox plans cannot be saved with --out (use `apply --sandbox` for a dry run)");
+    }
     let color = context::color_enabled(args.no_color) && args.format == PlanFormat::Text;
     let cfg = context::load_config(&args.path, color)?;
     let now = context::now(args.now.as_deref())?;

@@ -231,16 +231,54 @@ fn markdown_stays_under_the_github_limit() {
         after: vec!["body: ".to_string() + &"word ".repeat(200)],
         components: vec![],
     };
+    let send = SendPlan {
+        name: "s".repeat(30),
+        kind: "template".into(),
+        template: None,
+        language: None,
+        flow_id: None,
+        state: SendState::Waiting,
+        at: None,
+        expires: None,
+        reason: Some("waiting for template approval".into()),
+        counts: SendCounts {
+            recipients: 3,
+            waiting: 3,
+            ..SendCounts::default()
+        },
+    };
+    let message = PlanMessage {
+        severity: "error".into(),
+        message: "template x conflicts with the account: ".to_string() + &"words ".repeat(40),
+    };
     let plan = Plan {
         templates: vec![t; 3000],
         unmanaged: 0,
         flows: vec![],
-        sends: vec![],
-        messages: vec![],
+        sends: vec![send; 1000],
+        messages: vec![message; 3000],
         fingerprints: Fingerprints::default(),
     };
     let md = markdown::render(&plan);
     assert!(md.len() <= markdown::LIMIT, "{}", md.len());
     assert!(md.contains("| create | 3000 |"));
+    assert!(
+        md.contains("…and 950 more sends"),
+        "sends are totalled, not listed"
+    );
+    assert!(
+        md.contains("| …and 950 more sends |  |  | 2850 | 0 | 2850 |"),
+        "{}",
+        &md[..3000.min(md.len())]
+    );
+    assert!(md.contains("…and 2980 more messages (2980 errors)"));
     assert!(md.contains("truncated"));
+    assert_eq!(
+        md.matches("```").count() % 2,
+        0,
+        "code fences stay balanced"
+    );
+    assert!(md
+        .trim_end()
+        .ends_with("run `waform plan` for the full plan."));
 }
