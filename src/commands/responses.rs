@@ -50,8 +50,28 @@ pub fn run(args: ResponsesArgs) -> anyhow::Result<u8> {
 fn cell(v: Option<&Value>) -> String {
     match v {
         None | Some(Value::Null) => String::new(),
-        Some(Value::String(s)) => s.clone(),
+        Some(Value::String(s)) => spreadsheet_safe(s),
         Some(other) => other.to_string(),
+    }
+}
+
+/// Form answers are typed by the public: a leading `=`, `+`, `-`, `@`, tab
+/// or carriage return would run as a formula when the CSV is opened in a
+/// spreadsheet (CSV injection), so such cells are prefixed with `'`.
+fn spreadsheet_safe(s: &str) -> String {
+    if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{s}")
+    } else {
+        s.to_string()
+    }
+}
+
+/// A form field's column name; fields named like the fixed columns get a
+/// `field.` prefix so every header is unique.
+fn column(field: &str) -> String {
+    match field {
+        "phone" | "flow_token" | "submitted_at" => format!("field.{field}"),
+        other => other.to_string(),
     }
 }
 
@@ -62,8 +82,11 @@ pub fn render_csv(responses: &[Response]) -> anyhow::Result<Vec<u8>> {
         .flat_map(|r| r.fields.keys().map(String::as_str))
         .collect();
     let mut w = csv::Writer::from_writer(Vec::new());
-    let mut header = vec!["phone", "flow_token", "submitted_at"];
-    header.extend(fields.iter().copied());
+    let mut header: Vec<String> = ["phone", "flow_token", "submitted_at"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    header.extend(fields.iter().map(|f| column(f)));
     w.write_record(&header)?;
     for r in responses {
         let mut row = vec![
@@ -97,6 +120,24 @@ pub fn render_jsonl(responses: &[Response]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn csv_is_safe_for_spreadsheets_and_headers_are_unique() {
+        let mut fields = serde_json::Map::new();
+        fields.insert("phone".into(), Value::String("+1 555".into()));
+        fields.insert("note".into(), Value::String("=HYPERLINK(\"x\")".into()));
+        let r = Response {
+            phone: "15551234567".into(),
+            flow_token: "t".into(),
+            submitted_at: chrono::Utc::now(),
+            fields,
+        };
+        let csv = String::from_utf8(render_csv(&[r]).expect("csv")).expect("utf8");
+        let header = csv.lines().next().expect("header");
+        assert_eq!(header, "phone,flow_token,submitted_at,note,field.phone");
+        assert!(csv.contains("'=HYPERLINK"));
+        assert!(csv.contains("'+1 555"));
+    }
 
     #[test]
     fn csv_has_a_column_per_field_and_nested_values_as_json() {

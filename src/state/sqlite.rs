@@ -729,7 +729,7 @@ fn store_group(
                     open_window(tx, phone, at)?;
                 }
                 let matched = match flow_token {
-                    Some(token) => apply_completion(tx, token, fields, at)?,
+                    Some(token) => apply_completion(tx, token, phone.as_deref(), fields, at)?,
                     None => false,
                 };
                 if matched {
@@ -824,11 +824,15 @@ fn replay_acks(tx: &Connection, message_id: &str) -> Result<(), StateError> {
     Ok(())
 }
 
-/// Stores the form on every row with this token; a later submission
-/// replaces an earlier one (all submissions stay in `events`).
+/// Stores the form on the row this submission belongs to: the row with
+/// this token and the submitter's phone, or else the only row with this
+/// token. A token shared by several rows with no phone to tell them apart
+/// is left unmatched (the event stays in `events`) rather than written to
+/// people who submitted nothing. A later submission replaces an earlier one.
 fn apply_completion(
     tx: &Connection,
     flow_token: &str,
+    phone: Option<&str>,
     fields: &serde_json::Map<String, serde_json::Value>,
     at: DateTime<Utc>,
 ) -> Result<bool, StateError> {
@@ -836,18 +840,35 @@ fn apply_completion(
     // The token has its own column; the form is the rest.
     fields.remove("flow_token");
     let json = serde_json::Value::Object(fields).to_string();
-    let mut stmt = tx.prepare_cached(
-        "UPDATE sends SET completed_at = ?2, response_json = ?3
-         WHERE flow_token = ?1 AND (completed_at IS NULL OR completed_at <= ?2)",
-    )?;
-    if stmt.execute(params![flow_token, fmt_time(at), json])? > 0 {
-        return Ok(true);
-    }
-    let exists: Option<i64> = tx
-        .prepare_cached("SELECT 1 FROM sends WHERE flow_token = ?1 LIMIT 1")?
-        .query_row(params![flow_token], |r| r.get(0))
-        .optional()?;
-    Ok(exists.is_some())
+    let rows: Vec<String> = tx
+        .prepare_cached("SELECT phone FROM sends WHERE flow_token = ?1 LIMIT 2")?
+        .query_map(params![flow_token], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    let target = match (phone, rows.as_slice()) {
+        (_, []) => return Ok(false),
+        (Some(p), _) if rows.iter().any(|r| r == p) => p.to_string(),
+        (_, [only]) => only.clone(),
+        _ => {
+            // Several rows share the token: only the phone can decide.
+            let by_phone: Option<String> = match phone {
+                Some(p) => tx
+                    .prepare_cached("SELECT phone FROM sends WHERE flow_token = ?1 AND phone = ?2")?
+                    .query_row(params![flow_token, p], |r| r.get(0))
+                    .optional()?,
+                None => None,
+            };
+            match by_phone {
+                Some(p) => p,
+                None => return Ok(false),
+            }
+        }
+    };
+    tx.prepare_cached(
+        "UPDATE sends SET completed_at = ?3, response_json = ?4
+         WHERE flow_token = ?1 AND phone = ?2 AND (completed_at IS NULL OR completed_at <= ?3)",
+    )?
+    .execute(params![flow_token, target, fmt_time(at), json])?;
+    Ok(true)
 }
 
 fn open_window(tx: &Connection, phone: &str, at: DateTime<Utc>) -> Result<(), StateError> {

@@ -47,7 +47,10 @@ pub fn parse_value(body: &Value) -> Vec<InboundEvent> {
         }
         recognized = true;
     }
-    if !recognized {
+    // Nothing came out of a body we recognised (say `messages: null` beside
+    // a key we do not know): keep the whole body for inspection rather
+    // than acknowledge it and store nothing.
+    if !recognized || out.is_empty() {
         out.push(unknown(body));
     }
     out

@@ -42,18 +42,28 @@ struct App {
 
 impl App {
     fn authorized(&self, uri: &axum::http::Uri) -> bool {
-        let Ok(Query(query)) = Query::<HashMap<String, String>>::try_from_uri(uri) else {
-            return false;
+        // Both the decoded value and the raw text are tried: a secret with
+        // `+` (common in base64) registered unencoded would otherwise decode
+        // to a space and never match.
+        let decoded = Query::<HashMap<String, String>>::try_from_uri(uri)
+            .ok()
+            .and_then(|Query(q)| q.get("secret").cloned());
+        let raw = uri.query().and_then(|q| {
+            q.split('&')
+                .find_map(|pair| pair.strip_prefix("secret="))
+                .map(str::to_string)
+        });
+        let matches = |given: &str| {
+            let digest: [u8; 32] = Sha256::digest(given.as_bytes()).into();
+            digest
+                .iter()
+                .zip(self.secret_digest.iter())
+                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+                == 0
         };
-        let Some(given) = query.get("secret") else {
-            return false;
-        };
-        let digest: [u8; 32] = Sha256::digest(given.as_bytes()).into();
-        let diff = digest
-            .iter()
-            .zip(self.secret_digest.iter())
-            .fold(0u8, |acc, (a, b)| acc | (a ^ b));
-        self.secret_set && diff == 0
+        let ok_decoded = decoded.as_deref().is_some_and(matches);
+        let ok_raw = raw.as_deref().is_some_and(matches);
+        self.secret_set && (ok_decoded | ok_raw)
     }
 }
 

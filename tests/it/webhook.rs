@@ -688,3 +688,73 @@ async fn sandbox_acks_and_completion_reach_status_and_responses() {
     );
     assert!(row.ends_with(r#",math,"{""day"":""mon""}""#), "{csv}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shared_tokens_are_matched_by_phone_and_odd_bodies_are_kept() {
+    let ctx = TestContext::new();
+    let db = ctx.path().join("state.db");
+    // Two sends whose rows share one token: only the phone tells them apart.
+    {
+        let ledger = Ledger::open(&db).expect("ledger");
+        let now = Utc::now();
+        let rows: Vec<Intent> = [("a", "15550000001"), ("b", "15550000002")]
+            .iter()
+            .map(|(send, phone)| Intent {
+                send: send.to_string(),
+                phone: phone.to_string(),
+                flow_token: "shared".into(),
+                kind: SendKind::Template,
+                template: None,
+                at: now,
+            })
+            .collect();
+        ledger.record_intents(&rows).expect("intents");
+    }
+    let server = in_process(&db).await;
+    let c = client();
+    let body = json!({"instanceId": "x", "messages": [nfm("w1", "15550000002", 1_700_000_000, &json!({"flow_token": "shared", "answer": 42}))]});
+    post_ok(&c, &server.base, &body).await;
+    // A body with nothing we can classify is stored, not dropped.
+    let odd = json!({"instanceId": "x", "messages": null, "chatUpdate": [{"x": 1}]});
+    let answer = post_ok(&c, &server.base, &odd).await;
+    assert_eq!(answer["stored"], 1, "{answer}");
+    server.stop().await;
+    let ledger = Ledger::open(&db).expect("ledger");
+    assert!(
+        ledger.responses("a").expect("a").is_empty(),
+        "answers filed under the wrong person"
+    );
+    let b = ledger.responses("b").expect("b");
+    assert_eq!(b.len(), 1);
+    assert_eq!(b[0].phone, "15550000002");
+    assert_eq!(b[0].fields["answer"], 42);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_secret_with_plus_works_as_registered() {
+    let ctx = TestContext::new();
+    let db = ctx.path().join("state.db");
+    Ledger::open(&db).expect("ledger");
+    let ledger = Arc::new(Ledger::open(&db).expect("ledger"));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(waform::webhook::serve(
+        ledger,
+        Secret::new("ab+cd/ef=="),
+        listener,
+        async move {
+            let _ = stopped.await;
+        },
+    ));
+    let c = client();
+    let body = json!({"instanceId": "x", "ack": []}).to_string();
+    let (raw, _) = post(&c, &base, "?secret=ab+cd/ef==", &body).await;
+    let (encoded, _) = post(&c, &base, "?secret=ab%2Bcd%2Fef%3D%3D", &body).await;
+    let (wrong, _) = post(&c, &base, "?secret=ab%20cd/ef==", &body).await;
+    assert_eq!((raw, encoded, wrong), (200, 200, 401));
+    let _ = stop.send(());
+    let _ = task.await;
+}

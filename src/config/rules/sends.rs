@@ -14,6 +14,7 @@ use crate::config::recipients;
 use crate::config::types::{Button, FlowAction, FlowButton, RawConfig, RecipientSource, Send};
 
 pub(super) fn check(ctx: &mut Ctx<'_>, config: &RawConfig, base_dir: &Path, read_recipients: bool) {
+    check_tokens(ctx, config);
     for (name, send) in &config.sends {
         let path = format!("sends.{name}");
         check_kind(ctx, config, &path, send);
@@ -373,6 +374,61 @@ fn flow_button_fields<'a>(prefix: &str, fb: &'a FlowButton, fields: &mut Vec<(St
             if let Some(s) = v.as_str() {
                 fields.push((format!("{prefix}.action_data.{k}"), s));
             }
+        }
+    }
+}
+
+/// Custom flow tokens are how a submitted form finds its recipient: each
+/// must differ per recipient and per send, or one person's answers would be
+/// filed under another's.
+fn check_tokens(ctx: &mut Ctx<'_>, config: &RawConfig) {
+    let mut seen: Vec<(String, String)> = Vec::new();
+    for (name, send) in &config.sends {
+        let mut tokens: Vec<(String, &str)> = Vec::new();
+        if let Some(t) = send.flow_button.as_ref().and_then(|b| b.token.as_deref()) {
+            tokens.push((format!("sends.{name}.flow_button.token"), t));
+        }
+        if let Some(t) = send.flow_message.as_ref().and_then(|m| m.token.as_deref()) {
+            tokens.push((format!("sends.{name}.flow_message.token"), t));
+        }
+        if let Some(t) = send
+            .fallback
+            .as_ref()
+            .and_then(|f| f.flow_button.as_ref())
+            .and_then(|b| b.token.as_deref())
+        {
+            tokens.push((format!("sends.{name}.fallback.flow_button.token"), t));
+        }
+        for (path, token) in tokens {
+            let Ok(parsed) = Interp::parse(token) else {
+                continue;
+            };
+            let per_recipient = parsed.vars().any(|v| matches!(v, Var::Recipient(_)));
+            if !per_recipient {
+                ctx.error(
+                    &path,
+                    "this flow token is the same for every recipient",
+                    "include `${recipient.phone}` so each submitted form finds its recipient (or omit `token` for the default)",
+                );
+            } else if !parsed
+                .vars()
+                .any(|v| matches!(v, Var::Recipient(c) if c == "phone"))
+            {
+                ctx.warning(
+                    &path,
+                    "this flow token does not include `${recipient.phone}`",
+                    "make sure the columns it uses are unique per recipient, or add `${recipient.phone}`",
+                );
+            }
+            if let Some((other, _)) = seen.iter().find(|(_, t)| t == token) {
+                let other = other.clone();
+                ctx.error(
+                    &path,
+                    format!("the same flow token is used by `{other}`"),
+                    "give each send its own token (add `${send.name}` or a distinct prefix) so forms are filed under the right send",
+                );
+            }
+            seen.push((path, token.to_string()));
         }
     }
 }
