@@ -52,7 +52,68 @@ pub struct TemplateTarget {
     pub flow_button: Option<usize>,
     pub body_params: Vec<Interp>,
     pub flow_token: Option<Interp>,
-    pub action_data: Option<Vec<(String, Value)>>,
+    pub action_data: Option<Fields>,
+}
+
+/// A JSON object from the config whose string values may hold `${...}`,
+/// parsed once per send rather than once per recipient.
+pub type Fields = Vec<(String, FieldValue)>;
+
+#[derive(Debug, Clone)]
+pub enum FieldValue {
+    Text(Interp),
+    Json(Value),
+}
+
+fn compile_fields(map: &std::collections::BTreeMap<String, Value>) -> anyhow::Result<Fields> {
+    map.iter()
+        .map(|(k, v)| {
+            let v = match v {
+                Value::String(s) => FieldValue::Text(Interp::parse(s).map_err(|e| anyhow!(e))?),
+                other => FieldValue::Json(other.clone()),
+            };
+            Ok((k.clone(), v))
+        })
+        .collect()
+}
+
+fn compile(text: &str) -> anyhow::Result<Interp> {
+    Interp::parse(text).map_err(|e| anyhow!(e))
+}
+
+/// An interactive Flow message with its texts parsed once.
+#[derive(Debug, Clone)]
+pub struct FlowTarget {
+    pub flow_id: String,
+    pub body: Interp,
+    pub cta: String,
+    pub header: Option<Interp>,
+    pub footer: Option<Interp>,
+    pub action: String,
+    pub screen: Option<String>,
+    pub data: Option<Fields>,
+    pub mode: String,
+    pub token: Option<Interp>,
+}
+
+impl FlowTarget {
+    pub fn new(
+        flow_id: String,
+        spec: &crate::config::types::FlowMessageSpec,
+    ) -> anyhow::Result<Self> {
+        Ok(FlowTarget {
+            flow_id,
+            body: compile(&spec.body)?,
+            cta: spec.cta.clone(),
+            header: spec.header.as_deref().map(compile).transpose()?,
+            footer: spec.footer.as_deref().map(compile).transpose()?,
+            action: spec.action.as_str().to_string(),
+            screen: spec.screen.clone(),
+            data: spec.data.as_ref().map(compile_fields).transpose()?,
+            mode: spec.mode.as_str().to_string(),
+            token: spec.token.as_deref().map(compile).transpose()?,
+        })
+    }
 }
 
 impl TemplateTarget {
@@ -80,7 +141,8 @@ impl TemplateTarget {
                 .map_err(|e| anyhow!(e))?,
             action_data: button
                 .and_then(|b| b.action_data.as_ref())
-                .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect()),
+                .map(compile_fields)
+                .transpose()?,
         })
     }
 }
@@ -90,8 +152,7 @@ impl TemplateTarget {
 pub enum Message {
     Template(TemplateTarget),
     Flow {
-        flow_id: String,
-        spec: Box<crate::config::types::FlowMessageSpec>,
+        flow: Box<FlowTarget>,
         fallback: Option<TemplateTarget>,
     },
 }
@@ -124,51 +185,32 @@ fn render(t: &Interp, send: &str, row: &Row) -> String {
     .unwrap_or_default()
 }
 
-fn render_map(
-    items: &[(String, Value)],
-    send: &str,
-    row: &Row,
-) -> anyhow::Result<Map<String, Value>> {
-    let mut out = Map::new();
-    for (k, v) in items {
-        let v = match v {
-            Value::String(s) => Value::String(render(
-                &Interp::parse(s).map_err(|e| anyhow!(e))?,
-                send,
-                row,
-            )),
-            other => other.clone(),
-        };
-        out.insert(k.clone(), v);
-    }
-    Ok(out)
+fn render_map(items: &Fields, send: &str, row: &Row) -> Map<String, Value> {
+    items
+        .iter()
+        .map(|(k, v)| {
+            let v = match v {
+                FieldValue::Text(t) => Value::String(render(t, send, row)),
+                FieldValue::Json(json) => json.clone(),
+            };
+            (k.clone(), v)
+        })
+        .collect()
 }
 
-fn template_message(
-    t: &TemplateTarget,
-    send: &str,
-    row: &Row,
-    token: &str,
-) -> anyhow::Result<TemplateMessage> {
-    Ok(TemplateMessage {
+fn template_message(t: &TemplateTarget, send: &str, row: &Row, token: &str) -> TemplateMessage {
+    TemplateMessage {
         phone: row.phone.clone(),
         template: t.name.clone(),
         language: t.language.clone(),
         namespace: t.namespace.clone(),
         body_params: t.body_params.iter().map(|p| render(p, send, row)).collect(),
-        flow_button: match t.flow_button {
-            Some(index) => Some(FlowButtonParams {
-                index,
-                flow_token: token.to_string(),
-                action_data: t
-                    .action_data
-                    .as_ref()
-                    .map(|d| render_map(d, send, row))
-                    .transpose()?,
-            }),
-            None => None,
-        },
-    })
+        flow_button: t.flow_button.map(|index| FlowButtonParams {
+            index,
+            flow_token: token.to_string(),
+            action_data: t.action_data.as_ref().map(|d| render_map(d, send, row)),
+        }),
+    }
 }
 
 struct Prepared {
@@ -260,11 +302,7 @@ impl Dispatcher {
                 SendKind::Template,
                 Some(t.name.clone()),
             ),
-            Message::Flow { spec, .. } => (
-                spec.token.as_deref().and_then(|t| Interp::parse(t).ok()),
-                SendKind::Flow,
-                None,
-            ),
+            Message::Flow { flow, .. } => (flow.token.clone(), SendKind::Flow, None),
         };
         let token = explicit
             .map(|t| render(&t, job.name, &row))
@@ -408,42 +446,26 @@ async fn deliver(
 ) -> anyhow::Result<Delivered> {
     let (outcome, kind, template) = match message {
         Message::Template(t) => {
-            let m = template_message(t, send, &p.row, &p.token)?;
+            let m = template_message(t, send, &p.row, &p.token);
             (
                 attempt(limiter, || provider.send_template(&m)).await,
                 None,
                 None,
             )
         }
-        Message::Flow {
-            flow_id,
-            spec,
-            fallback,
-        } => {
+        Message::Flow { flow, fallback } => {
             let m = FlowMessage {
                 phone: p.row.phone.clone(),
-                flow_id: flow_id.clone(),
+                flow_id: flow.flow_id.clone(),
                 flow_token: p.token.clone(),
-                body: render_str(&spec.body, send, &p.row),
-                cta: spec.cta.clone(),
-                header: spec.header.as_deref().map(|h| render_str(h, send, &p.row)),
-                footer: spec.footer.as_deref().map(|f| render_str(f, send, &p.row)),
-                action: spec.action.as_str().to_string(),
-                screen: spec.screen.clone(),
-                data: spec
-                    .data
-                    .as_ref()
-                    .map(|d| {
-                        render_map(
-                            &d.iter()
-                                .map(|(k, v)| (k.clone(), v.clone()))
-                                .collect::<Vec<_>>(),
-                            send,
-                            &p.row,
-                        )
-                    })
-                    .transpose()?,
-                mode: spec.mode.as_str().to_string(),
+                body: render(&flow.body, send, &p.row),
+                cta: flow.cta.clone(),
+                header: flow.header.as_ref().map(|h| render(h, send, &p.row)),
+                footer: flow.footer.as_ref().map(|f| render(f, send, &p.row)),
+                action: flow.action.clone(),
+                screen: flow.screen.clone(),
+                data: flow.data.as_ref().map(|d| render_map(d, send, &p.row)),
+                mode: flow.mode.clone(),
             };
             let outcome = attempt(limiter, || provider.send_flow(&m)).await;
             match (&outcome, fallback) {
@@ -456,7 +478,7 @@ async fn deliver(
                 ) => {
                     // The window is closed: WhatsApp refused before sending,
                     // so the fallback template is the one message this person gets.
-                    let m = template_message(fb, send, &p.row, &p.token)?;
+                    let m = template_message(fb, send, &p.row, &p.token);
                     (
                         attempt(limiter, || provider.send_template(&m)).await,
                         Some(SendKind::Fallback),
@@ -482,13 +504,6 @@ async fn deliver(
     record.kind = kind;
     record.template = template;
     Ok(Delivered::Done(record))
-}
-
-fn render_str(text: &str, send: &str, row: &Row) -> String {
-    match Interp::parse(text) {
-        Ok(t) => render(&t, send, row),
-        Err(_) => text.to_string(),
-    }
 }
 
 /// Makes a request, retrying while the answer says it was certainly not sent.

@@ -10,7 +10,7 @@ use anyhow::{anyhow, bail, Context as _};
 
 use super::context::{self, Account};
 use crate::apply::ratelimit::RateLimiter;
-use crate::apply::sends::{Dispatcher, Message, SendJob, TemplateTarget};
+use crate::apply::sends::{Dispatcher, FlowTarget, Message, SendJob, TemplateTarget};
 use crate::apply::templates;
 use crate::cli::ApplyArgs;
 use crate::config::Config;
@@ -434,11 +434,11 @@ impl<'a> Run<'a> {
                 },
                 None => None,
             };
+            let flow_id = flow_id
+                .ok_or_else(|| anyhow!("send {name}: the Flow id is unknown"))?
+                .to_string();
             return Ok(Message::Flow {
-                flow_id: flow_id
-                    .ok_or_else(|| anyhow!("send {name}: the Flow id is unknown"))?
-                    .to_string(),
-                spec: Box::new(spec.clone()),
+                flow: Box::new(FlowTarget::new(flow_id, spec)?),
                 fallback,
             });
         }
