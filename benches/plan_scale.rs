@@ -5,7 +5,9 @@
 //!
 //! `cargo bench --bench plan_scale`
 
-use std::fmt::Write as _;
+#[path = "support/scale.rs"]
+mod scale;
+
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -21,22 +23,9 @@ fn main() {
         .build()
         .expect("runtime");
     let dir = tempfile::tempdir().expect("tmp");
-    let mut yaml = String::from("version: 1\nflows:\n  f: { id: \"1\" }\ntemplates:\n");
-    for t in 0..1000 {
-        let _ = writeln!(yaml, "  t{t}:\n    category: MARKETING\n    languages:");
-        for lang in ["en_US", "es_MX", "pt_BR"] {
-            let _ = writeln!(
-                yaml,
-                "      {lang}:\n        body: \"Hello {{{{1}}}}, template {t} says hi.\"\n        body_examples: [\"Anna\"]\n        buttons:\n          - {{ type: flow, text: \"Open\", flow: f, screen: A }}"
-            );
-        }
-    }
-    yaml.push_str("sends:\n  big:\n    template: t0\n    language: en_US\n    body_params: [\"${recipient.fname}\"]\n    recipients:\n      - csv: people.csv\n");
+    let yaml = scale::config(1000);
     std::fs::write(dir.path().join("waform.yaml"), &yaml).expect("config");
-    let mut csv = String::from("phone,fname\n");
-    for i in 0..100_000u64 {
-        let _ = writeln!(csv, "+1{},Name{i}", 2_000_000_000u64 + i);
-    }
+    let csv = scale::people(100_000);
     std::fs::write(dir.path().join("people.csv"), csv).expect("csv");
 
     let sandbox = rt
@@ -75,7 +64,7 @@ fn main() {
     let intents: Vec<Intent> = (0..50_000u64)
         .map(|i| Intent {
             send: "big".into(),
-            phone: format!("1{}", 2_000_000_000u64 + i * 2),
+            phone: scale::phone(i * 2).trim_start_matches('+').to_string(),
             flow_token: format!("t{i}"),
             kind: SendKind::Template,
             template: None,

@@ -3,7 +3,9 @@
 //!
 //! `cargo bench --bench validate_scale`
 
-use std::fmt::Write as _;
+#[path = "support/scale.rs"]
+mod scale;
+
 use std::time::Instant;
 
 fn peak_rss_mb() -> f64 {
@@ -20,22 +22,9 @@ fn peak_rss_mb() -> f64 {
 
 fn main() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let mut yaml = String::from("version: 1\nflows:\n  f: { id: \"1\" }\ntemplates:\n");
-    for t in 0..1000 {
-        let _ = writeln!(yaml, "  t{t}:\n    category: MARKETING\n    languages:");
-        for lang in ["en_US", "es_MX", "pt_BR"] {
-            let _ = writeln!(
-                yaml,
-                "      {lang}:\n        body: \"Hello {{{{1}}}}, template {t} says hi.\"\n        body_examples: [\"Anna\"]\n        buttons:\n          - {{ type: flow, text: \"Open\", flow: f, screen: A }}"
-            );
-        }
-    }
-    yaml.push_str("sends:\n  big:\n    template: t0\n    language: en_US\n    body_params: [\"${recipient.fname}\"]\n    recipients:\n      - csv: people.csv\n");
+    let yaml = scale::config(1000);
     std::fs::write(dir.path().join("waform.yaml"), yaml).expect("write");
-    let mut csv = String::from("phone,fname\n");
-    for i in 0..100_000u64 {
-        let _ = writeln!(csv, "+1555{i:07},Name{i}");
-    }
+    let csv = scale::people(100_000);
     std::fs::write(dir.path().join("people.csv"), csv).expect("write");
     let base = peak_rss_mb();
     let start = Instant::now();

@@ -362,16 +362,7 @@ fn sigkill_at_random_moments_never_sends_twice() {
     );
     ctx.write("people.csv", &people(n));
     for round in 0..4u64 {
-        let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("waform"))
-            .current_dir(ctx.path())
-            .env("WAFORM_BASE_URL", sb.handle.base_url())
-            .env("WAFORM_INSTANCE", sb.handle.instance())
-            .env("WAFORM_TOKEN", sb.handle.token().expose())
-            .args(["apply", "--auto-approve", "--lock-timeout", "5s"])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("spawn");
+        let mut child = spawn_apply(&sb, &ctx, &["--lock-timeout", "5s"]);
         std::thread::sleep(Duration::from_millis(
             300 + fastrand::u64(0..400) + round * 50,
         ));
@@ -514,20 +505,8 @@ fn watch_sends_when_due_and_stops_cleanly_on_sigterm() {
         &format!("    language: en_US\n    at: {at}\n"),
     );
     ctx.write("waform.yaml", &config);
-    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("waform"))
-        .current_dir(ctx.path())
-        .env("WAFORM_BASE_URL", sb.handle.base_url())
-        .env("WAFORM_INSTANCE", sb.handle.instance())
-        .env("WAFORM_TOKEN", sb.handle.token().expose())
-        .args(["apply", "--auto-approve", "--watch"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("spawn");
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while sb.handle.sends().len() < 5 && std::time::Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let mut child = spawn_apply(&sb, &ctx, &["--watch"]);
+    wait_for_sends(&sb, 5);
     assert_eq!(
         sb.handle.sends().len(),
         5,

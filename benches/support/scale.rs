@@ -1,0 +1,37 @@
+//! The generated inputs the scale benches share: 1,000 templates × 3
+//! languages with a FLOW button, one send of N recipients from a CSV.
+
+use std::fmt::Write as _;
+
+pub const LANGUAGES: [&str; 3] = ["en_US", "es_MX", "pt_BR"];
+
+/// `waform.yaml` with `templates` templates × 3 languages and a send `big`
+/// of template `t0` to `people.csv`.
+pub fn config(templates: usize) -> String {
+    let mut yaml = String::from("version: 1\nflows:\n  f: { id: \"1\" }\ntemplates:\n");
+    for t in 0..templates {
+        let _ = writeln!(yaml, "  t{t}:\n    category: MARKETING\n    languages:");
+        for lang in LANGUAGES {
+            let _ = writeln!(
+                yaml,
+                "      {lang}:\n        body: \"Hello {{{{1}}}}, template {t} says hi.\"\n        body_examples: [\"Anna\"]\n        buttons:\n          - {{ type: flow, text: \"Open\", flow: f, screen: A }}"
+            );
+        }
+    }
+    yaml.push_str("sends:\n  big:\n    template: t0\n    language: en_US\n    body_params: [\"${recipient.fname}\"]\n    recipients:\n      - csv: people.csv\n");
+    yaml
+}
+
+/// The E.164 phone of recipient `i` (as digits: drop the `+`).
+pub fn phone(i: u64) -> String {
+    format!("+1{}", 2_000_000_000u64 + i)
+}
+
+/// `people.csv` with `n` recipients.
+pub fn people(n: u64) -> String {
+    let mut csv = String::from("phone,fname\n");
+    for i in 0..n {
+        let _ = writeln!(csv, "{},Name{i}", phone(i));
+    }
+    csv
+}
