@@ -6,6 +6,9 @@
 //! `cargo bench --bench apply_throughput` runs all three; `BENCH_ONLY=unlimited|limited|million`
 //! picks one; `BENCH_N` overrides the recipient count of the picked one.
 
+#[path = "support/measure.rs"]
+mod measure;
+
 use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::Path;
@@ -52,31 +55,15 @@ fn write_people(dir: &Path, n: u64) {
 
 /// Runs apply; returns (accepted, seconds of the send phase, peak RSS MB).
 fn apply(sandbox: &SandboxHandle, dir: &Path) -> (u64, f64, f64) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_waform"))
-        .current_dir(dir)
-        .env("WAFORM_BASE_URL", sandbox.base_url())
-        .env("WAFORM_INSTANCE", sandbox.instance())
-        .env("WAFORM_TOKEN", sandbox.token().expose())
-        .args(["apply", "--auto-approve", "--no-color"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawn waform");
-    let pid = child.id() as i32;
-    let output = {
-        use std::io::Read;
-        let mut out = String::new();
-        if let Some(mut stdout) = child.stdout.take() {
-            let _ = stdout.read_to_string(&mut out);
-        }
-        out
-    };
-    let mut status = 0;
-    // SAFETY: plain libc call on our own child's pid with valid out-pointers.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-    // Reaped by wait4 above; this only satisfies the Child bookkeeping.
-    let _ = child.try_wait();
+    let (output, rss) = measure::run_child(
+        Command::new(env!("CARGO_BIN_EXE_waform"))
+            .current_dir(dir)
+            .env("WAFORM_BASE_URL", sandbox.base_url())
+            .env("WAFORM_INSTANCE", sandbox.instance())
+            .env("WAFORM_TOKEN", sandbox.token().expose())
+            .args(["apply", "--auto-approve", "--no-color"])
+            .stderr(Stdio::inherit()),
+    );
     let line = output
         .lines()
         .find(|l| l.trim_start().starts_with("campaign:") && l.contains("accepted"))
@@ -91,7 +78,7 @@ fn apply(sandbox: &SandboxHandle, dir: &Path) -> (u64, f64, f64) {
         .next()
         .and_then(|s| s.trim_end_matches('s').parse().ok())
         .unwrap_or(f64::NAN);
-    (accepted, secs, usage.ru_maxrss as f64 / 1024.0)
+    (accepted, secs, rss)
 }
 
 fn scenario(rt: &tokio::runtime::Runtime, name: &str, n: u64, rate: u32) -> String {

@@ -5,6 +5,9 @@
 //! `cargo bench --bench ledger_throughput -- [ROWS] [BATCH]` (defaults
 //! 100000 and 500).
 
+#[path = "support/measure.rs"]
+mod measure;
+
 use std::time::Instant;
 
 use chrono::Utc;
@@ -64,7 +67,7 @@ fn main() -> anyhow::Result<()> {
         anyhow::ensure!(n == end - chunk_start);
     }
     let total = started.elapsed().as_secs_f64();
-    let hwm_before = peak_rss_mib();
+    let hwm_before = measure::peak_rss_mb();
     let t = Instant::now();
     let map = ledger.rows_for_send("bench")?;
     let read_secs = t.elapsed().as_secs_f64();
@@ -87,7 +90,7 @@ fn main() -> anyhow::Result<()> {
     );
     println!(
         "  rows_for_send: {rows} rows in {read_secs:.2} s; peak RSS {hwm_before:.0} MiB before, {:.0} MiB after",
-        peak_rss_mib()
+        measure::peak_rss_mb()
     );
     drop(map);
     let t = Instant::now();
@@ -98,17 +101,4 @@ fn main() -> anyhow::Result<()> {
         t.elapsed().as_secs_f64()
     );
     Ok(())
-}
-
-/// VmHWM from /proc (Linux); 0 elsewhere.
-fn peak_rss_mib() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|kb| kb.parse::<f64>().ok())
-        })
-        .map_or(0.0, |kb| kb / 1024.0)
 }

@@ -5,10 +5,13 @@
 //!
 //! `cargo bench --bench plan_scale`
 
+#[path = "support/measure.rs"]
+mod measure;
+
 #[path = "support/scale.rs"]
 mod scale;
 
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
@@ -92,27 +95,15 @@ fn main() {
     let mut best: Option<(f64, f64, String)> = None;
     for _ in 0..3 {
         let start = Instant::now();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_waform"))
-            .current_dir(dir.path())
-            .env("WAFORM_BASE_URL", sandbox.base_url())
-            .env("WAFORM_INSTANCE", sandbox.instance())
-            .env("WAFORM_TOKEN", sandbox.token().expose())
-            .args(["plan", "--format", "json"])
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("spawn");
-        let mut out = String::new();
-        if let Some(mut stdout) = child.stdout.take() {
-            use std::io::Read;
-            let _ = stdout.read_to_string(&mut out);
-        }
-        let mut status = 0;
-        // SAFETY: wait4 on our own child with valid out-pointers.
-        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-        unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut usage) };
-        let _ = child.try_wait();
+        let (out, rss) = measure::run_child(
+            Command::new(env!("CARGO_BIN_EXE_waform"))
+                .current_dir(dir.path())
+                .env("WAFORM_BASE_URL", sandbox.base_url())
+                .env("WAFORM_INSTANCE", sandbox.instance())
+                .env("WAFORM_TOKEN", sandbox.token().expose())
+                .args(["plan", "--format", "json"]),
+        );
         let wall = start.elapsed().as_secs_f64();
-        let rss = usage.ru_maxrss as f64 / 1024.0;
         let v: serde_json::Value = serde_json::from_str(&out).expect("plan json");
         let summary = format!(
             "unchanged={} already_sent={} due={}",

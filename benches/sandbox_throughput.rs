@@ -5,6 +5,9 @@
 //! `cargo bench --bench sandbox_throughput`; env `BENCH_SECS` (default 5) and
 //! `BENCH_CLIENTS` (default 32 concurrent keep-alive clients).
 
+#[path = "support/measure.rs"]
+mod measure;
+
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -14,16 +17,9 @@ use serde_json::json;
 use waform::provider::{AccountFlow, FlowStatus};
 use waform::sandbox::{self, SandboxConfig};
 
-fn env_or(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 fn main() {
-    let secs = env_or("BENCH_SECS", 5);
-    let clients = env_or("BENCH_CLIENTS", 32) as usize;
+    let secs = measure::env_or("BENCH_SECS", 5);
+    let clients = measure::env_or("BENCH_CLIENTS", 32) as usize;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -6,6 +6,9 @@
 //! `cargo bench --bench webhook_load`; env `BENCH_SECS` (default 5) and
 //! `BENCH_CLIENTS` (default 32).
 
+#[path = "support/measure.rs"]
+mod measure;
+
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -16,16 +19,9 @@ use waform::state::Ledger;
 
 const SECRET: &str = "bench-secret";
 
-fn env_or(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 fn main() {
-    let secs = env_or("BENCH_SECS", 5);
-    let clients = env_or("BENCH_CLIENTS", 32) as usize;
+    let secs = measure::env_or("BENCH_SECS", 5);
+    let clients = measure::env_or("BENCH_CLIENTS", 32) as usize;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -7,8 +7,8 @@ pub mod templates;
 
 use std::collections::HashMap;
 
-use crate::plan::tally::{self, Recorded};
-use crate::state::SendLedger;
+use crate::plan::tally;
+use crate::state::{Recorded, SendLedger};
 
 /// What the ledger recorded for one send, keyed by phone number.
 pub fn recorded_map(ledger: &dyn SendLedger, send: &str) -> anyhow::Result<HashMap<u64, Recorded>> {
@@ -16,13 +16,6 @@ pub fn recorded_map(ledger: &dyn SendLedger, send: &str) -> anyhow::Result<HashM
     // double apply's peak memory.
     let mut out = HashMap::new();
     ledger.visit_rows(send, &mut |phone, r| {
-        let r = match r {
-            crate::state::Recorded::Accepted => Recorded::Accepted,
-            crate::state::Recorded::Rejected => Recorded::Rejected,
-            crate::state::Recorded::Unknown | crate::state::Recorded::IntentOnly => {
-                Recorded::Unknown
-            }
-        };
         out.insert(tally::phone_key(phone), r);
     })?;
     Ok(out)

@@ -33,8 +33,9 @@ use super::ratelimit::RateLimiter;
 use crate::config::interp::{Interp, Var};
 use crate::config::recipients::Row;
 use crate::config::types::{FlowButton, Send};
-use crate::plan::tally::{self, Recorded};
+use crate::plan::tally;
 use crate::provider::{FlowButtonParams, FlowMessage, Provider, SendOutcome, TemplateMessage};
+use crate::state::Recorded;
 use crate::state::{Intent, IntentStatus, Outcome, OutcomeRecord, SendKind, SendLedger};
 
 /// Recipients per ledger transaction: large enough to keep SQLite out of

@@ -10,15 +10,7 @@ use super::diff::Tally;
 use crate::config::recipients::{self, Row};
 use crate::config::types::Send;
 use crate::diag::Diagnostic;
-
-/// What the ledger holds for a (send, phone).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Recorded {
-    Accepted,
-    Rejected,
-    /// Includes an intent without an outcome (the process died mid-request).
-    Unknown,
-}
+use crate::state::Recorded;
 
 /// E.164 digits as a number (E.164 has at most 15 digits).
 pub fn phone_key(digits: &str) -> u64 {
@@ -82,7 +74,8 @@ pub fn tally(
             match recorded.get(&phone_key(&row.phone)) {
                 Some(Recorded::Accepted) => t.accepted += 1,
                 Some(Recorded::Rejected) => t.rejected += 1,
-                Some(Recorded::Unknown) => t.unknown += 1,
+                // An intent without outcome: the request may have been made.
+                Some(Recorded::Unknown | Recorded::IntentOnly) => t.unknown += 1,
                 None => t.remaining += 1,
             }
         }

@@ -115,33 +115,10 @@ fn try_acquire(
     token: &str,
 ) -> Result<Attempt, StateError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let current = tx
-        .query_row(
-            "SELECT host, pid, since FROM apply_lock WHERE id = 1",
-            [],
-            |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, i64>(1)?,
-                    r.get::<_, String>(2)?,
-                ))
-            },
-        )
-        .optional()?;
-    let took_over = match current {
+    let took_over = match holder(&tx)? {
         None => None,
-        Some((h, p, since)) => {
-            let holder = LockHolder {
-                host: h,
-                pid: u32::try_from(p).unwrap_or(0),
-                since: parse_time("apply_lock.since", &since)?,
-            };
-            if holder.host == host && !pid_alive(holder.pid) {
-                Some(holder)
-            } else {
-                return Ok(Attempt::Held(holder));
-            }
-        }
+        Some(holder) if holder.host == host && !pid_alive(holder.pid) => Some(holder),
+        Some(holder) => return Ok(Attempt::Held(holder)),
     };
     tx.execute(
         "INSERT OR REPLACE INTO apply_lock (id, host, pid, since, token) VALUES (1, ?1, ?2, ?3, ?4)",

@@ -93,26 +93,7 @@ fn normalized_message(m: &Map<String, Value>) -> Option<EventKind> {
     }
     let phone = phone_of(m);
     let at = m.get("time").and_then(unix_time);
-    if let Some(interactive) = find_interactive(m) {
-        if let Some(reply) = nfm_reply(interactive) {
-            let (flow_token, fields) = reply?;
-            return Some(EventKind::Completion {
-                message_id,
-                phone,
-                flow_token,
-                fields,
-                at,
-            });
-        }
-    }
-    if message_id.is_none() && phone.is_none() {
-        return None;
-    }
-    Some(EventKind::Inbound {
-        message_id,
-        phone,
-        at,
-    })
+    customer_message(message_id, phone, at, find_interactive(m))
 }
 
 /// Where an `interactive` object may sit in a normalized message: 1msg does
@@ -214,21 +195,23 @@ fn parse_meta_entries(entries: &Value, out: &mut Vec<InboundEvent>) {
     }
 }
 
-fn meta_message(m: &Map<String, Value>) -> Option<EventKind> {
-    let message_id = string_field(m, "id");
-    let phone = m.get("from").and_then(phone_digits);
-    let at = m.get("timestamp").and_then(unix_time);
-    if let Some(interactive) = m.get("interactive") {
-        if let Some(reply) = nfm_reply(interactive) {
-            let (flow_token, fields) = reply?;
-            return Some(EventKind::Completion {
-                message_id,
-                phone,
-                flow_token,
-                fields,
-                at,
-            });
-        }
+/// A customer's message in either format: a submitted Flow when it carries
+/// an `nfm_reply`, otherwise an inbound message (it opens the window).
+fn customer_message(
+    message_id: Option<String>,
+    phone: Option<String>,
+    at: Option<DateTime<Utc>>,
+    interactive: Option<&Value>,
+) -> Option<EventKind> {
+    if let Some(reply) = interactive.and_then(nfm_reply) {
+        let (flow_token, fields) = reply?;
+        return Some(EventKind::Completion {
+            message_id,
+            phone,
+            flow_token,
+            fields,
+            at,
+        });
     }
     if message_id.is_none() && phone.is_none() {
         return None;
@@ -238,6 +221,13 @@ fn meta_message(m: &Map<String, Value>) -> Option<EventKind> {
         phone,
         at,
     })
+}
+
+fn meta_message(m: &Map<String, Value>) -> Option<EventKind> {
+    let message_id = string_field(m, "id");
+    let phone = m.get("from").and_then(phone_digits);
+    let at = m.get("timestamp").and_then(unix_time);
+    customer_message(message_id, phone, at, m.get("interactive"))
 }
 
 fn meta_status(s: &Map<String, Value>) -> Option<EventKind> {
