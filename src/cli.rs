@@ -1,4 +1,4 @@
-//! What the user typed: clap types only, no logic (DESIGN §3).
+//! What the user typed: clap types only, no logic (docs/design.md §3).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

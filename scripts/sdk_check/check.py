@@ -44,7 +44,7 @@ def check(cond, what):
 
 def main():
     base, instance, token = sys.argv[1:4]
-    # The SDK's default host has no instance id (onemsg-api.md §1.1): the
+    # The SDK's default host has no instance id (docs/provider-1msg.md §1.1): the
     # channel goes into the host.
     config = Configuration(host=f"{base.rstrip('/')}/{instance}")
     api = TemplatesApi(ApiClient(config))

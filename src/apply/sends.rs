@@ -1,4 +1,4 @@
-//! Sending one send's due recipients, each exactly once (DESIGN §5).
+//! Sending one send's due recipients, each exactly once (docs/design.md §5).
 //!
 //! # Guarantees
 //! - An intent row is durable in the ledger before its request is made; a

@@ -1,9 +1,9 @@
 //! Meta's limits and vocabularies for templates and Flow messages
-//! (whatsapp-rules.md, "Template creation" and "Sending an interactive Flow").
+//! (docs/meta-rules.md, "Template creation" and "Sending an interactive Flow").
 
 /// Template name pattern `^[a-z0-9_]{1,512}$`.
 pub const NAME_MAX: usize = 512;
-/// `_` + 8 hex digits appended by versioned naming (DESIGN §2).
+/// `_` + 8 hex digits appended by versioned naming (docs/design.md §2).
 pub const VERSION_SUFFIX_LEN: usize = 9;
 pub const BODY_MAX: usize = 1024;
 pub const HEADER_MAX: usize = 60;
@@ -13,11 +13,11 @@ pub const BUTTONS_MAX: usize = 10;
 pub const URL_BUTTONS_MAX: usize = 2;
 pub const PHONE_BUTTONS_MAX: usize = 1;
 pub const FLOW_BUTTONS_MAX: usize = 1;
-/// sendFlow `flowCta` (Meta: ≤ 20 chars, whatsapp-rules.md).
+/// sendFlow `flowCta` (Meta: ≤ 20 chars, docs/meta-rules.md).
 pub const FLOW_CTA_MAX: usize = 20;
 
 /// Template language codes Meta accepts (1msg's `TemplateLanguageProp`
-/// enum, onemsg-api.md; Meta's "supported languages" list).
+/// enum, docs/provider-1msg.md; Meta's "supported languages" list).
 pub const LANGUAGES: &[&str] = &[
     "af", "sq", "ar", "ar_EG", "ar_AE", "ar_LB", "ar_MA", "ar_QA", "az", "be_BY", "bn", "bn_IN",
     "bg", "ca", "zh_CN", "zh_HK", "zh_TW", "hr", "cs", "da", "prs_AF", "nl", "nl_BE", "en",

@@ -1,5 +1,5 @@
-//! Phone numbers: E.164 in the config (`+` and 8–15 digits, DESIGN §2),
-//! digits only towards the API (onemsg-api.md §1.5: "country code + digits,
+//! Phone numbers: E.164 in the config (`+` and 8–15 digits, docs/design.md §2),
+//! digits only towards the API (docs/provider-1msg.md §1.5: "country code + digits,
 //! no `+`"). Spaces, dashes, dots and parentheses common in spreadsheets are
 //! tolerated and dropped.
 

@@ -1,5 +1,5 @@
 //! Recipients, streamed: inline rows and CSV files are read one row at a
-//! time, never whole (a campaign can have a million rows, DESIGN §7).
+//! time, never whole (a campaign can have a million rows, docs/design.md §7).
 
 use std::fs::File;
 use std::io::BufReader;

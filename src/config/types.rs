@@ -1,4 +1,4 @@
-//! The config as the user writes it (DESIGN §2): serde + schemars types that
+//! The config as the user writes it (docs/design.md §2): serde + schemars types that
 //! mirror the YAML. The JSON Schema is generated from these; semantic rules
 //! (`rules.rs`) and the lowering into the desired state read them.
 

@@ -106,7 +106,7 @@ pub fn is_version_of(name: &str, logical: &str) -> bool {
         })
 }
 
-/// Meta's component objects for one language (whatsapp-rules.md, "Template creation").
+/// Meta's component objects for one language (docs/meta-rules.md, "Template creation").
 pub fn components(lang: &TemplateLanguage, flows: &BTreeMap<String, FlowRef>) -> Vec<Value> {
     let mut out = Vec::new();
     if let Some(h) = &lang.header {

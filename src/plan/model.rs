@@ -200,7 +200,7 @@ impl Plan {
         self.templates.iter().any(|t| t.action.is_change()) || self.send_total(|c| c.due) > 0
     }
 
-    /// The `summary` object of DESIGN §3.
+    /// The `summary` object of docs/design.md §3.
     pub fn summary(&self) -> Value {
         serde_json::json!({
             "templates": {

@@ -14,7 +14,7 @@ use serde_json::Value;
 /// Review status of one account template (one name in one language).
 ///
 /// 1msg returns it in any case (`approved`, `APPROVED`); parse with
-/// [`TemplateStatus::parse`] (onemsg-api.md §2.1).
+/// [`TemplateStatus::parse`] (docs/provider-1msg.md §2.1).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TemplateStatus {
@@ -54,7 +54,7 @@ pub struct AccountTemplate {
     pub namespace: Option<String>,
 }
 
-/// A template to create: Meta's template object (onemsg-api.md §2.2).
+/// A template to create: Meta's template object (docs/provider-1msg.md §2.2).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NewTemplate {
     pub name: String,
@@ -63,7 +63,7 @@ pub struct NewTemplate {
     pub components: Vec<Value>,
 }
 
-/// Review status of a Flow (whatsapp-rules.md "Flows").
+/// Review status of a Flow (docs/meta-rules.md "Flows").
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FlowStatus {
@@ -96,7 +96,7 @@ pub struct AccountFlow {
 }
 
 /// The Flow list, or why it could not be read. 1msg's Flow endpoints may
-/// answer 501 on some channels (onemsg-api.md §2.7): that is "cannot verify",
+/// answer 501 on some channels (docs/provider-1msg.md §2.7): that is "cannot verify",
 /// not a failure.
 #[derive(Debug, Clone, PartialEq)]
 pub enum FlowList {
@@ -145,7 +145,7 @@ pub struct FlowMessage {
 }
 
 /// What became of one send request. Apply's exactly-once guarantee is built
-/// on this classification (DESIGN §5).
+/// on this classification (docs/design.md §5).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum SendOutcome {
@@ -203,7 +203,7 @@ pub enum ProviderError {
 pub trait Provider: Send + Sync {
     async fn list_templates(&self) -> Result<Vec<AccountTemplate>, ProviderError>;
     async fn add_template(&self, template: &NewTemplate) -> Result<(), ProviderError>;
-    /// Deletes the name in every language (DESIGN §1).
+    /// Deletes the name in every language (docs/design.md §1).
     async fn remove_template(&self, name: &str) -> Result<(), ProviderError>;
     async fn list_flows(&self) -> Result<FlowList, ProviderError>;
     async fn send_template(&self, message: &TemplateMessage) -> SendOutcome;

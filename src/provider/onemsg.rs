@@ -1,12 +1,12 @@
 //! The 1msg implementation of [`Provider`] on `reqwest`.
 //!
 //! Why it is more than a thin HTTP wrapper:
-//! - the token rides in the query string (onemsg-api.md §1.2), and reqwest
+//! - the token rides in the query string (docs/provider-1msg.md §1.2), and reqwest
 //!   errors print the full URL, so every error is stripped of its URL and
 //!   redacted before it leaves this module;
 //! - reads are retried (backoff, jitter, `Retry-After`), sends never are: each
-//!   send is classified so apply can keep its exactly-once promise (DESIGN §5);
-//! - 1msg's answers are loose (onemsg-api.md §2.1, §5), so parsing is
+//!   send is classified so apply can keep its exactly-once promise (docs/design.md §5);
+//! - 1msg's answers are loose (docs/provider-1msg.md §2.1, §5), so parsing is
 //!   tolerant and lives in [`wire`].
 
 mod classify;
@@ -28,7 +28,7 @@ use super::{
 };
 use crate::secret::Secret;
 
-/// Production base URL (onemsg-api.md §1.1).
+/// Production base URL (docs/provider-1msg.md §1.1).
 pub const DEFAULT_BASE_URL: &str = "https://api.1msg.io";
 
 /// How to reach one 1msg channel.
@@ -53,7 +53,7 @@ pub struct OneMsgConfig {
 impl OneMsgConfig {
     /// Defaults: connect 10 s, total 30 s, 4 read retries from 200 ms up to
     /// 5 s, pages of 100 templates (the page size the official n8n node uses,
-    /// onemsg-api.md §2.1).
+    /// docs/provider-1msg.md §2.1).
     pub fn new(base_url: impl Into<String>, instance: impl Into<String>, token: Secret) -> Self {
         OneMsgConfig {
             base_url: base_url.into(),
@@ -110,7 +110,7 @@ struct Answer {
 
 impl OneMsgClient {
     /// Builds the client. Fails on a base URL that is not http(s) or an
-    /// instance id that could escape its path segment (onemsg-api.md §1.1:
+    /// instance id that could escape its path segment (docs/provider-1msg.md §1.1:
     /// "URL-encode the instance id; reject `..`").
     pub fn new(cfg: OneMsgConfig) -> Result<Self, ProviderError> {
         let instance = cfg.instance.trim();
@@ -174,7 +174,7 @@ impl OneMsgClient {
         path: &str,
         query: &[(&str, String)],
     ) -> reqwest::RequestBuilder {
-        // The token goes in the query (onemsg-api.md §1.2), added here and
+        // The token goes in the query (docs/provider-1msg.md §1.2), added here and
         // nowhere else.
         self.http
             .request(method, self.endpoint(path))
@@ -265,7 +265,7 @@ impl OneMsgClient {
         }
     }
 
-    /// One page of `GET /templates` (onemsg-api.md §2.1).
+    /// One page of `GET /templates` (docs/provider-1msg.md §2.1).
     pub async fn list_templates_page(
         &self,
         limit: usize,
@@ -280,7 +280,7 @@ impl OneMsgClient {
         wire::parse_template_page(&body).map_err(ProviderError::Decode)
     }
 
-    /// A send: exactly one attempt, classified (DESIGN §5).
+    /// A send: exactly one attempt, classified (docs/design.md §5).
     async fn send(&self, method: &str, body: &Value) -> SendOutcome {
         let result = self
             .request(Method::POST, method, &[])
@@ -314,7 +314,7 @@ impl OneMsgClient {
 #[async_trait]
 impl Provider for OneMsgClient {
     /// Every template, all pages. The server may ignore `offset` and return
-    /// the same page again (onemsg-api.md §2.1, N8N `listTemplates.ts`), so
+    /// the same page again (docs/provider-1msg.md §2.1, N8N `listTemplates.ts`), so
     /// pages are de-duplicated by name+language and paging stops when a page
     /// adds nothing or `total` is reached. The next offset advances by what
     /// actually arrived, so a server that caps pages below `limit` is still
@@ -376,7 +376,7 @@ impl Provider for OneMsgClient {
     }
 
     /// 501 (and an in-body `error` with no items) means the channel cannot
-    /// list Flows: "cannot verify", not a failure (onemsg-api.md §2.7).
+    /// list Flows: "cannot verify", not a failure (docs/provider-1msg.md §2.7).
     async fn list_flows(&self) -> Result<FlowList, ProviderError> {
         let answer = self
             .execute(Safety::Read, || self.request(Method::GET, "flows", &[]))
@@ -417,7 +417,7 @@ impl Provider for OneMsgClient {
     }
 }
 
-/// Template writes answer 200 with free-form bodies (onemsg-api.md §2.2,
+/// Template writes answer 200 with free-form bodies (docs/provider-1msg.md §2.2,
 /// §2.3); an `error` member inside a 200 is still a failure (§1.4).
 fn in_body_error(token: &Secret, answer: &Value) -> Result<(), ProviderError> {
     let error = answer.get("error").filter(|e| match e {

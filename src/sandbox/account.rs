@@ -100,7 +100,7 @@ impl Template {
 pub enum Refusal {
     /// Malformed request: HTTP 400 `{"error"}`.
     BadRequest(String),
-    /// A rule said no: HTTP 200 `{"sent": false, "message"}` (onemsg-api.md
+    /// A rule said no: HTTP 200 `{"sent": false, "message"}` (docs/provider-1msg.md
     /// §1.4: "many failures come back as HTTP 200 with sent:false").
     NotSent(String),
 }
@@ -134,7 +134,7 @@ pub fn unix_now() -> i64 {
 impl Account {
     pub fn new(timings: Timings, flows: Vec<AccountFlow>, seed: u64) -> Self {
         let mut rng = fastrand::Rng::with_seed(seed);
-        // Shaped like a real namespace (onemsg-api.md §2.1 example).
+        // Shaped like a real namespace (docs/provider-1msg.md §2.1 example).
         let namespace = format!(
             "{:08x}_{:04x}_{:04x}_{:04x}_{:012x}",
             rng.u32(..),
@@ -170,7 +170,7 @@ impl Account {
     fn message_id(&mut self) -> String {
         let n = self.next_number;
         self.next_number += 1;
-        // Cloud-API style ids (onemsg-api.md §2.4: "newer ids are wamid.…").
+        // Cloud-API style ids (docs/provider-1msg.md §2.4: "newer ids are wamid.…").
         format!("wamid.SBX{n:010}{:08X}", self.rng.u32(..))
     }
 
@@ -190,7 +190,7 @@ impl Account {
             .map_err(|e| Refusal::BadRequest(format!("Invalid template: {e}")))?;
         if let Some(removed) = self.blocked_names.get(name) {
             if now.saturating_duration_since(*removed) < self.timings.name_block {
-                // whatsapp-rules.md "Template lifecycle": a deleted approved
+                // docs/meta-rules.md "Template lifecycle": a deleted approved
                 // name cannot be used again for 30 days.
                 return Err(Refusal::BadRequest(format!(
                     "Template name {name:?} was deleted recently and cannot be reused for 30 days"
@@ -280,7 +280,7 @@ impl Account {
 
     /// The `GET /templates` body for one page. Status is lower case and
     /// `rejected_reason` is `"NONE"` when not rejected, as 1msg returns them
-    /// (onemsg-api.md §2.1), so clients exercise their tolerant parsing.
+    /// (docs/provider-1msg.md §2.1), so clients exercise their tolerant parsing.
     ///
     /// With `quirks`, every other quirk seen in the wild shows up too
     /// (§2.1, §5 item 15): `offset` ignored, `language` as `{code}`,
@@ -381,7 +381,7 @@ impl Account {
 
     /// `POST /sendTemplate` rules: an approved template in that language,
     /// one body parameter per variable (Meta 132000), FLOW button params on
-    /// a FLOW button (whatsapp-rules.md "Sending a template with a Flow
+    /// a FLOW button (docs/meta-rules.md "Sending a template with a Flow
     /// button"). No window needed: template sends are business-initiated.
     pub fn send_template(&mut self, req: &Value, now: Instant) -> Result<SentMessage, Refusal> {
         let phone = phone_of(req)?;
@@ -543,7 +543,7 @@ impl Account {
 
     /// `POST /sendFlow` rules: required fields, Meta's lengths, a PUBLISHED
     /// Flow (DRAFT only with `mode: draft`), and an open 24-hour window
-    /// (onemsg-api.md §2.5; whatsapp-rules.md "Sending an interactive Flow",
+    /// (docs/provider-1msg.md §2.5; docs/meta-rules.md "Sending an interactive Flow",
     /// "Flows").
     pub fn send_flow(&mut self, req: &Value, now: Instant) -> Result<SentMessage, Refusal> {
         let phone = phone_of(req)?;
@@ -556,7 +556,7 @@ impl Account {
         let flow_id = required("flowId")?.to_string();
         let flow_token = required("flowToken")?.to_string();
         let cta = required("flowCta")?;
-        // Lengths marked (verify) in whatsapp-rules.md; CTA ≤ 20 is Meta's
+        // Lengths marked (verify) in docs/meta-rules.md; CTA ≤ 20 is Meta's
         // "Sending a Flow" page.
         if cta.chars().count() > 20 {
             return Err(Refusal::BadRequest(
@@ -642,7 +642,7 @@ impl Account {
             .is_some_and(|last| now.saturating_duration_since(*last) < self.timings.window);
         if !open {
             // Meta 131047; the wording matches what clients look for
-            // (onemsg-api.md §1.4).
+            // (docs/provider-1msg.md §1.4).
             return Err(Refusal::NotSent(
                 "(#131047) Re-engagement message: more than 24 hours have passed since the recipient last replied; the dialog window is closed".into(),
             ));
@@ -732,7 +732,7 @@ impl Account {
         Some((send, id, time))
     }
 
-    /// `GET /messages` (onemsg-api.md §2.6): history items with
+    /// `GET /messages` (docs/provider-1msg.md §2.6): history items with
     /// `messageNumber`; `lastMessageNumber` pages forward, `limit` 0 = all.
     pub fn messages_json(&self, last_number: u64, limit: usize) -> Value {
         let mut rows: Vec<(u64, Value)> = Vec::new();
@@ -785,7 +785,7 @@ fn str_field<'a>(req: &'a Value, key: &str) -> Option<&'a str> {
 }
 
 /// The recipient: `phone` as digit string or number, or `chatId`
-/// `digits@c.us` (onemsg-api.md §1.5: exactly one of them).
+/// `digits@c.us` (docs/provider-1msg.md §1.5: exactly one of them).
 fn phone_of(req: &Value) -> Result<String, Refusal> {
     let phone = match (req.get("phone"), req.get("chatId")) {
         (Some(Value::String(p)), None) => p.trim().trim_start_matches('+').to_string(),
@@ -798,7 +798,7 @@ fn phone_of(req: &Value) -> Result<String, Refusal> {
         }
         _ => return Err(Refusal::BadRequest("phone or chatId is required".into())),
     };
-    // 6–15 digits (onemsg-api.md §1.5).
+    // 6–15 digits (docs/provider-1msg.md §1.5).
     if phone.len() < 6 || phone.len() > 15 || !phone.bytes().all(|b| b.is_ascii_digit()) {
         return Err(Refusal::BadRequest(format!(
             "invalid phone {phone:?}: country code and 6-15 digits, no +"
@@ -808,7 +808,7 @@ fn phone_of(req: &Value) -> Result<String, Refusal> {
 }
 
 /// The `response_json` of a completion: the form's fields plus `flow_token`,
-/// as a JSON string (whatsapp-rules.md "Completion and status webhooks").
+/// as a JSON string (docs/meta-rules.md "Completion and status webhooks").
 pub fn response_json(flow_token: &str, response: &Map<String, Value>) -> String {
     let mut obj = response.clone();
     obj.insert("flow_token".into(), Value::String(flow_token.to_string()));

@@ -1,5 +1,5 @@
 //! Webhook delivery from the sandbox to `--webhook URL`, in 1msg's normalized
-//! format (onemsg-api.md §3.1 messages, §3.2 acks; §3.4 for the Flow reply,
+//! format (docs/provider-1msg.md §3.1 messages, §3.2 acks; §3.4 for the Flow reply,
 //! whose normalized shape is undocumented, so it carries Meta's
 //! `interactive.nfm_reply` object inside a normalized message).
 //!

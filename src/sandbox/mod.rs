@@ -1,5 +1,5 @@
 //! A local emulator of the 1msg API, faithful enough that everything else in
-//! waform is tested against it (DESIGN §6): the real request and response
+//! waform is tested against it (docs/design.md §6): the real request and response
 //! shapes, Meta's rules, and the real failures.
 //!
 //! Routes (1msg paths need `?token=` or `Authorization: Bearer`; wrong token
@@ -75,7 +75,7 @@ pub struct SandboxConfig {
     pub latency: Duration,
     /// Seeds fault rolls and ids, so a run can be repeated.
     pub seed: u64,
-    /// Answer `GET /flows` with 501, as some channels do (onemsg-api.md §2.7).
+    /// Answer `GET /flows` with 501, as some channels do (docs/provider-1msg.md §2.7).
     pub flows_unavailable: bool,
     /// Answer `GET /templates` with every representation quirk 1msg has
     /// been seen to use (offset ignored, bare array, `language` as object,

@@ -1,6 +1,6 @@
 //! Meta's template rules, as the sandbox enforces them on `addTemplate`.
 //!
-//! Sources: whatsapp-rules.md "Template creation" (cited per rule below) and
+//! Sources: docs/meta-rules.md "Template creation" (cited per rule below) and
 //! Meta's "Sending a Flow" page for FLOW buttons (exactly one of `flow_id`,
 //! `flow_name`, `flow_json`; `flow_action` navigate|data_exchange, default
 //! navigate; `navigate_screen` optional; text ≤ 25 chars). Rules the notes
@@ -34,7 +34,7 @@ pub enum FlowRef {
 pub use crate::config::meta::LANGUAGES;
 
 /// Categories accepted on write. `TRANSACTIONAL`/`OTP` are read-only
-/// leftovers of the old API (whatsapp-rules.md "category").
+/// leftovers of the old API (docs/meta-rules.md "category").
 pub const CATEGORIES: &[&str] = &["MARKETING", "UTILITY", "AUTHENTICATION"];
 
 /// Validates Meta's template object. The error is the message the sandbox
@@ -114,7 +114,7 @@ fn text_of<'a>(component: &'a Value, what: &str) -> Result<&'a str, String> {
 }
 
 /// HEADER: TEXT ≤ 60 chars with at most one variable `{{1}}`, or media
-/// needing an example handle (whatsapp-rules.md "HEADER").
+/// needing an example handle (docs/meta-rules.md "HEADER").
 fn check_header(h: &Value) -> Result<(), String> {
     let format = h
         .get("format")
@@ -158,7 +158,7 @@ fn check_header(h: &Value) -> Result<(), String> {
 
 /// BODY: ≤ 1024 chars; variables numbered from 1 without gaps, each with a
 /// sample; not at the very start or end; not two side by side
-/// (whatsapp-rules.md "BODY", "BODY variable placement"). The
+/// (docs/meta-rules.md "BODY", "BODY variable placement"). The
 /// variables-to-text ratio is marked (verify) there and is not enforced.
 fn check_body(b: &Value) -> Result<(String, usize), String> {
     let text = text_of(b, "BODY")?;
@@ -197,7 +197,7 @@ fn check_body(b: &Value) -> Result<(String, usize), String> {
     Ok((text.to_string(), distinct.len()))
 }
 
-/// FOOTER: ≤ 60 chars, no variables (whatsapp-rules.md "FOOTER").
+/// FOOTER: ≤ 60 chars, no variables (docs/meta-rules.md "FOOTER").
 fn check_footer(f: &Value) -> Result<(), String> {
     let text = text_of(f, "FOOTER")?;
     if text.chars().count() > 60 {
@@ -209,7 +209,7 @@ fn check_footer(f: &Value) -> Result<(), String> {
     Ok(())
 }
 
-/// BUTTONS (whatsapp-rules.md "BUTTONS", "button text", "FLOW button").
+/// BUTTONS (docs/meta-rules.md "BUTTONS", "button text", "FLOW button").
 fn check_buttons(b: &Value) -> Result<(Vec<String>, Option<FlowRef>), String> {
     let list = b
         .get("buttons")
@@ -264,7 +264,7 @@ fn check_buttons(b: &Value) -> Result<(Vec<String>, Option<FlowRef>), String> {
         kinds.push(kind);
     }
     let count = |k: &str| kinds.iter().filter(|x| x.as_str() == k).count();
-    // URL ≤ 2, phone ≤ 1, one FLOW: marked (verify) in whatsapp-rules.md.
+    // URL ≤ 2, phone ≤ 1, one FLOW: marked (verify) in docs/meta-rules.md.
     // They match Meta's current template-components page (10 buttons in
     // all); older third-party guides still quote 3 quick replies / 2 CTAs.
     if count("URL") > 2 {

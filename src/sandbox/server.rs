@@ -1,5 +1,5 @@
 //! The HTTP face of the sandbox: routing, auth, body decoding (JSON and
-//! form-urlencoded, as the real API accepts both, onemsg-api.md §1.3) and
+//! form-urlencoded, as the real API accepts both, docs/provider-1msg.md §1.3) and
 //! fault injection, over the rules in [`super::account`].
 //!
 //! A dropped connection has to look like one to the client: no status line,
@@ -97,7 +97,7 @@ async fn api(
     }
     let query = parse_pairs(uri.query().unwrap_or_default());
     if !authorized(&s.token, &query, &headers) {
-        // The real 401 echoes the token (onemsg-api.md §1.4); this one must
+        // The real 401 echoes the token (docs/provider-1msg.md §1.4); this one must
         // not: waform tests that the token never appears anywhere.
         return error(
             StatusCode::UNAUTHORIZED,
@@ -171,7 +171,7 @@ async fn api(
         }
         (Method::GET, "flows") => {
             if s.flows_unavailable {
-                // onemsg-api.md §2.7: "Currently returns HTTP 501".
+                // docs/provider-1msg.md §2.7: "Currently returns HTTP 501".
                 return error(
                     StatusCode::NOT_IMPLEMENTED,
                     "Not implemented: Flows are not available on this channel",
@@ -207,7 +207,7 @@ async fn api(
 }
 
 /// One send with faults: 429 before anything happens; 500 and drop after the
-/// message is logged as sent (DESIGN §6, issue "Faults").
+/// message is logged as sent (docs/design.md §6, issue "Faults").
 fn send(s: &Shared, conn: &Conn, which: &str, req: &Value, now: Instant) -> Response {
     enum Fault {
         None,
@@ -286,7 +286,7 @@ fn flow_word(s: &FlowStatus) -> String {
 }
 
 /// Token in the query (every `token=` must match: the official SDKs can send
-/// it twice, onemsg-api.md §5 item 10) or, without one, a Bearer header
+/// it twice, docs/provider-1msg.md §5 item 10) or, without one, a Bearer header
 /// (§1.2).
 fn authorized(token: &Secret, query: &[(String, String)], headers: &HeaderMap) -> bool {
     let mut in_query = query.iter().filter(|(k, _)| k == "token").peekable();

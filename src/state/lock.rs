@@ -1,4 +1,4 @@
-//! One apply per state file (DESIGN §5 rule 5).
+//! One apply per state file (docs/design.md §5 rule 5).
 //!
 //! Two applies over the same ledger could both see a recipient as "not yet
 //! sent" and both message them. The lock is a single row in the state

@@ -2,7 +2,7 @@
 //!
 //! A message to a person cannot be taken back, and the API cannot deduplicate
 //! it, so apply records an *intent* durably before each send request and the
-//! *outcome* after it (DESIGN §5). The webhook receiver later fills in delivery
+//! *outcome* after it (docs/design.md §5). The webhook receiver later fills in delivery
 //! acks, Flow completions and the 24-hour windows from inbound messages.
 //!
 //! The vocabulary: an [`Intent`] is written before a request; an
@@ -171,7 +171,7 @@ pub enum IntentStatus {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
     /// The provider took the message. 1msg may answer with a queue job id
-    /// instead of a message id (onemsg-api.md §2.4), so both are optional.
+    /// instead of a message id (docs/provider-1msg.md §2.4), so both are optional.
     Accepted {
         message_id: Option<String>,
         job_id: Option<String>,
@@ -265,7 +265,7 @@ impl Delivery {
         }
     }
 
-    /// Accepts 1msg's `viewed` (older docs) as `read` (onemsg-api.md §3.2).
+    /// Accepts 1msg's `viewed` (older docs) as `read` (docs/provider-1msg.md §3.2).
     pub fn parse(s: &str) -> Option<Self> {
         match s.to_ascii_lowercase().as_str() {
             "sent" => Some(Delivery::Sent),

@@ -31,7 +31,7 @@ use super::{
 const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// How long the customer-service window stays open after an inbound message
-/// (whatsapp-rules.md, "Sending an interactive Flow").
+/// (docs/meta-rules.md, "Sending an interactive Flow").
 pub const WINDOW: TimeDelta = TimeDelta::hours(24);
 
 const DANGLING_REASON: &str = "no outcome recorded: the process stopped during the request";
@@ -339,7 +339,7 @@ impl Ledger {
 
     /// Deletes the unknown rows of `send` (and dangling intents), so the next
     /// apply attempts them again: `apply --resend-unknown SEND`, the explicit
-    /// decision DESIGN §5 asks for. Returns how many.
+    /// decision docs/design.md §5 asks for. Returns how many.
     ///
     /// Rows with a recorded Flow completion are kept: the message evidently
     /// arrived, whatever the send request's answer was.

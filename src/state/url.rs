@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use super::StateError;
 
-/// The default `state.url` (DESIGN §2).
+/// The default `state.url` (docs/design.md §2).
 pub const DEFAULT_STATE_URL: &str = "sqlite://.waform/state.db";
 
 /// The environment variable that overrides the config's `state.url`.

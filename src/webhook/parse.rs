@@ -1,12 +1,12 @@
 //! Turns a webhook body from 1msg into [`InboundEvent`]s, without IO.
 //!
-//! 1msg posts two shapes (onemsg-api.md §3): its normalized format
+//! 1msg posts two shapes (docs/provider-1msg.md §3): its normalized format
 //! `{instanceId, messages: [...], ack: [...]}` (both arrays may be present,
 //! each may carry many items) and, with `rawHooks`, Meta's Cloud API format
 //! `{entry: [{changes: [{value: {messages, statuses, message_echoes}}]}]}`.
 //! A submitted Flow is Meta's `interactive.nfm_reply` whose `response_json`
 //! is a JSON *string* carrying `flow_token` and the form's fields
-//! (whatsapp-rules.md); how 1msg normalizes it is undocumented, so the same
+//! (docs/meta-rules.md); how 1msg normalizes it is undocumented, so the same
 //! structure is looked for inside normalized messages. Everything that fits
 //! none of these is kept as [`EventKind::Unknown`] with its raw item, never
 //! dropped: the receiver stores it for inspection.

@@ -301,7 +301,7 @@ async fn provider_parses_the_quirky_sandbox_listing() {
 }
 
 /// A server that ignores `offset` and always answers the same full page, in
-/// the loosest shapes 1msg has been seen to use (onemsg-api.md §2.1).
+/// the loosest shapes 1msg has been seen to use (docs/provider-1msg.md §2.1).
 async fn quirky_server(hits: Arc<AtomicUsize>) -> SocketAddr {
     let app = Router::new().route(
         "/inst/templates",
@@ -866,7 +866,7 @@ async fn provider_token_never_appears_in_output() {
     ));
 
     // A server that answers with an error body quoting the token back, like
-    // the real 401 does (onemsg-api.md §1.4).
+    // the real 401 does (docs/provider-1msg.md §1.4).
     let app = Router::new().fallback(|| async {
         (
             StatusCode::BAD_REQUEST,

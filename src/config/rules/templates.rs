@@ -1,4 +1,4 @@
-//! Meta's template rules (whatsapp-rules.md, "Template creation").
+//! Meta's template rules (docs/meta-rules.md, "Template creation").
 
 use super::Ctx;
 use crate::config::meta::{self, Placeholder};

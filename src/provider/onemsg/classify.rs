@@ -1,6 +1,6 @@
 //! Classification of one send attempt into [`SendOutcome`].
 //!
-//! Apply's exactly-once guarantee (DESIGN §5) rests on this: only outcomes
+//! Apply's exactly-once guarantee (docs/design.md §5) rests on this: only outcomes
 //! that prove nothing was sent may be retried, and anything that might have
 //! reached the recipient is `Ambiguous`. Pure functions of (status, headers,
 //! body) or of the transport error, so each class is unit-tested.
@@ -13,8 +13,8 @@ use super::wire::{error_code, message_of, scalar_string, truthy};
 use crate::provider::SendOutcome;
 
 /// Strings that mark the 24-hour customer-service window refusal; the official
-/// n8n node matches these (onemsg-api.md §1.4; Meta code 131047 in
-/// whatsapp-rules.md "Throughput and limits").
+/// n8n node matches these (docs/provider-1msg.md §1.4; Meta code 131047 in
+/// docs/meta-rules.md "Throughput and limits").
 const WINDOW_CLOSED: [&str; 4] = [
     "dialog window is closed",
     "outside the allowed window",
@@ -57,7 +57,7 @@ pub fn transport(failure: TransportFailure, detail: String) -> SendOutcome {
 pub fn http(status: u16, retry_after: Option<Duration>, body: &str) -> SendOutcome {
     match status {
         // 429 is declared for the send family and means "not taken"
-        // (onemsg-api.md §4).
+        // (docs/provider-1msg.md §4).
         429 => SendOutcome::Retry {
             reason: format!(
                 "rate limited (HTTP 429): {}",
@@ -91,7 +91,7 @@ pub fn http(status: u16, retry_after: Option<Duration>, body: &str) -> SendOutco
 }
 
 /// A 2xx body. 1msg answers many refusals with HTTP 200 and `sent: false`
-/// (onemsg-api.md §1.4); `sent: false` with a `jobId` is a queued message
+/// (docs/provider-1msg.md §1.4); `sent: false` with a `jobId` is a queued message
 /// (§2.4), not a refusal.
 fn success_body(body: &str) -> SendOutcome {
     let Ok(value) = serde_json::from_str::<Value>(body) else {

@@ -3,7 +3,7 @@
 //! `Retry-After`.
 //!
 //! 1msg documents no rate-limit headers and advises exponential backoff
-//! (onemsg-api.md §4); when a `Retry-After` does come, it wins. Sends never
+//! (docs/provider-1msg.md §4); when a `Retry-After` does come, it wins. Sends never
 //! go through here (see `classify`).
 
 use std::time::{Duration, SystemTime};

@@ -1,7 +1,7 @@
 //! The 1msg wire format: request bodies waform writes and the tolerant
 //! parsing of what 1msg really returns.
 //!
-//! Kept apart from the HTTP plumbing so every quirk listed in onemsg-api.md
+//! Kept apart from the HTTP plumbing so every quirk listed in docs/provider-1msg.md
 //! (§2.1 templates, §2.6 messages, §2.7 flows, §1.4 error bodies) can be
 //! unit-tested against hand-written JSON without a server.
 
@@ -12,14 +12,14 @@ use crate::provider::{
     TemplateStatus,
 };
 
-/// Digits only: 1msg wants country code + number without `+` (onemsg-api.md
+/// Digits only: 1msg wants country code + number without `+` (docs/provider-1msg.md
 /// §1.5). Kept a string end to end so no phone ever passes through an integer
 /// type (§5 item 1, the official SDK's i32 bug).
 pub fn phone_digits(phone: &str) -> String {
     phone.chars().filter(|c| c.is_ascii_digit()).collect()
 }
 
-/// `POST /sendTemplate` body (onemsg-api.md §2.4; whatsapp-rules.md
+/// `POST /sendTemplate` body (docs/provider-1msg.md §2.4; docs/meta-rules.md
 /// "Sending a template with a Flow button"). JSON only: the endpoint is
 /// declared JSON-only (§1.3).
 pub fn send_template_body(m: &TemplateMessage) -> Value {
@@ -41,7 +41,7 @@ pub fn send_template_body(m: &TemplateMessage) -> Value {
         if let Some(data) = &button.action_data {
             action.insert("flow_action_data".into(), Value::Object(data.clone()));
         }
-        // `index` is the button's position as a string (whatsapp-rules.md).
+        // `index` is the button's position as a string (docs/meta-rules.md).
         params.push(json!({
             "type": "button",
             "sub_type": "flow",
@@ -53,7 +53,7 @@ pub fn send_template_body(m: &TemplateMessage) -> Value {
     body.insert("template".into(), Value::String(m.template.clone()));
     body.insert(
         "language".into(),
-        // `policy` must be "deterministic" (onemsg-api.md §2.4, OLD enum).
+        // `policy` must be "deterministic" (docs/provider-1msg.md §2.4, OLD enum).
         json!({"policy": "deterministic", "code": m.language}),
     );
     if let Some(ns) = m.namespace.as_deref().filter(|ns| !ns.is_empty()) {
@@ -64,7 +64,7 @@ pub fn send_template_body(m: &TemplateMessage) -> Value {
     Value::Object(body)
 }
 
-/// `POST /sendFlow` body with 1msg's camelCase names (onemsg-api.md §2.5).
+/// `POST /sendFlow` body with 1msg's camelCase names (docs/provider-1msg.md §2.5).
 /// Sent as JSON rather than the form the SDKs default to, so nested objects
 /// are not stringified (§5 item 3); the phone stays a digit string although
 /// the contract types it integer (§1.5: both are accepted by real clients).
@@ -83,7 +83,7 @@ pub fn send_flow_body(m: &FlowMessage) -> Value {
     body.insert("flowAction".into(), Value::String(m.action.clone()));
     // Meta: the payload is required for navigate and must be omitted for
     // data_exchange; `data`, when present, must be a non-empty object
-    // (onemsg-api.md §2.5, Meta "Sending a Flow").
+    // (docs/provider-1msg.md §2.5, Meta "Sending a Flow").
     if m.action != "data_exchange" {
         let mut payload = Map::new();
         if let Some(screen) = &m.screen {
@@ -110,7 +110,7 @@ pub struct TemplatePage {
 }
 
 /// Parses a `GET /templates` body: `{"total", "templates": [...]}` or a bare
-/// array (onemsg-api.md §2.1). Items without a name or language cannot be
+/// array (docs/provider-1msg.md §2.1). Items without a name or language cannot be
 /// addressed by anything waform does and are skipped.
 pub fn parse_template_page(body: &Value) -> Result<TemplatePage, String> {
     let (items, total) = match body {
@@ -147,7 +147,7 @@ pub fn parse_template_page(body: &Value) -> Result<TemplatePage, String> {
     })
 }
 
-/// One template item, tolerant of every quirk in onemsg-api.md §2.1 / §5
+/// One template item, tolerant of every quirk in docs/provider-1msg.md §2.1 / §5
 /// item 15.
 pub fn parse_template(item: &Value) -> Option<AccountTemplate> {
     let obj = item.as_object()?;
@@ -205,7 +205,7 @@ pub fn parse_template(item: &Value) -> Option<AccountTemplate> {
 }
 
 /// The namespace is per account but "may be missing on some templates but
-/// present on siblings" (onemsg-api.md §2.1, N8N `resolveNamespace`): fill the
+/// present on siblings" (docs/provider-1msg.md §2.1, N8N `resolveNamespace`): fill the
 /// gaps from the first template that has one.
 pub fn fill_namespaces(templates: &mut [AccountTemplate]) {
     let Some(ns) = templates.iter().find_map(|t| t.namespace.clone()) else {
@@ -216,7 +216,7 @@ pub fn fill_namespaces(templates: &mut [AccountTemplate]) {
     }
 }
 
-/// What `GET /flows` said: the Flows, or an in-body error (onemsg-api.md §2.7:
+/// What `GET /flows` said: the Flows, or an in-body error (docs/provider-1msg.md §2.7:
 /// `{items, paging, count, total, error}`; CLI reads `items ?? data ?? flows`).
 pub fn parse_flows(body: &Value) -> Result<Vec<AccountFlow>, String> {
     let items = match body {
@@ -258,7 +258,7 @@ pub fn parse_flows(body: &Value) -> Result<Vec<AccountFlow>, String> {
         .collect())
 }
 
-/// `GET /messages` (onemsg-api.md §2.6): `{messages, notice}` or a bare array;
+/// `GET /messages` (docs/provider-1msg.md §2.6): `{messages, notice}` or a bare array;
 /// `fromMe` as bool, 1, "1" or "true" (§3.1); `time` as number or numeric
 /// string.
 pub fn parse_messages(body: &Value) -> Result<Vec<HistoryMessage>, String> {
@@ -292,7 +292,7 @@ pub fn parse_messages(body: &Value) -> Result<Vec<HistoryMessage>, String> {
 
 /// The human message of an error body: `{"error": "..."}`, `{"error": {...}}`
 /// with Meta's fields, `{"message": ...}`, `{"response": {"error": ...}}`, or
-/// plain text (onemsg-api.md §1.4).
+/// plain text (docs/provider-1msg.md §1.4).
 pub fn error_message(raw: &str) -> String {
     let trimmed = raw.trim();
     match serde_json::from_str::<Value>(trimmed) {
@@ -330,7 +330,7 @@ pub fn message_of(value: &Value) -> Option<String> {
 }
 
 /// Meta error code inside an error object, for messages that only carry it
-/// there (`error.code` / `error_code`, onemsg-api.md §1.4).
+/// there (`error.code` / `error_code`, docs/provider-1msg.md §1.4).
 pub fn error_code(value: &Value) -> Option<i64> {
     let obj = value.as_object()?;
     obj.get("code")
