@@ -39,29 +39,36 @@ pub struct ValidateArgs {
     /// Config file or folder of *.yaml files.
     #[arg(default_value = "waform.yaml")]
     pub path: PathBuf,
+    /// No ANSI colors in diagnostics (also when NO_COLOR is set or stderr is not a terminal).
     #[arg(long)]
     pub no_color: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum PlanFormat {
+    /// Terraform-style text for a terminal.
     Text,
+    /// One JSON document for scripts.
     Json,
+    /// A pull-request comment.
     Markdown,
 }
 
 #[derive(Debug, Args)]
 pub struct PlanArgs {
+    /// Config file or folder of *.yaml files.
     #[arg(default_value = "waform.yaml")]
     pub path: PathBuf,
     /// Write a plan file that `apply FILE` executes exactly.
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Output format.
     #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
     pub format: PlanFormat,
     /// Exit 0 with no changes, 1 on error, 2 when there are changes.
     #[arg(long)]
     pub detailed_exitcode: bool,
+    /// No ANSI colors (also when NO_COLOR is set or stdout is not a terminal).
     #[arg(long)]
     pub no_color: bool,
     /// Pin the clock (RFC 3339).
@@ -80,8 +87,10 @@ pub struct ApplyArgs {
     /// Config file, folder, or a plan file written by `plan --out`.
     #[arg(default_value = "waform.yaml")]
     pub path: PathBuf,
+    /// Skip the confirmation prompt (required when there is no terminal).
     #[arg(long)]
     pub auto_approve: bool,
+    /// How long to wait for Meta to approve new templates.
     #[arg(long, default_value = "30m")]
     pub approval_timeout: String,
     /// Submit templates and exit; a later apply sends once they are approved.
@@ -90,6 +99,7 @@ pub struct ApplyArgs {
     /// Keep running: send each send when it comes due.
     #[arg(long)]
     pub watch: bool,
+    /// Pin the clock (RFC 3339); only with --sandbox.
     #[arg(long)]
     pub now: Option<String>,
     /// Run the whole job against an in-process sandbox.
@@ -98,98 +108,147 @@ pub struct ApplyArgs {
     /// Send again to recipients whose earlier outcome is unknown (explicit decision).
     #[arg(long, value_name = "SEND")]
     pub resend_unknown: Vec<String>,
+    /// How long to wait for another apply holding the state lock.
     #[arg(long, default_value = "30s")]
     pub lock_timeout: String,
+    /// State URL (`sqlite://PATH`); env WAFORM_STATE.
     #[arg(long)]
     pub state: Option<String>,
+    /// No ANSI colors (also when NO_COLOR is set or stdout is not a terminal).
     #[arg(long)]
     pub no_color: bool,
 }
 
+/// Where a reading command finds its config: the positional PATH, or the
+/// deprecated `--config` flag kept so existing scripts keep working.
+#[derive(Debug, Args)]
+pub struct ConfigPath {
+    /// Config file or folder of *.yaml files [default: waform.yaml].
+    pub path: Option<PathBuf>,
+    /// Deprecated spelling of PATH.
+    #[arg(long = "config", value_name = "PATH", hide = true)]
+    pub config_flag: Option<PathBuf>,
+}
+
 #[derive(Debug, Args)]
 pub struct ImportArgs {
+    #[command(flatten)]
+    pub config: ConfigPath,
+    /// Write the YAML to this file instead of stdout (refuses to overwrite without --force).
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// Config with the provider section (optional; env is enough).
+    /// Overwrite an existing --out file.
     #[arg(long)]
-    pub config: Option<PathBuf>,
+    pub force: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum StatusFormat {
+    /// An aligned table for a terminal.
     Text,
+    /// One JSON document for scripts.
     Json,
 }
 
 #[derive(Debug, Args)]
 pub struct StatusArgs {
+    #[command(flatten)]
+    pub config: ConfigPath,
+    /// Only this send (a key under `sends:`).
+    #[arg(long)]
     pub send: Option<String>,
+    /// Read the ledger of `apply --sandbox` runs instead of the real one.
+    #[arg(long)]
+    pub sandbox: bool,
+    /// Output format.
     #[arg(long, value_enum, default_value_t = StatusFormat::Text)]
     pub format: StatusFormat,
-    /// Config whose state section names the ledger.
-    #[arg(long, default_value = "waform.yaml")]
-    pub config: PathBuf,
+    /// State URL (`sqlite://PATH`); env WAFORM_STATE.
     #[arg(long)]
     pub state: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ResponsesFormat {
+    /// One row per submitted form, one column per form field.
     Csv,
+    /// One JSON object per line.
     Jsonl,
 }
 
 #[derive(Debug, Args)]
 pub struct ResponsesArgs {
+    #[command(flatten)]
+    pub config: ConfigPath,
+    /// The send whose submitted forms to export (a key under `sends:`).
+    #[arg(long)]
     pub send: String,
+    /// Read the ledger of `apply --sandbox` runs instead of the real one.
+    #[arg(long)]
+    pub sandbox: bool,
+    /// Output format.
     #[arg(long, value_enum, default_value_t = ResponsesFormat::Csv)]
     pub format: ResponsesFormat,
+    /// Write to this file instead of stdout.
     #[arg(long)]
     pub out: Option<PathBuf>,
-    #[arg(long, default_value = "waform.yaml")]
-    pub config: PathBuf,
+    /// State URL (`sqlite://PATH`); env WAFORM_STATE.
     #[arg(long)]
     pub state: Option<String>,
 }
 
 #[derive(Debug, Args)]
 pub struct WebhookArgs {
+    /// Config file or folder of *.yaml files (for its `state.url`).
     #[arg(default_value = "waform.yaml")]
     pub path: PathBuf,
+    /// Address to listen on, e.g. 127.0.0.1:8081 (port 0 picks a free one).
     #[arg(long)]
     pub listen: SocketAddr,
     /// Environment variable holding the shared secret expected as `?secret=`.
     #[arg(long, default_value = "WAFORM_WEBHOOK_SECRET")]
     pub secret_env: String,
+    /// State URL (`sqlite://PATH`); env WAFORM_STATE.
     #[arg(long)]
     pub state: Option<String>,
 }
 
 #[derive(Debug, Args)]
 pub struct SandboxArgs {
+    /// Address to listen on, e.g. 127.0.0.1:8080 (port 0 picks a free one).
     #[arg(long)]
     pub listen: SocketAddr,
+    /// Channel id clients must use in the URL path.
     #[arg(long, default_value = "sandbox")]
     pub instance: String,
+    /// Token clients must send (a test value, not a secret).
     #[arg(long, default_value = "sandbox-token")]
     pub token: String,
+    /// Delay before a submitted template is approved.
     #[arg(long, default_value = "2s")]
     pub approve_after: String,
+    /// Reject templates whose text contains this word (to rehearse rejections).
     #[arg(long)]
     pub reject_containing: Option<String>,
     /// A Flow on the account: `ID=NAME[:STATUS]` (status defaults to PUBLISHED).
     #[arg(long = "flow")]
     pub flows: Vec<String>,
+    /// URL to POST acks and Flow completions to, in 1msg's format.
     #[arg(long)]
     pub webhook: Option<String>,
+    /// Share of requests answered 429 with Retry-After (0 to 1).
     #[arg(long, default_value_t = 0.0)]
     pub fault_429: f64,
+    /// Share of sends that are accepted yet answered 500 (0 to 1).
     #[arg(long, default_value_t = 0.0)]
     pub fault_500: f64,
+    /// Share of sends whose connection is dropped after the message is accepted (0 to 1).
     #[arg(long, default_value_t = 0.0)]
     pub fault_drop: f64,
+    /// Delay added to every response.
     #[arg(long, default_value = "0ms")]
     pub latency: String,
+    /// Seed for the fault injection, so a run can be repeated.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
 }

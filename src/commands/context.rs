@@ -91,10 +91,31 @@ pub fn real_account(cfg: &Config) -> anyhow::Result<Account> {
     let p = cfg.raw.provider.as_ref();
     let base_url = env_or(p.and_then(|p| p.base_url.as_deref()), "WAFORM_BASE_URL")?
         .unwrap_or_else(|| "https://api.1msg.io".to_string());
-    let instance = env_or(p.and_then(|p| p.instance.as_deref()), "WAFORM_INSTANCE")?
-        .ok_or_else(|| anyhow!("no channel instance: set WAFORM_INSTANCE (or provider.instance: ${{env.NAME}}), or use --sandbox for a dry run"))?;
-    let token = env_or(p.and_then(|p| p.token.as_deref()), "WAFORM_TOKEN")?
-        .ok_or_else(|| anyhow!("no API token: set WAFORM_TOKEN (or provider.token: ${{env.NAME}}), or use --sandbox for a dry run"))?;
+    let instance = env_or(p.and_then(|p| p.instance.as_deref()), "WAFORM_INSTANCE");
+    let token = env_or(p.and_then(|p| p.token.as_deref()), "WAFORM_TOKEN");
+    // Both are reported at once, so a fresh setup needs one retry, not two.
+    let (instance, token) = match (instance, token) {
+        (Ok(Some(instance)), Ok(Some(token))) => (instance, token),
+        (instance, token) => {
+            let mut missing = Vec::new();
+            match instance {
+                Ok(Some(_)) => {}
+                Ok(None) => missing.push(
+                    "no channel instance: set WAFORM_INSTANCE (or provider.instance: ${env.NAME})"
+                        .to_string(),
+                ),
+                Err(e) => missing.push(format!("no channel instance: {e}")),
+            }
+            match token {
+                Ok(Some(_)) => {}
+                Ok(None) => missing.push(
+                    "no API token: set WAFORM_TOKEN (or provider.token: ${env.NAME})".to_string(),
+                ),
+                Err(e) => missing.push(format!("no API token: {e}")),
+            }
+            bail!("{}; or use --sandbox for a dry run", missing.join("; "));
+        }
+    };
     let identity = format!("{base_url}|{instance}");
     let client = OneMsgClient::new(OneMsgConfig::new(base_url, instance, Secret::new(token)))
         .map_err(|e| anyhow!("{e}"))?;

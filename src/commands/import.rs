@@ -5,29 +5,63 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use anyhow::{anyhow, Context as _};
+use anyhow::{anyhow, bail, Context as _};
 use serde_json::Value;
 
 use super::context;
 use crate::cli::ImportArgs;
 use crate::config::types::{Category, RawConfig};
-use crate::provider::{AccountTemplate, TemplateStatus};
+use crate::provider::{AccountFlow, AccountTemplate, FlowList, TemplateStatus};
 
 pub fn run(args: ImportArgs) -> anyhow::Result<u8> {
-    let cfg = match &args.config {
-        Some(path) => context::load_config(path, false)?,
-        None => empty_config(),
+    let (path, typed) = super::ledger_source::config_path(&args.config);
+    let cfg = if path.exists() {
+        context::load_config(&path, false)?
+    } else if typed {
+        bail!(
+            "{}: no such config file or folder (leave PATH out to use only \
+             WAFORM_INSTANCE and WAFORM_TOKEN)",
+            path.display()
+        );
+    } else {
+        empty_config()
     };
+    if let Some(out) = &args.out {
+        if out.exists() && !args.force {
+            bail!(
+                "{} already exists; pass --force to overwrite it, or choose another --out",
+                out.display()
+            );
+        }
+    }
     let rt = super::runtime()?;
-    let templates = rt.block_on(async {
+    let (templates, flows) = rt.block_on(async {
         let account = context::real_account(&cfg)?;
-        account
+        let templates = account
             .provider
             .list_templates()
             .await
-            .map_err(|e| anyhow!("cannot list the account's templates: {e}"))
+            .map_err(|e| anyhow!("cannot list the account's templates: {e}"))?;
+        // Flow names make readable keys; a channel without the Flows
+        // endpoint still imports, with keys made from ids.
+        let flows = match account.provider.list_flows().await {
+            Ok(FlowList::Flows(flows)) => flows,
+            Ok(FlowList::Unavailable(why)) => {
+                eprintln!(
+                    "note: the account does not list its Flows ({why}); Flow keys use their ids"
+                );
+                Vec::new()
+            }
+            Err(e) => {
+                eprintln!(
+                    "warning: cannot list the account's Flows ({e}); Flow keys use their ids"
+                );
+                Vec::new()
+            }
+        };
+        anyhow::Ok((templates, flows))
     })?;
-    let (yaml, skipped) = render(&templates);
+    let (yaml, skipped) = render(&templates, &flows);
     for s in &skipped {
         eprintln!("warning: {s}");
     }
@@ -88,7 +122,10 @@ fn component<'a>(t: &'a AccountTemplate, kind: &str) -> Option<&'a Value> {
 
 /// Renders the account's templates as a config. Returns the YAML and the
 /// templates that could not be represented (with why).
-pub fn render(templates: &[AccountTemplate]) -> (String, Vec<String>) {
+pub fn render(
+    templates: &[AccountTemplate],
+    account_flows: &[AccountFlow],
+) -> (String, Vec<String>) {
     let mut skipped = Vec::new();
     let mut flows: BTreeMap<String, String> = BTreeMap::new();
     // name → (category, language → yaml lines)
@@ -113,7 +150,7 @@ pub fn render(templates: &[AccountTemplate]) -> (String, Vec<String>) {
                 continue;
             }
         };
-        match language_yaml(t, &mut flows) {
+        match language_yaml(t, account_flows, &mut flows) {
             Ok(lines) => {
                 let entry = by_name
                     .entry(t.name.as_str())
@@ -159,6 +196,7 @@ pub fn render(templates: &[AccountTemplate]) -> (String, Vec<String>) {
 
 fn language_yaml(
     t: &AccountTemplate,
+    account_flows: &[AccountFlow],
     flows: &mut BTreeMap<String, String>,
 ) -> Result<String, String> {
     let mut out = String::new();
@@ -234,12 +272,18 @@ fn language_yaml(
             "FLOW" => {
                 let key = match (text(b, "flow_id"), text(b, "flow_name")) {
                     (Some(id), _) => {
-                        let key = format!("flow_{id}");
+                        // Keyed by the Flow's name when the account knows it, still
+                        // referenced by id (names can be renamed, ids cannot).
+                        let key = match account_flows.iter().find(|f| f.id == id) {
+                            Some(f) => name_key(&f.name),
+                            None => format!("flow_{id}"),
+                        };
+                        let key = unique_key(flows, key, id);
                         flows.insert(key.clone(), format!("{{ id: {} }}", q(id)));
                         key
                     }
                     (None, Some(name)) => {
-                        let key = format!("flow_{}", slug(name));
+                        let key = name_key(name);
                         flows.insert(key.clone(), format!("{{ name: {} }}", q(name)));
                         key
                     }
@@ -259,6 +303,27 @@ fn language_yaml(
         let _ = writeln!(out, "{pad}  - {line}");
     }
     Ok(out)
+}
+
+/// `key`, or `key_<id>` when `key` already names a different Flow (two
+/// Flows whose names slug alike).
+fn unique_key(flows: &BTreeMap<String, String>, key: String, id: &str) -> String {
+    match flows.get(&key) {
+        Some(line) if !line.contains(&q(id)) => format!("{key}_{id}"),
+        _ => key,
+    }
+}
+
+/// A config key for a Flow named `name`: `Course application` →
+/// `course_application` (prefixed `flow_` when it would not start with a letter).
+fn name_key(name: &str) -> String {
+    let s = slug(name);
+    let s = s.trim_matches('_');
+    if s.starts_with(|c: char| c.is_ascii_alphabetic()) {
+        s.to_string()
+    } else {
+        format!("flow_{s}")
+    }
 }
 
 fn slug(name: &str) -> String {

@@ -4,6 +4,7 @@
 pub mod apply;
 pub mod context;
 pub mod import;
+pub mod ledger_source;
 pub mod plan;
 pub mod responses;
 pub mod sandbox;

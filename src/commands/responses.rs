@@ -5,27 +5,31 @@
 use std::collections::BTreeSet;
 use std::io::Write;
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use serde_json::{json, Value};
 
 use crate::cli::{ResponsesArgs, ResponsesFormat};
 use crate::state::Response;
 
 pub fn run(args: ResponsesArgs) -> anyhow::Result<u8> {
-    let path = super::status::ledger_path(args.state.as_deref(), &args.config)?;
-    let responses = match super::status::open_existing(&path)? {
+    let source = super::ledger_source::resolve(
+        &args.config,
+        args.state.as_deref(),
+        args.sandbox,
+        "responses",
+    )?;
+    let responses = match super::status::open_existing(&source.ledger)? {
         None => {
-            eprintln!("nothing recorded yet (no state file at {})", path.display());
+            source.check_send(&args.send, &[])?;
+            eprintln!(
+                "{}",
+                super::ledger_source::missing_ledger_note(&source, args.sandbox)
+            );
             Vec::new()
         }
         Some(ledger) => {
-            if ledger.counts(Some(&args.send))?.is_empty() {
-                bail!(
-                    "nothing recorded for send {:?} in {}",
-                    args.send,
-                    path.display()
-                );
-            }
+            let recorded: Vec<String> = ledger.counts(None)?.into_keys().collect();
+            source.check_send(&args.send, &recorded)?;
             ledger.responses(&args.send)?
         }
     };

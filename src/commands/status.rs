@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use serde_json::json;
 
 use crate::cli::{StatusArgs, StatusFormat};
@@ -43,32 +43,28 @@ pub(crate) fn open_existing(path: &Path) -> anyhow::Result<Option<Ledger>> {
 }
 
 pub fn run(args: StatusArgs) -> anyhow::Result<u8> {
-    let path = ledger_path(args.state.as_deref(), &args.config)?;
-    let counts = match open_existing(&path)? {
+    let source =
+        super::ledger_source::resolve(&args.config, args.state.as_deref(), args.sandbox, "status")?;
+    let mut counts = match open_existing(&source.ledger)? {
         None => {
-            eprintln!("nothing recorded yet (no state file at {})", path.display());
+            eprintln!(
+                "{}",
+                super::ledger_source::missing_ledger_note(&source, args.sandbox)
+            );
             BTreeMap::new()
         }
-        Some(ledger) => {
-            let counts = ledger.counts(args.send.as_deref())?;
-            if let Some(send) = &args.send {
-                if counts.is_empty() {
-                    let known = ledger.counts(None)?;
-                    let known: Vec<&str> = known.keys().map(String::as_str).collect();
-                    bail!(
-                        "nothing recorded for send {send:?} in {} (recorded sends: {})",
-                        path.display(),
-                        if known.is_empty() {
-                            "none".to_string()
-                        } else {
-                            known.join(", ")
-                        }
-                    );
-                }
-            }
-            counts
-        }
+        Some(ledger) => ledger.counts(None)?,
     };
+    // Declared sends that sent nothing yet still get a row of zeros.
+    for name in source.declared_sends() {
+        counts.entry(name).or_default();
+    }
+    if let Some(send) = &args.send {
+        let recorded: Vec<String> = counts.keys().cloned().collect();
+        source.check_send(send, &recorded)?;
+        counts.retain(|name, _| name == send);
+        counts.entry(send.clone()).or_default();
+    }
     let out = match args.format {
         StatusFormat::Json => render_json(&counts),
         StatusFormat::Text => render_text(&counts),

@@ -53,3 +53,18 @@ impl TestContext {
 pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
+
+/// Copies `examples/NAME` into the temp dir (so runs there leave the repo
+/// untouched) and returns the copy's path.
+pub fn copy_example(ctx: &TestContext, name: &str) -> PathBuf {
+    let from = repo_root().join("examples").join(name);
+    let to = ctx.path().join(name);
+    std::fs::create_dir_all(&to).expect("mkdir");
+    for entry in std::fs::read_dir(&from).expect("example folder") {
+        let entry = entry.expect("entry");
+        if entry.file_type().expect("type").is_file() {
+            std::fs::copy(entry.path(), to.join(entry.file_name())).expect("copy");
+        }
+    }
+    to
+}

@@ -4,6 +4,7 @@
 mod common;
 
 mod apply;
+mod cli;
 mod plan;
 mod provider;
 mod sandbox;

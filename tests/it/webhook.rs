@@ -327,7 +327,7 @@ async fn both_formats_duplicates_out_of_order_completions_status_and_responses()
             "reminder": {"recipients": 1, "accepted": 0, "rejected": 0, "unknown": 1,
                          "delivered": 0, "read": 0, "completed": 0}}})
     );
-    let one = status_json(&ctx, &db, &["reminder"]);
+    let one = status_json(&ctx, &db, &["--send", "reminder"]);
     assert_eq!(one["sends"].as_object().map(|m| m.len()), Some(1));
 
     let text = ctx
@@ -342,7 +342,7 @@ async fn both_formats_duplicates_out_of_order_completions_status_and_responses()
 
     let unknown = ctx
         .cmd()
-        .args(["status", "nope", "--state"])
+        .args(["status", "--send", "nope", "--state"])
         .arg(state_url(&db))
         .output()
         .expect("status unknown");
@@ -353,7 +353,7 @@ async fn both_formats_duplicates_out_of_order_completions_status_and_responses()
     let csv_path = ctx.path().join("out.csv");
     let out = ctx
         .cmd()
-        .args(["responses", SEND, "--state"])
+        .args(["responses", "--send", SEND, "--state"])
         .arg(state_url(&db))
         .arg("--out")
         .arg(&csv_path)
@@ -409,7 +409,7 @@ async fn both_formats_duplicates_out_of_order_completions_status_and_responses()
 
     let out = ctx
         .cmd()
-        .args(["responses", SEND, "--format", "jsonl", "--state"])
+        .args(["responses", "--send", SEND, "--format", "jsonl", "--state"])
         .arg(state_url(&db))
         .output()
         .expect("responses jsonl");
@@ -667,11 +667,11 @@ async fn sandbox_acks_and_completion_reach_status_and_responses() {
     sb.shutdown().await;
     server.stop().await;
 
-    let status = status_json(&ctx, &db, &[SEND]);
+    let status = status_json(&ctx, &db, &["--send", SEND]);
     assert_eq!(status["sends"][SEND]["completed"], 1);
     let out = ctx
         .cmd()
-        .args(["responses", SEND, "--state"])
+        .args(["responses", "--send", SEND, "--state"])
         .arg(state_url(&db))
         .output()
         .expect("responses");

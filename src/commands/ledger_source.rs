@@ -1,0 +1,155 @@
+//! What the reading commands (`status`, `responses`) look at: the config
+//! named by PATH (for its sends and `state.url`) and the ledger it points
+//! to, the real one or the sandbox one (docs/design.md §3).
+
+use std::path::PathBuf;
+
+use anyhow::bail;
+
+use crate::cli::ConfigPath;
+use crate::config::{self, Config, Depth};
+
+const DEFAULT_CONFIG: &str = "waform.yaml";
+
+/// The config path a command was given, and whether the user typed it
+/// (a typed path that does not exist is an error; the default may be
+/// absent when `--state` names the ledger directly).
+pub(crate) fn config_path(args: &ConfigPath) -> (PathBuf, bool) {
+    if args.config_flag.is_some() && args.path.is_none() {
+        eprintln!("warning: --config is deprecated; pass the config as the first argument");
+    }
+    match args.path.as_ref().or(args.config_flag.as_ref()) {
+        Some(p) => (p.clone(), true),
+        None => (PathBuf::from(DEFAULT_CONFIG), false),
+    }
+}
+
+/// A reading command's inputs.
+pub(crate) struct Source {
+    /// `None` only when PATH was left at its default, no `waform.yaml` is
+    /// there, and `--state` names the ledger.
+    pub config: Option<Config>,
+    pub config_path: PathBuf,
+    pub ledger: PathBuf,
+}
+
+impl Source {
+    /// Send names the config declares, in order.
+    pub fn declared_sends(&self) -> Vec<String> {
+        self.config
+            .as_ref()
+            .map(|c| c.raw.sends.keys().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// Fails unless `send` is declared by the config (or, without a
+    /// config, recorded in the ledger), naming the sends that exist.
+    pub fn check_send(&self, send: &str, recorded: &[String]) -> anyhow::Result<()> {
+        let declared = self.declared_sends();
+        let known = if self.config.is_some() {
+            &declared
+        } else {
+            recorded
+        };
+        if known.iter().any(|s| s == send) {
+            return Ok(());
+        }
+        let where_ = if self.config.is_some() {
+            format!("declared in {}", self.config_path.display())
+        } else {
+            format!("recorded in {}", self.ledger.display())
+        };
+        let mut msg = format!("unknown send {send:?}: ");
+        if known.is_empty() {
+            msg.push_str(&format!("no sends are {where_}"));
+        } else {
+            msg.push_str(&format!("the sends {where_} are {}", known.join(", ")));
+        }
+        if let Some(close) = crate::schema::closest(send, known) {
+            msg.push_str(&format!(" (did you mean {close:?}?)"));
+        }
+        bail!(msg)
+    }
+}
+
+/// Loads the config (without reading recipient files) and resolves the
+/// ledger. A missing config is an error unless it was not typed and
+/// `--state` names the ledger.
+pub(crate) fn resolve(
+    args: &ConfigPath,
+    state_flag: Option<&str>,
+    sandbox: bool,
+    command: &str,
+) -> anyhow::Result<Source> {
+    let (path, typed) = config_path(args);
+    if !path.exists() {
+        if typed || state_flag.is_none() {
+            let mut msg = if typed {
+                format!("{}: no such config file or folder", path.display())
+            } else {
+                format!("no {DEFAULT_CONFIG} in the current folder")
+            };
+            msg.push_str(&format!(
+                "; pass the config as the first argument (`waform {command} examples/course-signup`) \
+                 or name the ledger with --state"
+            ));
+            if typed && !path.to_string_lossy().contains(['/', '.', '\\']) {
+                msg.push_str(&format!(" (to pick a send, use --send {})", path.display()));
+            }
+            bail!(msg);
+        }
+        let ledger = sandbox_variant(
+            crate::state::resolve_state_url(state_flag, &path, None)?,
+            sandbox,
+        );
+        return Ok(Source {
+            config: None,
+            config_path: path,
+            ledger,
+        });
+    }
+    let loaded = config::load(&path, Depth::NoRecipients);
+    let cfg = match loaded.config {
+        Some(cfg) if !loaded.diagnostics.has_errors() => cfg,
+        _ => {
+            eprint!("{}", loaded.render(false));
+            bail!(
+                "{} is not valid; run `waform validate` on it",
+                path.display()
+            );
+        }
+    };
+    let ledger = super::context::state_path(&cfg, state_flag, &path, sandbox)?;
+    Ok(Source {
+        config: Some(cfg),
+        config_path: path,
+        ledger,
+    })
+}
+
+fn sandbox_variant(path: PathBuf, sandbox: bool) -> PathBuf {
+    if !sandbox {
+        return path;
+    }
+    let name = path.file_stem().and_then(|s| s.to_str()).unwrap_or("state");
+    path.with_file_name(format!("{name}.sandbox.db"))
+}
+
+/// Said when the chosen ledger does not exist: where it was looked for,
+/// and a pointer to the other one when that one has records.
+pub(crate) fn missing_ledger_note(source: &Source, sandbox: bool) -> String {
+    let mut note = format!(
+        "nothing recorded yet (no state file at {})",
+        source.ledger.display()
+    );
+    if !sandbox {
+        let other = sandbox_variant(source.ledger.clone(), true);
+        if other.exists() {
+            note.push_str(&format!(
+                "; the sandbox ledger {} has records: add --sandbox",
+                other.display()
+            ));
+        }
+    }
+    note
+}
