@@ -17,7 +17,7 @@ use crate::config::Config;
 use crate::plan::diff::{resolve_template, Resolved};
 use crate::plan::file::PlanFile;
 use crate::plan::{render, Plan, SendState, TemplateAction};
-use crate::state::Ledger;
+use crate::state::StateLocation;
 
 pub fn run(args: ApplyArgs) -> anyhow::Result<u8> {
     let planfile = PlanFile::read(&args.path)?;
@@ -116,7 +116,7 @@ pub fn run(args: ApplyArgs) -> anyhow::Result<u8> {
             println!(
                 "\nSandbox: {} message(s) accepted in this run; state ledger {}",
                 sandbox.sends().len(),
-                ledger_path.display()
+                ledger_path
             );
         }
         Ok(code)
@@ -130,7 +130,7 @@ pub fn run(args: ApplyArgs) -> anyhow::Result<u8> {
 fn resend_unknown(
     cfg: &Config,
     args: &ApplyArgs,
-    ledger_path: &std::path::Path,
+    ledger_path: &StateLocation,
     lock_timeout: Duration,
 ) -> anyhow::Result<()> {
     for send in &args.resend_unknown {
@@ -142,8 +142,8 @@ fn resend_unknown(
             );
         }
     }
-    let ledger = Ledger::open(ledger_path)
-        .with_context(|| format!("cannot open the state ledger {}", ledger_path.display()))?;
+    let ledger = crate::state::open(ledger_path)
+        .with_context(|| format!("cannot open the state ledger {ledger_path}"))?;
     let _lock = ledger.acquire_lock(lock_timeout)?;
     ledger.mark_dangling_intents_unknown()?;
     for send in &args.resend_unknown {
@@ -178,7 +178,7 @@ struct Run<'a> {
     cfg: &'a Config,
     args: &'a ApplyArgs,
     account: &'a Account,
-    ledger_path: &'a std::path::Path,
+    ledger_path: &'a StateLocation,
     planfile: Option<&'a PlanFile>,
     now_flag: Option<&'a str>,
     approval_timeout: Duration,
@@ -237,12 +237,8 @@ impl<'a> Run<'a> {
         if first && !self.args.auto_approve && !self.args.sandbox {
             confirm(&plan)?;
         }
-        let ledger = Ledger::open(self.ledger_path).with_context(|| {
-            format!(
-                "cannot open the state ledger {}",
-                self.ledger_path.display()
-            )
-        })?;
+        let ledger = crate::state::open(self.ledger_path)
+            .with_context(|| format!("cannot open the state ledger {}", self.ledger_path))?;
         let lock = ledger.acquire_lock(self.lock_timeout)?;
         if let Some(dead) = &lock.took_over {
             eprintln!(
@@ -354,7 +350,9 @@ impl<'a> Run<'a> {
             let started = std::time::Instant::now();
             let total = cap.unwrap_or(sp.counts.due);
             let mut progress = Progress::new(&sp.name, total);
-            let report = dispatcher.run(&ledger, job, |r| progress.update(r)).await?;
+            let report = dispatcher
+                .run(ledger.as_ref(), job, |r| progress.update(r))
+                .await?;
             progress.finish();
             println!(
                 "  {}: {} accepted{}, {} rejected, {} unknown in {:.1}s",

@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::IsTerminal;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context as _};
@@ -19,7 +19,7 @@ use crate::provider::onemsg::{OneMsgClient, OneMsgConfig};
 use crate::provider::{AccountFlow, FlowStatus, Provider};
 use crate::sandbox::{SandboxConfig, SandboxHandle};
 use crate::secret::Secret;
-use crate::state::SendLedger;
+use crate::state::{SendLedger, StateLocation};
 
 /// Loads and fully checks the config; renders diagnostics to stderr and
 /// fails on errors (nothing is sent or written).
@@ -156,25 +156,23 @@ pub async fn sandbox_account(cfg: &Config, approve_after: Duration) -> anyhow::R
     })
 }
 
-/// The ledger file: `--state`, `WAFORM_STATE`, `state.url`, or the default
-/// beside the config. Sandbox runs use their own file so a dry run never
+/// The state: `--state`, `WAFORM_STATE`, `state.url`, or the default
+/// beside the config. Sandbox runs use their own state so a dry run never
 /// marks real recipients as sent.
 pub fn state_path(
     cfg: &Config,
     flag: Option<&str>,
     config_path: &Path,
     sandbox: bool,
-) -> anyhow::Result<PathBuf> {
+) -> anyhow::Result<StateLocation> {
     let configured = cfg.raw.state.as_ref().and_then(|s| s.url.as_deref());
-    let path = crate::state::resolve_state_url(flag, config_path, configured)
+    let location = crate::state::resolve_state_url(flag, config_path, configured)
         .map_err(|e| anyhow!("{e}"))?;
-    if sandbox {
-        // Always a separate file: a dry run must never mark real recipients
-        // as sent, whichever way the real ledger was named.
-        let name = path.file_stem().and_then(|s| s.to_str()).unwrap_or("state");
-        return Ok(path.with_file_name(format!("{name}.sandbox.db")));
-    }
-    Ok(path)
+    Ok(if sandbox {
+        location.sandbox()
+    } else {
+        location
+    })
 }
 
 /// Reads templates and Flows from the account (GET requests only).

@@ -8,6 +8,7 @@ use anyhow::bail;
 
 use crate::cli::ConfigPath;
 use crate::config::{self, Config, Depth};
+use crate::state::StateLocation;
 
 const DEFAULT_CONFIG: &str = "waform.yaml";
 
@@ -30,7 +31,7 @@ pub(crate) struct Source {
     /// there, and `--state` names the ledger.
     pub config: Option<Config>,
     pub config_path: PathBuf,
-    pub ledger: PathBuf,
+    pub ledger: StateLocation,
 }
 
 impl Source {
@@ -57,7 +58,7 @@ impl Source {
         let where_ = if self.config.is_some() {
             format!("declared in {}", self.config_path.display())
         } else {
-            format!("recorded in {}", self.ledger.display())
+            format!("recorded in {}", self.ledger)
         };
         let mut msg = format!("unknown send {send:?}: ");
         if known.is_empty() {
@@ -127,27 +128,23 @@ pub(crate) fn resolve(
     })
 }
 
-fn sandbox_variant(path: PathBuf, sandbox: bool) -> PathBuf {
-    if !sandbox {
-        return path;
+fn sandbox_variant(location: StateLocation, sandbox: bool) -> StateLocation {
+    if sandbox {
+        location.sandbox()
+    } else {
+        location
     }
-    let name = path.file_stem().and_then(|s| s.to_str()).unwrap_or("state");
-    path.with_file_name(format!("{name}.sandbox.db"))
 }
 
 /// Said when the chosen ledger does not exist: where it was looked for,
 /// and a pointer to the other one when that one has records.
 pub(crate) fn missing_ledger_note(source: &Source, sandbox: bool) -> String {
-    let mut note = format!(
-        "nothing recorded yet (no state file at {})",
-        source.ledger.display()
-    );
+    let mut note = format!("nothing recorded yet (no state file at {})", source.ledger);
     if !sandbox {
         let other = sandbox_variant(source.ledger.clone(), true);
         if other.exists() {
             note.push_str(&format!(
-                "; the sandbox ledger {} has records: add --sandbox",
-                other.display()
+                "; the sandbox ledger {other} has records: add --sandbox"
             ));
         }
     }

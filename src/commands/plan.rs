@@ -1,7 +1,6 @@
 //! `waform plan`: reads the account (GET only), the config and the ledger,
 //! and shows exactly what apply would do. Never writes to the account.
 
-use std::path::Path;
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -12,7 +11,7 @@ use crate::config::Config;
 use crate::plan::file::{PlanFile, KIND};
 use crate::plan::render;
 use crate::plan::{Observed, Plan};
-use crate::state::{Ledger, SendLedger};
+use crate::state::StateLocation;
 
 pub fn run(args: PlanArgs) -> anyhow::Result<u8> {
     if args.sandbox && args.out.is_some() {
@@ -70,21 +69,15 @@ pub fn run(args: PlanArgs) -> anyhow::Result<u8> {
 pub async fn compute(
     cfg: &Config,
     account: &Account,
-    ledger_path: &Path,
+    ledger_path: &StateLocation,
     now: chrono::DateTime<chrono::Utc>,
 ) -> anyhow::Result<(Plan, Observed)> {
     let observed = context::observe(account.provider.as_ref()).await?;
     // Plan only reads: a missing ledger means nothing was sent yet, and is
     // not created here.
-    let ledger =
-        if ledger_path.exists() {
-            Some(Ledger::open(ledger_path).with_context(|| {
-                format!("cannot open the state ledger {}", ledger_path.display())
-            })?)
-        } else {
-            None
-        };
-    let tallies = context::tallies(cfg, ledger.as_ref().map(|l| l as &dyn SendLedger))?;
+    let ledger = crate::state::open_existing(ledger_path)
+        .with_context(|| format!("cannot open the state ledger {ledger_path}"))?;
+    let tallies = context::tallies(cfg, ledger.as_deref())?;
     let mut plan = crate::plan::diff(&cfg.raw, &observed, &tallies, now);
     plan.fingerprints.config = context::config_fingerprint(cfg)?;
     plan.fingerprints.account = context::account_fingerprint(&account.identity, &observed);

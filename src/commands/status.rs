@@ -5,18 +5,18 @@
 //! `responses` and `webhook` (flag, env, the config's `state.url`, default).
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::Context;
 use serde_json::json;
 
 use crate::cli::{StatusArgs, StatusFormat};
-use crate::state::{Ledger, SendCounts};
+use crate::state::{SendCounts, SendLedger, StateLocation};
 
 /// Where the ledger is for a command given `--state` and a config path.
 /// The config is read (without recipient files) only when it exists, for
 /// its optional `state.url`.
-pub(crate) fn ledger_path(flag: Option<&str>, config_path: &Path) -> anyhow::Result<PathBuf> {
+pub(crate) fn ledger_path(flag: Option<&str>, config_path: &Path) -> anyhow::Result<StateLocation> {
     let configured = if flag.is_none() && config_path.exists() {
         crate::config::load(config_path, crate::config::Depth::NoRecipients)
             .config
@@ -32,14 +32,12 @@ pub(crate) fn ledger_path(flag: Option<&str>, config_path: &Path) -> anyhow::Res
     )?)
 }
 
-/// Opens the ledger for reading, or `None` when no state file exists yet.
-pub(crate) fn open_existing(path: &Path) -> anyhow::Result<Option<Ledger>> {
-    if !path.exists() {
-        return Ok(None);
-    }
-    Ledger::open(path)
-        .map(Some)
-        .with_context(|| format!("could not open the state at {}", path.display()))
+/// Opens the ledger for reading, or `None` when nothing was recorded yet.
+pub(crate) fn open_existing(
+    location: &StateLocation,
+) -> anyhow::Result<Option<Box<dyn SendLedger>>> {
+    crate::state::open_existing(location)
+        .with_context(|| format!("could not open the state at {location}"))
 }
 
 pub fn run(args: StatusArgs) -> anyhow::Result<u8> {

@@ -12,7 +12,7 @@ use anyhow::{bail, Context};
 
 use crate::cli::WebhookArgs;
 use crate::secret::Secret;
-use crate::state::Ledger;
+use crate::state::SendLedger;
 
 /// Serves until SIGINT or SIGTERM.
 pub fn run(args: WebhookArgs) -> anyhow::Result<u8> {
@@ -25,9 +25,8 @@ pub fn run(args: WebhookArgs) -> anyhow::Result<u8> {
         ),
     };
     let path = super::status::ledger_path(args.state.as_deref(), &args.path)?;
-    let ledger = Arc::new(
-        Ledger::open(&path)
-            .with_context(|| format!("could not open the state at {}", path.display()))?,
+    let ledger: Arc<dyn SendLedger> = Arc::from(
+        crate::state::open(&path).with_context(|| format!("could not open the state at {path}"))?,
     );
     let runtime = super::runtime()?;
     runtime.block_on(async move {

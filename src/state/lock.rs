@@ -1,4 +1,4 @@
-//! One apply per state file (docs/design.md §5 rule 5).
+//! One apply per state file (docs/design.md §5 rule 5), for the SQLite backend.
 //!
 //! Two applies over the same ledger could both see a recipient as "not yet
 //! sent" and both message them. The lock is a single row in the state
@@ -12,56 +12,33 @@
 //! another host is waited on until the timeout. A dead holder's pid reused by
 //! an unrelated process looks alive (the lock is then waited on, never stolen).
 
-use std::path::{Path, PathBuf};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
-use super::{fmt_time, parse_time, StateError};
+use super::{fmt_time, parse_time, HeldLock, LockGuard, LockHolder, StateError};
 
-/// Who holds the apply lock.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LockHolder {
-    pub host: String,
-    pub pid: u32,
-    pub since: DateTime<Utc>,
-}
+/// What a waiting apply is told to do when the holder is gone.
+const HINT: &str = "If that apply is no longer running (a cancelled CI job on another host), remove the lock with: sqlite3 STATE_FILE 'DELETE FROM apply_lock'";
 
-/// Holds the apply lock until dropped (or [`LockGuard::release`]d).
-///
-/// It owns its own connection, so the [`super::Ledger`] it came from stays
-/// free to be moved to a writer thread while the lock is held.
+/// The SQLite hold on the lock: its own connection, so the
+/// [`super::Ledger`] it came from stays free to be moved to a writer thread
+/// while the lock is held.
 #[derive(Debug)]
-pub struct LockGuard {
+struct SqliteLock {
     conn: Option<Connection>,
     token: String,
-    path: PathBuf,
-    /// Set when the lock was taken over from a dead process.
-    pub took_over: Option<LockHolder>,
 }
 
-impl LockGuard {
-    /// Releases the lock now, reporting a failure instead of ignoring it.
-    pub fn release(mut self) -> Result<(), StateError> {
+impl HeldLock for SqliteLock {
+    fn release(&mut self) -> Result<(), StateError> {
         match self.conn.take() {
+            // If this fails the row names a pid that is about to die, and
+            // the next apply on this host takes it over.
             Some(conn) => release(&conn, &self.token),
             None => Ok(()),
-        }
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-}
-
-impl Drop for LockGuard {
-    fn drop(&mut self) {
-        if let Some(conn) = self.conn.take() {
-            // Best effort: if this fails the row names a pid that is about to
-            // die, and the next apply on this host takes it over.
-            let _ = release(&conn, &self.token);
         }
     }
 }
@@ -72,11 +49,7 @@ fn release(conn: &Connection, token: &str) -> Result<(), StateError> {
 }
 
 /// Polls for the lock until `timeout`; see the module docs.
-pub(crate) fn acquire(
-    conn: Connection,
-    path: &Path,
-    timeout: Duration,
-) -> Result<LockGuard, StateError> {
+pub(crate) fn acquire(conn: Connection, timeout: Duration) -> Result<LockGuard, StateError> {
     let started = Instant::now();
     let host = hostname();
     let pid = std::process::id();
@@ -85,17 +58,20 @@ pub(crate) fn acquire(
     loop {
         match try_acquire(&mut conn, &host, pid, &token)? {
             Attempt::Acquired { took_over } => {
-                return Ok(LockGuard {
+                let held = SqliteLock {
                     conn: Some(conn),
                     token,
-                    path: path.to_path_buf(),
-                    took_over,
-                })
+                };
+                return Ok(LockGuard::new(Box::new(held), took_over));
             }
             Attempt::Held(holder) => {
                 let waited = started.elapsed();
                 if waited >= timeout {
-                    return Err(StateError::Locked { holder, waited });
+                    return Err(StateError::Locked {
+                        holder,
+                        waited,
+                        hint: HINT.to_string(),
+                    });
                 }
                 thread::sleep((timeout - waited).min(Duration::from_millis(100)));
             }
@@ -148,6 +124,7 @@ pub(crate) fn holder(conn: &Connection) -> Result<Option<LockHolder>, StateError
             host,
             pid: u32::try_from(pid).unwrap_or(0),
             since: parse_time("apply_lock.since", &since)?,
+            command: None,
         })
     })
     .transpose()

@@ -83,7 +83,7 @@ pub fn migrate(conn: &mut Connection, path: &Path) -> Result<i64, StateError> {
     let found: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     if found > LATEST {
         return Err(StateError::FutureSchema {
-            path: path.to_path_buf(),
+            location: path.display().to_string(),
             found,
             supported: LATEST,
         });

@@ -7,110 +7,51 @@
 //!
 //! The vocabulary: an [`Intent`] is written before a request; an
 //! [`OutcomeRecord`] after it; what the ledger holds for a recipient is
-//! [`Recorded`]. The embedded SQLite implementation lives in [`sqlite`]
-//! (re-exported as [`Ledger`]); schema versions in [`migrations`]; the
-//! one-apply-per-state lock in [`lock`]; locating the file in [`url`].
+//! [`Recorded`]. The backend-neutral contract is [`SendLedger`] (in
+//! [`store`]); the embedded SQLite implementation lives in [`sqlite`]
+//! (re-exported as [`Ledger`]) with its schema versions in [`migrations`]
+//! and its one-apply-per-state lock in [`lock`]; locating the state in [`url`].
 
+pub mod error;
 pub mod lock;
 pub mod migrations;
 pub mod sqlite;
+pub mod store;
 pub mod url;
 
 use std::fmt;
-use std::path::PathBuf;
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
 use serde::Serialize;
 
-pub use lock::{LockGuard, LockHolder};
+pub use error::{BackendError, StateError};
 pub use sqlite::Ledger;
-pub use url::resolve_state_url;
+pub use store::{HeldLock, LockGuard, LockHolder, SendLedger};
+pub use url::{resolve_state_url, StateLocation};
 
-/// What plan and apply need from a state backend, so the exactly-once
-/// machinery does not depend on SQLite. [`Ledger`] (embedded SQLite) is the
-/// default and only implementation today; a server-backed store (e.g.
-/// PostgreSQL for teams running apply from several CI runners) would
-/// implement the same contract:
+/// How long the customer-service window stays open after an inbound message
+/// (docs/meta-rules.md, "Sending an interactive Flow").
+pub const WINDOW: TimeDelta = TimeDelta::hours(24);
+
+/// Opens (creating it if needed) and migrates the state at `location`.
 ///
-/// # Guarantees an implementation must give
-/// - `record_intents` is durable when it returns, and refuses a second row
-///   for the same (send, phone) (`AlreadyRecorded`).
-/// - `withdraw_intents` only deletes rows without an outcome.
-/// - `acquire_lock` admits one holder per state at a time.
-pub trait SendLedger: Send + Sync {
-    fn acquire_lock(&self, timeout: std::time::Duration) -> Result<LockGuard, StateError>;
-    fn record_intents(&self, intents: &[Intent]) -> Result<Vec<IntentStatus>, StateError>;
-    fn record_outcomes(&self, outcomes: &[OutcomeRecord]) -> Result<usize, StateError>;
-    fn withdraw_intents(&self, send: &str, phones: &[String]) -> Result<usize, StateError>;
-    /// Calls `f` with every recorded (phone, state) of a send.
-    fn visit_rows(&self, send: &str, f: &mut dyn FnMut(&str, Recorded)) -> Result<(), StateError>;
-    fn mark_dangling_intents_unknown(&self) -> Result<usize, StateError>;
-    fn forget_unknown(&self, send: &str) -> Result<usize, StateError>;
-}
-
-impl SendLedger for Ledger {
-    fn acquire_lock(&self, timeout: std::time::Duration) -> Result<LockGuard, StateError> {
-        Ledger::acquire_lock(self, timeout)
-    }
-    fn record_intents(&self, intents: &[Intent]) -> Result<Vec<IntentStatus>, StateError> {
-        Ledger::record_intents(self, intents)
-    }
-    fn record_outcomes(&self, outcomes: &[OutcomeRecord]) -> Result<usize, StateError> {
-        Ledger::record_outcomes(self, outcomes)
-    }
-    fn withdraw_intents(&self, send: &str, phones: &[String]) -> Result<usize, StateError> {
-        Ledger::withdraw_intents(self, send, phones)
-    }
-    fn visit_rows(&self, send: &str, f: &mut dyn FnMut(&str, Recorded)) -> Result<(), StateError> {
-        Ledger::for_each_row(self, send, f)
-    }
-    fn mark_dangling_intents_unknown(&self) -> Result<usize, StateError> {
-        Ledger::mark_dangling_intents_unknown(self)
-    }
-    fn forget_unknown(&self, send: &str) -> Result<usize, StateError> {
-        Ledger::forget_unknown(self, send)
+/// # Errors
+/// The state cannot be reached or created; [`StateError::FutureSchema`]
+/// when a newer waform wrote it.
+pub fn open(location: &StateLocation) -> Result<Box<dyn SendLedger>, StateError> {
+    match location {
+        StateLocation::Sqlite(path) => Ok(Box::new(Ledger::open(path)?)),
     }
 }
 
-/// Errors of the state ledger, with the context a user needs to act.
-#[derive(Debug, thiserror::Error)]
-pub enum StateError {
-    #[error("cannot create the state folder {path}")]
-    CreateDir {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("cannot open the state database {path}")]
-    Open {
-        path: PathBuf,
-        #[source]
-        source: rusqlite::Error,
-    },
-    #[error(
-        "the state database {path} has schema version {found}, newer than this waform supports ({supported}); upgrade waform"
-    )]
-    FutureSchema {
-        path: PathBuf,
-        found: i64,
-        supported: i64,
-    },
-    #[error("state database error")]
-    Sqlite(#[from] rusqlite::Error),
-    #[error(
-        "the state is locked by another apply (host {}, pid {}, since {}); waited {waited:?}. If that apply is no longer running (a cancelled CI job on another host), remove the lock with: sqlite3 STATE_FILE 'DELETE FROM apply_lock'",
-        holder.host, holder.pid, fmt_time(holder.since)
-    )]
-    Locked {
-        holder: LockHolder,
-        waited: std::time::Duration,
-    },
-    #[error(
-        "unsupported state URL {url:?}: expected sqlite://RELATIVE/PATH or sqlite:///ABSOLUTE/PATH"
-    )]
-    UnsupportedUrl { url: String },
-    #[error("corrupt value {value:?} in column {column} of the state database")]
-    Corrupt { column: &'static str, value: String },
+/// Opens an existing state; `None` when nothing was ever recorded there,
+/// so read-only commands (plan, status, responses) create nothing.
+pub fn open_existing(location: &StateLocation) -> Result<Option<Box<dyn SendLedger>>, StateError> {
+    match location {
+        StateLocation::Sqlite(path) => {
+            Ok(Ledger::open_existing(path)?.map(|l| Box::new(l) as Box<dyn SendLedger>))
+        }
+    }
 }
 
 /// How a recipient was (or will be) messaged.
@@ -158,7 +99,7 @@ pub struct Intent {
     pub at: DateTime<Utc>,
 }
 
-/// Whether [`Ledger::record_intents`] wrote an intent, per input item.
+/// Whether [`SendLedger::record_intents`] wrote an intent, per input item.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum IntentStatus {
     /// Newly recorded: the caller may send this message now.
@@ -366,7 +307,43 @@ impl EventKind {
     }
 }
 
-/// What one [`Ledger::store_events`] call did.
+/// Everything the ledger holds for one (send, phone).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SendRow {
+    pub send: String,
+    pub phone: String,
+    pub flow_token: String,
+    pub kind: SendKind,
+    pub template: Option<String>,
+    pub intent_at: DateTime<Utc>,
+    pub recorded: Recorded,
+    pub message_id: Option<String>,
+    pub job_id: Option<String>,
+    pub reason: Option<String>,
+    pub outcome_at: Option<DateTime<Utc>>,
+    pub delivery: Option<Delivery>,
+    pub delivery_error: Option<String>,
+    pub delivered_at: Option<DateTime<Utc>>,
+    pub read_at: Option<DateTime<Utc>>,
+    pub completed_at: Option<DateTime<Utc>>,
+    pub response_json: Option<String>,
+}
+
+/// One stored webhook event (what the webhook received).
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredEvent {
+    pub id: i64,
+    pub received_at: DateTime<Utc>,
+    pub kind: String,
+    pub dedupe_key: String,
+    pub message_id: Option<String>,
+    pub status: Option<String>,
+    pub phone: Option<String>,
+    pub flow_token: Option<String>,
+    pub raw: String,
+}
+
+/// What one [`SendLedger::store_events`] call did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct StoreReport {
     /// Events written to `events` for the first time.

@@ -16,23 +16,30 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use sha2::{Digest, Sha256};
 
-use super::lock::{self, LockGuard, LockHolder};
+use super::lock;
 use super::migrations;
 use super::{
-    fmt_time, parse_time, Delivery, EventKind, InboundEvent, Intent, IntentStatus, Outcome,
-    OutcomeRecord, Recorded, Response, SendCounts, SendKind, StateError, StoreReport,
+    fmt_time, parse_time, Delivery, EventKind, InboundEvent, Intent, IntentStatus, LockGuard,
+    LockHolder, Outcome, OutcomeRecord, Recorded, Response, SendCounts, SendKind, SendLedger,
+    SendRow, StateError, StoreReport, StoredEvent, WINDOW,
 };
+
+/// Query errors keep the driver's error as their source; its type stays here.
+impl From<rusqlite::Error> for StateError {
+    fn from(source: rusqlite::Error) -> Self {
+        StateError::Backend {
+            backend: "SQLite",
+            source: Box::new(source),
+        }
+    }
+}
 
 /// How long a writer waits for another process's transaction.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// How long the customer-service window stays open after an inbound message
-/// (docs/meta-rules.md, "Sending an interactive Flow").
-pub const WINDOW: TimeDelta = TimeDelta::hours(24);
 
 const DANGLING_REASON: &str = "no outcome recorded: the process stopped during the request";
 
@@ -44,42 +51,6 @@ const DANGLING_REASON: &str = "no outcome recorded: the process stopped during t
 pub struct Ledger {
     conn: Mutex<Connection>,
     path: PathBuf,
-}
-
-/// Everything the ledger holds for one (send, phone).
-#[derive(Debug, Clone, PartialEq)]
-pub struct SendRow {
-    pub send: String,
-    pub phone: String,
-    pub flow_token: String,
-    pub kind: SendKind,
-    pub template: Option<String>,
-    pub intent_at: DateTime<Utc>,
-    pub recorded: Recorded,
-    pub message_id: Option<String>,
-    pub job_id: Option<String>,
-    pub reason: Option<String>,
-    pub outcome_at: Option<DateTime<Utc>>,
-    pub delivery: Option<Delivery>,
-    pub delivery_error: Option<String>,
-    pub delivered_at: Option<DateTime<Utc>>,
-    pub read_at: Option<DateTime<Utc>>,
-    pub completed_at: Option<DateTime<Utc>>,
-    pub response_json: Option<String>,
-}
-
-/// One row of the `events` table (what the webhook received).
-#[derive(Debug, Clone, PartialEq)]
-pub struct StoredEvent {
-    pub id: i64,
-    pub received_at: DateTime<Utc>,
-    pub kind: String,
-    pub dedupe_key: String,
-    pub message_id: Option<String>,
-    pub status: Option<String>,
-    pub phone: Option<String>,
-    pub flow_token: Option<String>,
-    pub raw: String,
 }
 
 impl Ledger {
@@ -141,7 +112,7 @@ impl Ledger {
     /// [`StateError::Locked`] naming the holder's host, pid and since.
     pub fn acquire_lock(&self, timeout: Duration) -> Result<LockGuard, StateError> {
         let conn = connect(&self.path, false)?;
-        lock::acquire(conn, &self.path, timeout)
+        lock::acquire(conn, timeout)
     }
 
     /// The current lock holder, if any.
@@ -540,6 +511,64 @@ impl Ledger {
     }
 }
 
+/// The contract; each method is the inherent one of the same name.
+impl SendLedger for Ledger {
+    fn location(&self) -> String {
+        self.path.display().to_string()
+    }
+    fn acquire_lock(&self, timeout: Duration) -> Result<LockGuard, StateError> {
+        Ledger::acquire_lock(self, timeout)
+    }
+    fn lock_holder(&self) -> Result<Option<LockHolder>, StateError> {
+        Ledger::lock_holder(self)
+    }
+    fn record_intents(&self, intents: &[Intent]) -> Result<Vec<IntentStatus>, StateError> {
+        Ledger::record_intents(self, intents)
+    }
+    fn record_outcomes(&self, outcomes: &[OutcomeRecord]) -> Result<usize, StateError> {
+        Ledger::record_outcomes(self, outcomes)
+    }
+    fn withdraw_intents(&self, send: &str, phones: &[String]) -> Result<usize, StateError> {
+        Ledger::withdraw_intents(self, send, phones)
+    }
+    fn visit_rows(&self, send: &str, f: &mut dyn FnMut(&str, Recorded)) -> Result<(), StateError> {
+        Ledger::for_each_row(self, send, f)
+    }
+    fn lookup(&self, send: &str, phones: &[&str]) -> Result<Vec<Option<Recorded>>, StateError> {
+        Ledger::lookup(self, send, phones)
+    }
+    fn row(&self, send: &str, phone: &str) -> Result<Option<SendRow>, StateError> {
+        Ledger::row(self, send, phone)
+    }
+    fn mark_dangling_intents_unknown(&self) -> Result<usize, StateError> {
+        Ledger::mark_dangling_intents_unknown(self)
+    }
+    fn forget_unknown(&self, send: &str) -> Result<usize, StateError> {
+        Ledger::forget_unknown(self, send)
+    }
+    fn counts(&self, send: Option<&str>) -> Result<BTreeMap<String, SendCounts>, StateError> {
+        Ledger::counts(self, send)
+    }
+    fn responses(&self, send: &str) -> Result<Vec<Response>, StateError> {
+        Ledger::responses(self, send)
+    }
+    fn store_event_groups(
+        &self,
+        groups: &[&[InboundEvent]],
+    ) -> Result<Vec<Result<StoreReport, StateError>>, StateError> {
+        Ledger::store_event_groups(self, groups)
+    }
+    fn event_count(&self) -> Result<u64, StateError> {
+        Ledger::event_count(self)
+    }
+    fn events(&self, kind: Option<&str>) -> Result<Vec<StoredEvent>, StateError> {
+        Ledger::events(self, kind)
+    }
+    fn last_inbound(&self, phone: &str) -> Result<Option<DateTime<Utc>>, StateError> {
+        Ledger::last_inbound(self, phone)
+    }
+}
+
 fn connect(path: &Path, create: bool) -> Result<Connection, StateError> {
     let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE
         | OpenFlags::SQLITE_OPEN_NO_MUTEX
@@ -547,9 +576,9 @@ fn connect(path: &Path, create: bool) -> Result<Connection, StateError> {
     if create {
         flags |= OpenFlags::SQLITE_OPEN_CREATE;
     }
-    let open_err = |source| StateError::Open {
-        path: path.to_path_buf(),
-        source,
+    let open_err = |source: rusqlite::Error| StateError::Open {
+        location: path.display().to_string(),
+        source: Box::new(source),
     };
     let conn = Connection::open_with_flags(path, flags).map_err(open_err)?;
     conn.busy_timeout(BUSY_TIMEOUT).map_err(open_err)?;

@@ -1,4 +1,4 @@
-//! Where the state file is: `--state`, then `WAFORM_STATE`, then the config's
+//! Where the state is: `--state`, then `WAFORM_STATE`, then the config's
 //! `state.url`, then `sqlite://.waform/state.db` beside the config.
 //!
 //! A flag or environment value is what the user typed in a shell, so a
@@ -7,9 +7,48 @@
 //! the config's folder. That way `waform status --config ci/waform.yaml` and
 //! `apply ci/` find the same file from anywhere.
 
+use std::fmt;
 use std::path::{Path, PathBuf};
 
 use super::StateError;
+
+/// Which backend holds the state, and where.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StateLocation {
+    /// The embedded SQLite file.
+    Sqlite(PathBuf),
+}
+
+impl StateLocation {
+    /// Where a dry run (`--sandbox`) keeps its state: always apart from the
+    /// real one, so a dry run never marks real recipients as sent.
+    pub fn sandbox(&self) -> StateLocation {
+        match self {
+            StateLocation::Sqlite(path) => {
+                let name = path.file_stem().and_then(|s| s.to_str()).unwrap_or("state");
+                StateLocation::Sqlite(path.with_file_name(format!("{name}.sandbox.db")))
+            }
+        }
+    }
+}
+
+impl StateLocation {
+    /// Whether anything was ever recorded there (a SQLite file exists).
+    pub fn exists(&self) -> bool {
+        match self {
+            StateLocation::Sqlite(path) => path.exists(),
+        }
+    }
+}
+
+/// For messages: the file path (a URL is shown without its password).
+impl fmt::Display for StateLocation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StateLocation::Sqlite(path) => write!(f, "{}", path.display()),
+        }
+    }
+}
 
 /// The default `state.url` (docs/design.md §2).
 pub const DEFAULT_STATE_URL: &str = "sqlite://.waform/state.db";
@@ -17,7 +56,7 @@ pub const DEFAULT_STATE_URL: &str = "sqlite://.waform/state.db";
 /// The environment variable that overrides the config's `state.url`.
 pub const STATE_ENV: &str = "WAFORM_STATE";
 
-/// Resolves the state file path.
+/// Resolves where the state is.
 ///
 /// Order: `flag` (`--state`), env `WAFORM_STATE`, `configured` (the config's
 /// `state.url`), [`DEFAULT_STATE_URL`]. `config_path` is the config file or
@@ -33,7 +72,7 @@ pub fn resolve_state_url(
     flag: Option<&str>,
     config_path: &Path,
     configured: Option<&str>,
-) -> Result<PathBuf, StateError> {
+) -> Result<StateLocation, StateError> {
     let env = std::env::var(STATE_ENV).ok();
     resolve_with_env(flag, env.as_deref(), config_path, configured)
 }
@@ -44,7 +83,7 @@ pub fn resolve_with_env(
     env: Option<&str>,
     config_path: &Path,
     configured: Option<&str>,
-) -> Result<PathBuf, StateError> {
+) -> Result<StateLocation, StateError> {
     let nonempty = |s: Option<&str>| s.filter(|v| !v.trim().is_empty()).map(str::to_string);
     if let Some(url) = nonempty(flag).or_else(|| nonempty(env)) {
         return url_to_path(&url, Path::new("."));
@@ -64,7 +103,7 @@ fn config_folder(config_path: &Path) -> PathBuf {
     }
 }
 
-fn url_to_path(url: &str, base: &Path) -> Result<PathBuf, StateError> {
+fn url_to_path(url: &str, base: &Path) -> Result<StateLocation, StateError> {
     let unsupported = || StateError::UnsupportedUrl {
         url: url.to_string(),
     };
@@ -81,11 +120,13 @@ fn url_to_path(url: &str, base: &Path) -> Result<PathBuf, StateError> {
         return Err(unsupported());
     }
     let path = Path::new(rest);
-    Ok(if path.is_absolute() || base == Path::new(".") {
-        path.to_path_buf()
-    } else {
-        base.join(path)
-    })
+    Ok(StateLocation::Sqlite(
+        if path.is_absolute() || base == Path::new(".") {
+            path.to_path_buf()
+        } else {
+            base.join(path)
+        },
+    ))
 }
 
 #[cfg(test)]
@@ -102,26 +143,26 @@ mod tests {
                 Some("sqlite://b.db"),
                 Some("sqlite://c.db")
             ),
-            PathBuf::from("a.db")
+            StateLocation::Sqlite(PathBuf::from("a.db"))
         );
         assert_eq!(
             r(None, Some("sqlite:///abs/b.db"), Some("sqlite://c.db")),
-            PathBuf::from("/abs/b.db")
+            StateLocation::Sqlite(PathBuf::from("/abs/b.db"))
         );
         assert_eq!(
             r(None, None, Some("sqlite://c.db")),
-            PathBuf::from("/nonexistent/conf/c.db")
+            StateLocation::Sqlite(PathBuf::from("/nonexistent/conf/c.db"))
         );
         assert_eq!(
             r(None, Some(""), None),
-            PathBuf::from("/nonexistent/conf/.waform/state.db")
+            StateLocation::Sqlite(PathBuf::from("/nonexistent/conf/.waform/state.db"))
         );
     }
 
     #[test]
     fn bare_config_file_resolves_to_current_folder() {
         let p = resolve_with_env(None, None, Path::new("waform.yaml"), None).unwrap();
-        assert_eq!(p, PathBuf::from(".waform/state.db"));
+        assert_eq!(p, StateLocation::Sqlite(PathBuf::from(".waform/state.db")));
     }
 
     #[test]

@@ -26,7 +26,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::parse::parse_body;
 use crate::secret::Secret;
-use crate::state::{InboundEvent, Ledger, StoreReport};
+use crate::state::{InboundEvent, SendLedger, StoreReport};
 
 /// Largest accepted body (1 MiB); 1msg batches are far smaller.
 pub const BODY_LIMIT: usize = 1 << 20;
@@ -78,9 +78,9 @@ const GROUP_MAX: usize = 512;
 
 /// Group commit: one transaction (one fsync) for every request that arrived
 /// while the previous transaction was being written, each request in its
-/// own savepoint ([`Ledger::store_event_groups`]). A request is answered
+/// own savepoint ([`SendLedger::store_event_groups`]). A request is answered
 /// only after the transaction holding it has committed.
-async fn writer(ledger: Arc<Ledger>, mut rx: mpsc::Receiver<Job>) {
+async fn writer(ledger: Arc<dyn SendLedger>, mut rx: mpsc::Receiver<Job>) {
     while let Some(first) = rx.recv().await {
         let mut jobs = vec![first];
         while jobs.len() < GROUP_MAX {
@@ -123,7 +123,7 @@ async fn writer(ledger: Arc<Ledger>, mut rx: mpsc::Receiver<Job>) {
 ///
 /// Must be called inside a tokio runtime: it starts the writer task, which
 /// ends when the router (every clone) is dropped.
-pub fn router(ledger: Arc<Ledger>, secret: &Secret) -> Router {
+pub fn router(ledger: Arc<dyn SendLedger>, secret: &Secret) -> Router {
     let (tx, rx) = mpsc::channel(4 * GROUP_MAX);
     tokio::spawn(writer(ledger, rx));
     let app = Arc::new(App {
@@ -144,7 +144,7 @@ pub fn router(ledger: Arc<Ledger>, secret: &Secret) -> Router {
 /// # Errors
 /// The accept loop's IO error.
 pub async fn serve(
-    ledger: Arc<Ledger>,
+    ledger: Arc<dyn SendLedger>,
     secret: Secret,
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::json;
 use waform::state::migrations::LATEST;
+use waform::state::url::StateLocation;
 use waform::state::{
     Delivery, EventKind, InboundEvent, Intent, IntentStatus, Ledger, Outcome, OutcomeRecord,
     Recorded, SendKind, StateError,
@@ -554,13 +555,13 @@ fn the_state_url_resolves_relative_to_the_config_folder() {
     let dir = ctx.path().join("conf");
     std::fs::create_dir_all(&dir).expect("mkdir");
     let p = waform::state::url::resolve_with_env(None, None, &dir, None).expect("resolve");
-    assert_eq!(p, dir.join(".waform/state.db"));
+    assert_eq!(p, StateLocation::Sqlite(dir.join(".waform/state.db")));
     let p = waform::state::url::resolve_with_env(None, None, &dir.join("waform.yaml"), None)
         .expect("resolve");
-    assert_eq!(p, dir.join(".waform/state.db"));
+    assert_eq!(p, StateLocation::Sqlite(dir.join(".waform/state.db")));
     let p = waform::state::url::resolve_with_env(None, None, &dir, Some("sqlite://state/x.db"))
         .expect("resolve");
-    assert_eq!(p, dir.join("state/x.db"));
+    assert_eq!(p, StateLocation::Sqlite(dir.join("state/x.db")));
 }
 
 /// Env var that turns [`child_records_intents_until_killed`] into the
