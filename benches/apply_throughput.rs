@@ -5,6 +5,7 @@
 //!
 //! `cargo bench --bench apply_throughput` runs all three; `BENCH_ONLY=unlimited|limited|million`
 //! picks one; `BENCH_N` overrides the recipient count of the picked one.
+#![allow(clippy::unwrap_used)] // a failed unwrap here is a failed test or bench
 
 #[path = "support/measure.rs"]
 mod measure;

@@ -4,6 +4,7 @@
 //!
 //! `cargo bench --bench ledger_throughput -- [ROWS] [BATCH]` (defaults
 //! 100000 and 500).
+#![allow(clippy::unwrap_used)] // a failed unwrap here is a failed test or bench
 
 #[path = "support/measure.rs"]
 mod measure;

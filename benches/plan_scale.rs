@@ -4,6 +4,7 @@
 //! (wait4's ru_maxrss) of the best of three runs.
 //!
 //! `cargo bench --bench plan_scale`
+#![allow(clippy::unwrap_used)] // a failed unwrap here is a failed test or bench
 
 #[path = "support/measure.rs"]
 mod measure;

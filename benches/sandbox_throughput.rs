@@ -4,6 +4,7 @@
 //!
 //! `cargo bench --bench sandbox_throughput`; env `BENCH_SECS` (default 5) and
 //! `BENCH_CLIENTS` (default 32 concurrent keep-alive clients).
+#![allow(clippy::unwrap_used)] // a failed unwrap here is a failed test or bench
 
 #[path = "support/measure.rs"]
 mod measure;

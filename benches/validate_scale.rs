@@ -2,6 +2,7 @@
 //! and a send of 100,000 recipients from CSV. Prints wall time and peak RSS.
 //!
 //! `cargo bench --bench validate_scale`
+#![allow(clippy::unwrap_used)] // a failed unwrap here is a failed test or bench
 
 #[path = "support/measure.rs"]
 mod measure;

@@ -5,6 +5,7 @@
 //!
 //! `cargo bench --bench webhook_load`; env `BENCH_SECS` (default 5) and
 //! `BENCH_CLIENTS` (default 32).
+#![allow(clippy::unwrap_used)] // a failed unwrap here is a failed test or bench
 
 #[path = "support/measure.rs"]
 mod measure;

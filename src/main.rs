@@ -8,6 +8,7 @@ fn main() -> ExitCode {
     // Like other Unix tools, end quietly when the reader of stdout goes
     // away (`waform plan | head`) instead of panicking on a broken pipe.
     #[cfg(unix)]
+    #[allow(unsafe_code)]
     // SAFETY: restoring the default disposition of SIGPIPE before any thread starts.
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);

@@ -28,6 +28,7 @@ pub fn env_or(name: &str, default: u64) -> u64 {
 
 /// Runs `cmd` to completion; returns its stdout and its peak RSS in MiB
 /// (wait4's ru_maxrss, which only the parent can read).
+#[allow(unsafe_code)]
 pub fn run_child(cmd: &mut Command) -> (String, f64) {
     let mut child = cmd.stdout(Stdio::piped()).spawn().expect("spawn child");
     let mut out = String::new();

@@ -132,6 +132,7 @@ pub(crate) fn holder(conn: &Connection) -> Result<Option<LockHolder>, StateError
 
 /// `kill(pid, 0)`: ESRCH means no such process; EPERM means it exists but
 /// belongs to someone else (alive).
+#[allow(unsafe_code)]
 fn pid_alive(pid: u32) -> bool {
     let Ok(pid) = libc::pid_t::try_from(pid) else {
         return false;
@@ -148,6 +149,7 @@ fn pid_alive(pid: u32) -> bool {
     std::io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH)
 }
 
+#[allow(unsafe_code)]
 pub(crate) fn hostname() -> String {
     let mut buf = [0u8; 256];
     // SAFETY: the buffer is valid for its length; gethostname NUL-terminates

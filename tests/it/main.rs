@@ -1,5 +1,7 @@
 //! One integration-test binary: every test drives real things (the binary,
 //! the sandbox over loopback, SQLite files in temp dirs).
+#![allow(clippy::unwrap_used)] // a failed unwrap here is a failed test
+#![allow(unsafe_code)] // tests signal and reap their own children (kill, wait4)
 
 mod common;
 
