@@ -140,6 +140,9 @@ pub struct ImportArgs {
     /// Overwrite an existing --out file.
     #[arg(long)]
     pub force: bool,
+    /// Import from the sandbox account that `apply --sandbox PATH` saved beside its ledger.
+    #[arg(long)]
+    pub sandbox: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -57,13 +57,14 @@ pub fn run(args: ApplyArgs) -> anyhow::Result<u8> {
                 stop.store(true, Ordering::SeqCst);
             });
         }
+        let ledger_path =
+            context::state_path(&cfg, args.state.as_deref(), &config_path, args.sandbox)?;
         let account = if args.sandbox {
-            context::sandbox_account(&cfg, Duration::from_secs(1)).await?
+            context::sandbox_account(&cfg, Duration::from_secs(1), &ledger_path).await?
         } else {
             context::real_account(&cfg)?
         };
-        let ledger_path =
-            context::state_path(&cfg, args.state.as_deref(), &config_path, args.sandbox)?;
+        let sent_before = account.sandbox.as_ref().map_or(0, |(s, _)| s.sends().len());
         let run = Run {
             cfg: &cfg,
             args: &args,
@@ -79,7 +80,10 @@ pub fn run(args: ApplyArgs) -> anyhow::Result<u8> {
         if !args.resend_unknown.is_empty() {
             resend_unknown(&cfg, &args, &ledger_path, lock_timeout)?;
         }
-        let mut code = run.pass(true).await?;
+        let first = run.pass(true).await;
+        // Saved even when the pass failed: whatever was sent stays sent.
+        context::persist_sandbox(&account)?;
+        let mut code = first?;
         let mut wait = run.next_wake().await;
         while args.watch && !stop.load(Ordering::SeqCst) {
             let pause = wait.unwrap_or(Duration::from_secs(60));
@@ -110,12 +114,15 @@ pub fn run(args: ApplyArgs) -> anyhow::Result<u8> {
                     1
                 }
             };
+            if let Err(err) = context::persist_sandbox(&account) {
+                eprintln!("error: {err:#}");
+            }
             wait = run.next_wake().await;
         }
-        if let Some(sandbox) = &account.sandbox {
+        if let Some((sandbox, _)) = &account.sandbox {
             println!(
                 "\nSandbox: {} message(s) accepted in this run; state ledger {}",
-                sandbox.sends().len(),
+                sandbox.sends().len().saturating_sub(sent_before),
                 ledger_path
             );
         }

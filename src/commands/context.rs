@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::IsTerminal;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context as _};
@@ -59,7 +59,8 @@ pub struct Account {
     /// Which account this is (base URL and instance, never the token), so a
     /// plan file made for one account is refused by another.
     pub identity: String,
-    pub sandbox: Option<SandboxHandle>,
+    /// The in-process sandbox and the file its account is saved to.
+    pub sandbox: Option<(SandboxHandle, PathBuf)>,
 }
 
 fn env_or(value: Option<&str>, env: &str) -> anyhow::Result<Option<String>> {
@@ -126,23 +127,42 @@ pub fn real_account(cfg: &Config) -> anyhow::Result<Account> {
     })
 }
 
-/// Starts an in-process sandbox holding the config's Flows as PUBLISHED,
-/// approving templates quickly.
-pub async fn sandbox_account(cfg: &Config, approve_after: Duration) -> anyhow::Result<Account> {
+/// Starts an in-process sandbox: the account an earlier `apply --sandbox`
+/// left beside the sandbox ledger at `ledger` (so a re-run meets the same
+/// templates and history, as with a real account), plus the config's Flows
+/// as PUBLISHED; new templates are approved after `approve_after`.
+pub async fn sandbox_account(
+    cfg: &Config,
+    approve_after: Duration,
+    ledger: &StateLocation,
+) -> anyhow::Result<Account> {
+    let saved_at = sandbox_account_file(ledger);
+    let saved = crate::sandbox::store::load(&saved_at)?;
     let mut flows = Vec::new();
     for (i, (key, flow)) in cfg.raw.flows.iter().enumerate() {
+        let name = flow.name.clone().unwrap_or_else(|| key.clone());
+        // A Flow known by name keeps the id the saved account gave it.
+        let known = saved.as_ref().and_then(|s| {
+            s.flows()
+                .iter()
+                .find(|f| flow.id.is_none() && f.name == name)
+        });
+        if known.is_some() {
+            continue;
+        }
         flows.push(AccountFlow {
             id: flow
                 .id
                 .clone()
                 .unwrap_or_else(|| format!("{}", 1_000_000_000_000_000u64 + i as u64)),
-            name: flow.name.clone().unwrap_or_else(|| key.clone()),
+            name,
             status: FlowStatus::Published,
         });
     }
     let config = SandboxConfig {
         approve_after,
         flows,
+        account: saved,
         ..SandboxConfig::default()
     };
     let handle = crate::sandbox::start(config, "127.0.0.1:0".parse()?)
@@ -152,8 +172,24 @@ pub async fn sandbox_account(cfg: &Config, approve_after: Duration) -> anyhow::R
     Ok(Account {
         provider: std::sync::Arc::new(client),
         identity: format!("sandbox|{}", handle.base_url()),
-        sandbox: Some(handle),
+        sandbox: Some((handle, saved_at)),
     })
+}
+
+/// Where the sandbox account of the (sandbox) state `ledger` is saved.
+pub fn sandbox_account_file(ledger: &StateLocation) -> PathBuf {
+    match ledger {
+        StateLocation::Sqlite(path) => crate::sandbox::store::account_path(path),
+    }
+}
+
+/// Saves the in-process sandbox's account for the next dry run (nothing to
+/// do for a real account).
+pub fn persist_sandbox(account: &Account) -> anyhow::Result<()> {
+    match &account.sandbox {
+        Some((handle, path)) => crate::sandbox::store::save(path, &handle.snapshot()),
+        None => Ok(()),
+    }
 }
 
 /// The state: `--state`, `WAFORM_STATE`, `state.url`, or the default

@@ -17,6 +17,12 @@ pub fn run(args: ImportArgs) -> anyhow::Result<u8> {
     let (path, typed) = super::ledger_source::config_path(&args.config);
     let cfg = if path.exists() {
         context::load_config(&path, false)?
+    } else if args.sandbox {
+        bail!(
+            "{}: no such config file or folder; --sandbox imports the account that \
+             `waform apply --sandbox PATH` saved for that config",
+            path.display()
+        );
     } else if typed {
         bail!(
             "{}: no such config file or folder (leave PATH out to use only \
@@ -36,7 +42,20 @@ pub fn run(args: ImportArgs) -> anyhow::Result<u8> {
     }
     let rt = super::runtime()?;
     let (templates, flows) = rt.block_on(async {
-        let account = context::real_account(&cfg)?;
+        let account = if args.sandbox {
+            let ledger = context::state_path(&cfg, None, &path, true)?;
+            let saved = context::sandbox_account_file(&ledger);
+            if !saved.exists() {
+                bail!(
+                    "no sandbox account saved at {}; run `waform apply --sandbox {}` first",
+                    saved.display(),
+                    path.display()
+                );
+            }
+            context::sandbox_account(&cfg, std::time::Duration::from_secs(1), &ledger).await?
+        } else {
+            context::real_account(&cfg)?
+        };
         let templates = account
             .provider
             .list_templates()

@@ -22,13 +22,13 @@ pub fn run(args: PlanArgs) -> anyhow::Result<u8> {
     let now = context::now(args.now.as_deref())?;
     let rt = super::runtime()?;
     let plan = rt.block_on(async {
+        let ledger_path =
+            context::state_path(&cfg, args.state.as_deref(), &args.path, args.sandbox)?;
         let account = if args.sandbox {
-            context::sandbox_account(&cfg, Duration::from_secs(1)).await?
+            context::sandbox_account(&cfg, Duration::from_secs(1), &ledger_path).await?
         } else {
             context::real_account(&cfg)?
         };
-        let ledger_path =
-            context::state_path(&cfg, args.state.as_deref(), &args.path, args.sandbox)?;
         compute(&cfg, &account, &ledger_path, now)
             .await
             .map(|(plan, _)| plan)

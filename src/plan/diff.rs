@@ -527,6 +527,9 @@ fn send_plan(
     };
     if remaining == 0 && plan.state != SendState::Blocked {
         plan.state = SendState::Done;
+        // Nobody is left to send to: whatever would hold the send back
+        // (a template still in review) no longer concerns it.
+        plan.reason = None;
     }
     plan
 }

@@ -11,6 +11,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 
+mod snapshot;
+
+pub use self::snapshot::AccountSnapshot;
 use super::rules::{self, FlowRef, TemplateShape};
 use crate::provider::{AccountFlow, AccountTemplate, FlowStatus, TemplateStatus};
 

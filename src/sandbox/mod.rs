@@ -31,6 +31,7 @@ mod account;
 mod hooks;
 pub mod rules;
 mod server;
+pub mod store;
 
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
@@ -41,8 +42,8 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-pub use self::account::SentMessage;
 use self::account::{Account, Timings};
+pub use self::account::{AccountSnapshot, SentMessage};
 use self::hooks::Hooks;
 use self::server::{Conn, CtlListener, Faults, Shared};
 use crate::provider::{AccountFlow, AccountTemplate};
@@ -86,6 +87,9 @@ pub struct SandboxConfig {
     pub name_block: Duration,
     /// The customer-service window (Meta: 24 hours).
     pub window: Duration,
+    /// Start from this saved account (its Flows plus `flows`) instead of an
+    /// empty one.
+    pub account: Option<AccountSnapshot>,
 }
 
 impl Default for SandboxConfig {
@@ -107,6 +111,7 @@ impl Default for SandboxConfig {
             quirks: false,
             name_block: Duration::from_secs(30 * 24 * 3600),
             window: Duration::from_secs(24 * 3600),
+            account: None,
         }
     }
 }
@@ -134,10 +139,26 @@ pub async fn start(config: SandboxConfig, listen: SocketAddr) -> std::io::Result
         name_block: config.name_block,
         window: config.window,
     };
+    let account = match config.account.clone() {
+        None => Account::new(timings, config.flows.clone(), config.seed),
+        Some(saved) => Account::restore(
+            saved,
+            timings,
+            config.flows.clone(),
+            config.seed,
+            Instant::now(),
+        )
+        .map_err(|why| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("the saved sandbox account cannot be used: {why}"),
+            )
+        })?,
+    };
     let shared = Arc::new(Shared {
         instance: config.instance.clone(),
         token: config.token.clone(),
-        account: Mutex::new(Account::new(timings, config.flows.clone(), config.seed)),
+        account: Mutex::new(account),
         faults: Faults {
             p429: config.fault_429,
             p500: config.fault_500,
@@ -212,6 +233,11 @@ impl SandboxHandle {
 
     pub fn flows(&self) -> Vec<AccountFlow> {
         self.shared.account().flows().to_vec()
+    }
+
+    /// The account as it stands, to start a later sandbox from.
+    pub fn snapshot(&self) -> AccountSnapshot {
+        self.shared.account().snapshot(Instant::now())
     }
 
     /// Adds a Flow, or replaces the one with the same id.

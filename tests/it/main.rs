@@ -7,6 +7,7 @@ mod common;
 
 mod apply;
 mod cli;
+mod dry_run;
 mod plan;
 mod provider;
 mod sandbox;
