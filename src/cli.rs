@@ -28,6 +28,8 @@ pub enum Command {
     Responses(ResponsesArgs),
     /// Receive 1msg callbacks into the state ledger.
     Webhook(WebhookArgs),
+    /// Clear an apply lock whose holder is gone (refused while it lives).
+    Unlock(UnlockArgs),
     /// Run the local 1msg emulator.
     Sandbox(SandboxArgs),
     /// Print the JSON Schema of the config.
@@ -166,6 +168,21 @@ pub struct StatusArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = StatusFormat::Text)]
     pub format: StatusFormat,
+    /// State URL (`sqlite://PATH`); env WAFORM_STATE.
+    #[arg(long)]
+    pub state: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct UnlockArgs {
+    #[command(flatten)]
+    pub config: ConfigPath,
+    /// Required: clear the lock (refused anyway while its holder runs).
+    #[arg(long)]
+    pub force: bool,
+    /// The ledger of `apply --sandbox` runs instead of the real one.
+    #[arg(long)]
+    pub sandbox: bool,
     /// State URL (`sqlite://PATH`); env WAFORM_STATE.
     #[arg(long)]
     pub state: Option<String>,

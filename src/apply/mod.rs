@@ -1,6 +1,7 @@
 //! Executing a plan: templates created, approval awaited, superseded and
 //! removed templates deleted, due sends sent exactly once.
 
+pub mod held_lock;
 pub mod ratelimit;
 pub mod sends;
 pub mod templates;

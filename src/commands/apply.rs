@@ -9,6 +9,7 @@ use std::time::Duration;
 use anyhow::{anyhow, bail, Context as _};
 
 use super::context::{self, Account};
+use crate::apply::held_lock::HeldApplyLock;
 use crate::apply::ratelimit::RateLimiter;
 use crate::apply::sends::{Dispatcher, FlowTarget, Message, SendJob, TemplateTarget};
 use crate::apply::templates;
@@ -17,7 +18,7 @@ use crate::config::Config;
 use crate::plan::diff::{resolve_template, Resolved};
 use crate::plan::file::PlanFile;
 use crate::plan::{render, Plan, SendState, TemplateAction};
-use crate::state::StateLocation;
+use crate::state::{SendLedger, StateLocation};
 
 pub fn run(args: ApplyArgs) -> anyhow::Result<u8> {
     let planfile = PlanFile::read(&args.path)?;
@@ -65,6 +66,8 @@ pub fn run(args: ApplyArgs) -> anyhow::Result<u8> {
             context::real_account(&cfg)?
         };
         let sent_before = account.sandbox.as_ref().map_or(0, |(s, _)| s.sends().len());
+        // The lock, once taken, is held until apply exits (watch included).
+        let held = std::cell::OnceCell::new();
         let run = Run {
             cfg: &cfg,
             args: &args,
@@ -76,9 +79,10 @@ pub fn run(args: ApplyArgs) -> anyhow::Result<u8> {
             lock_timeout,
             stop: stop.clone(),
             color,
+            held: &held,
         };
         if !args.resend_unknown.is_empty() {
-            resend_unknown(&cfg, &args, &ledger_path, lock_timeout)?;
+            resend_unknown(&cfg, &args, &run)?;
         }
         let first = run.pass(true).await;
         // Saved even when the pass failed: whatever was sent stays sent.
@@ -134,12 +138,7 @@ pub fn run(args: ApplyArgs) -> anyhow::Result<u8> {
 /// recipients whose earlier outcome is unknown. Done once, before planning,
 /// so the plan (and its confirmation and cap) counts them as due, and a
 /// `--watch` loop never repeats it on its own.
-fn resend_unknown(
-    cfg: &Config,
-    args: &ApplyArgs,
-    ledger_path: &StateLocation,
-    lock_timeout: Duration,
-) -> anyhow::Result<()> {
+fn resend_unknown(cfg: &Config, args: &ApplyArgs, run: &Run<'_>) -> anyhow::Result<()> {
     for send in &args.resend_unknown {
         if !cfg.raw.sends.contains_key(send) {
             let known: Vec<&str> = cfg.raw.sends.keys().map(String::as_str).collect();
@@ -149,9 +148,9 @@ fn resend_unknown(
             );
         }
     }
-    let ledger = crate::state::open(ledger_path)
-        .with_context(|| format!("cannot open the state ledger {ledger_path}"))?;
-    let _lock = ledger.acquire_lock(lock_timeout)?;
+    let ledger = crate::state::open(run.ledger_path)
+        .with_context(|| format!("cannot open the state ledger {}", run.ledger_path))?;
+    run.hold_lock(ledger.as_ref())?;
     ledger.mark_dangling_intents_unknown()?;
     for send in &args.resend_unknown {
         let n = ledger.forget_unknown(send)?;
@@ -192,6 +191,7 @@ struct Run<'a> {
     lock_timeout: Duration,
     stop: Arc<AtomicBool>,
     color: bool,
+    held: &'a std::cell::OnceCell<HeldApplyLock>,
 }
 
 impl<'a> Run<'a> {
@@ -211,7 +211,46 @@ impl<'a> Run<'a> {
             lock_timeout: self.lock_timeout,
             stop: self.stop.clone(),
             color: self.color,
+            held: self.held,
         }
+    }
+
+    /// Takes the state lock on first use and keeps it for the rest of the
+    /// run; later calls only check it is still ours. Returns whether it had
+    /// to wait for another apply (whose sends the plan did not see).
+    fn hold_lock(&self, ledger: &dyn SendLedger) -> anyhow::Result<bool> {
+        if let Some(held) = self.held.get() {
+            held.check()?;
+            return Ok(false);
+        }
+        let (guard, waited) = match ledger.acquire_lock(Duration::ZERO) {
+            Ok(guard) => (guard, false),
+            Err(crate::state::StateError::Locked { holder, .. }) => {
+                eprintln!(
+                    "waiting up to {} for the state lock held by pid {} on {} since {}",
+                    humantime::format_duration(self.lock_timeout),
+                    holder.pid,
+                    holder.host,
+                    holder.since
+                );
+                (ledger.acquire_lock(self.lock_timeout)?, true)
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let _ = self.held.set(HeldApplyLock::watch(
+            guard,
+            ledger.location(),
+            self.stop.clone(),
+        ));
+        Ok(waited)
+    }
+
+    /// Fails once the lock is lost: nothing more may be sent.
+    fn check_lock(&self) -> anyhow::Result<()> {
+        if let Some(held) = self.held.get() {
+            held.check()?;
+        }
+        Ok(())
     }
     async fn plan(&self) -> anyhow::Result<(Plan, crate::plan::Observed)> {
         let now = context::now(self.now_flag)?;
@@ -246,13 +285,12 @@ impl<'a> Run<'a> {
         }
         let ledger = crate::state::open(self.ledger_path)
             .with_context(|| format!("cannot open the state ledger {}", self.ledger_path))?;
-        let lock = ledger.acquire_lock(self.lock_timeout)?;
-        if let Some(dead) = &lock.took_over {
-            eprintln!(
-                "note: took over the state lock left by pid {} on {} (since {}), which is no longer running",
-                dead.pid, dead.host, dead.since
-            );
-        }
+        // Another apply held the lock: what it did is not in the plan.
+        let (plan, observed) = if self.hold_lock(ledger.as_ref())? {
+            self.plan().await?
+        } else {
+            (plan, observed)
+        };
         // Intents without outcomes are requests a killed apply may have made.
         let dangling = ledger.mark_dangling_intents_unknown()?;
         if dangling > 0 {
@@ -357,10 +395,13 @@ impl<'a> Run<'a> {
             let started = std::time::Instant::now();
             let total = cap.unwrap_or(sp.counts.due);
             let mut progress = Progress::new(&sp.name, total);
+            self.check_lock()?;
             let report = dispatcher
                 .run(ledger.as_ref(), job, |r| progress.update(r))
                 .await?;
             progress.finish();
+            // Losing the lock raised the stop flag: say why sending stopped.
+            self.check_lock()?;
             println!(
                 "  {}: {} accepted{}, {} rejected, {} unknown in {:.1}s",
                 sp.name,

@@ -10,6 +10,7 @@ pub mod responses;
 pub mod sandbox;
 pub mod schema;
 pub mod status;
+pub mod unlock;
 pub mod validate;
 pub mod webhook;
 
@@ -25,6 +26,7 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Status(args) => status::run(args),
         Command::Responses(args) => responses::run(args),
         Command::Webhook(args) => webhook::run(args),
+        Command::Unlock(args) => unlock::run(args),
         Command::Sandbox(args) => sandbox::run(args),
         Command::Schema => schema::run(),
     }

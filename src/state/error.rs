@@ -50,6 +50,14 @@ pub enum StateError {
         /// What to do if the holder is gone; depends on the backend.
         hint: String,
     },
+    #[error("lost the apply lock on {location}: {why}; stopped before the next request")]
+    LockLost { location: String, why: String },
+    #[error("cannot use the lock file {path}")]
+    LockFile {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error(
         "unsupported state URL {url:?}: expected sqlite://RELATIVE/PATH, sqlite:///ABSOLUTE/PATH or postgres://USER@HOST:PORT/DATABASE"
     )]

@@ -70,6 +70,10 @@ const STEPS: &[&str] = &[
         token TEXT NOT NULL
     );
     "#,
+    // 2: the apply lock is an OS file lock beside the database
+    // (state/lock.rs). The row it replaces goes, and an older waform, which
+    // would still trust that row, refuses this file as newer.
+    "DROP TABLE IF EXISTS apply_lock;",
 ];
 
 /// The schema version this waform writes.

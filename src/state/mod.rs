@@ -10,7 +10,8 @@
 //! [`Recorded`]. The backend-neutral contract is [`SendLedger`] (in
 //! [`store`]); the embedded SQLite implementation lives in [`sqlite`]
 //! (re-exported as [`Ledger`]) with its schema versions in [`migrations`]
-//! and its one-apply-per-state lock in [`lock`]; locating the state in [`url`].
+//! and its one-apply-per-state lock (an OS file lock) in [`lock`]; locating
+//! the state in [`url`].
 
 pub mod error;
 pub mod lock;
@@ -51,6 +52,24 @@ pub fn open_existing(location: &StateLocation) -> Result<Option<Box<dyn SendLedg
         StateLocation::Sqlite(path) => {
             Ok(Ledger::open_existing(path)?.map(|l| Box::new(l) as Box<dyn SendLedger>))
         }
+    }
+}
+
+/// What `waform unlock --force` found and did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Unlock {
+    /// A live process holds the lock: nothing was changed.
+    Held(LockHolder),
+    /// Nobody held the lock; the holder it still named (an ended process),
+    /// if any, was cleared.
+    Cleared(Option<LockHolder>),
+}
+
+/// Clears what a dead holder left of the apply lock, refusing while a holder
+/// lives. Never breaks a live lock: backends' locks end with their holder.
+pub fn clear_stale_lock(location: &StateLocation) -> Result<Unlock, StateError> {
+    match location {
+        StateLocation::Sqlite(path) => lock::clear(path),
     }
 }
 

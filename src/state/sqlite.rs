@@ -101,23 +101,24 @@ impl Ledger {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Takes the one-apply-per-state lock, polling up to `timeout`.
+    /// Takes the one-apply-per-state lock, polling up to `timeout`: an OS
+    /// file lock on `STATE.lock` beside the database (see [`lock`]).
     ///
     /// # Guarantees
-    /// While the guard lives no other `acquire_lock` on this file succeeds,
-    /// in this process or another, unless this process dies (then a caller on
-    /// the same host takes the lock over; see [`lock`]).
+    /// While the guard lives and is not lost, no other `acquire_lock` on this
+    /// state succeeds, in this process or another, in any pid namespace. The
+    /// lock ends with the process, however it ends.
     ///
     /// # Errors
-    /// [`StateError::Locked`] naming the holder's host, pid and since.
+    /// [`StateError::Locked`] naming the holder (host, pid, since, command),
+    /// the state and how to clear it.
     pub fn acquire_lock(&self, timeout: Duration) -> Result<LockGuard, StateError> {
-        let conn = connect(&self.path, false)?;
-        lock::acquire(conn, timeout)
+        lock::acquire(&self.path, timeout)
     }
 
-    /// The current lock holder, if any.
+    /// The current lock holder, if a live process holds the lock.
     pub fn lock_holder(&self) -> Result<Option<LockHolder>, StateError> {
-        lock::holder(&self.conn())
+        lock::holder(&self.path)
     }
 
     /// Records intents durably, in one transaction.

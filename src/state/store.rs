@@ -89,10 +89,12 @@ pub trait SendLedger: Send + Sync {
     }
 }
 
-/// Who holds the apply lock.
+/// Who holds the apply lock, as the holder wrote it down: for messages
+/// only, never to decide whether the holder lives.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LockHolder {
     pub host: String,
+    /// In the holder's own pid namespace: not comparable with ours.
     pub pid: u32,
     pub since: DateTime<Utc>,
     /// The command line of the holder, when the backend records it.
@@ -100,11 +102,17 @@ pub struct LockHolder {
 }
 
 /// A backend's hold on the apply lock.
+///
+/// # Guarantees an implementation must give
+/// - While it is held and not [`HeldLock::is_lost`], no other holder of the
+///   same state exists, in any process, pid namespace or host.
+/// - It ends with the process, however the process ends; nothing is ever
+///   inferred from a pid.
 pub trait HeldLock: Send + fmt::Debug {
     /// Gives the lock up; called once, by [`LockGuard`].
     fn release(&mut self) -> Result<(), StateError>;
-    /// Whether the lock is known to be lost (its session died): the holder
-    /// must stop before its next request.
+    /// Whether the lock is known to be lost (its session died, its lock
+    /// file was replaced): the holder must stop before its next request.
     fn is_lost(&self) -> bool {
         false
     }
@@ -114,16 +122,11 @@ pub trait HeldLock: Send + fmt::Debug {
 #[derive(Debug)]
 pub struct LockGuard {
     held: Option<Box<dyn HeldLock>>,
-    /// Set when the lock was taken over from a dead process.
-    pub took_over: Option<LockHolder>,
 }
 
 impl LockGuard {
-    pub fn new(held: Box<dyn HeldLock>, took_over: Option<LockHolder>) -> Self {
-        LockGuard {
-            held: Some(held),
-            took_over,
-        }
+    pub fn new(held: Box<dyn HeldLock>) -> Self {
+        LockGuard { held: Some(held) }
     }
 
     /// Releases the lock now, reporting a failure instead of ignoring it.

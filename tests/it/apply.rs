@@ -12,12 +12,12 @@ use waform::state::{Ledger, Recorded};
 
 use crate::common::TestContext;
 
-struct Sandbox {
-    handle: SandboxHandle,
+pub(crate) struct Sandbox {
+    pub(crate) handle: SandboxHandle,
     _rt: tokio::runtime::Runtime,
 }
 
-fn sandbox(tweak: impl FnOnce(&mut SandboxConfig)) -> Sandbox {
+pub(crate) fn sandbox(tweak: impl FnOnce(&mut SandboxConfig)) -> Sandbox {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -44,7 +44,7 @@ fn sandbox(tweak: impl FnOnce(&mut SandboxConfig)) -> Sandbox {
 
 impl Sandbox {
     /// The binary, pointed at this sandbox as if it were the real account.
-    fn cmd(&self, ctx: &TestContext) -> assert_cmd::Command {
+    pub(crate) fn cmd(&self, ctx: &TestContext) -> assert_cmd::Command {
         let mut cmd = ctx.cmd();
         cmd.env("WAFORM_BASE_URL", self.handle.base_url())
             .env("WAFORM_INSTANCE", self.handle.instance())
@@ -52,7 +52,7 @@ impl Sandbox {
         cmd
     }
 
-    fn apply(&self, ctx: &TestContext, extra: &[&str]) -> std::process::Output {
+    pub(crate) fn apply(&self, ctx: &TestContext, extra: &[&str]) -> std::process::Output {
         let mut cmd = self.cmd(ctx);
         cmd.args(["apply", "--auto-approve"]).args(extra);
         if !extra.contains(&"--approval-timeout") {
@@ -61,7 +61,7 @@ impl Sandbox {
         cmd.output().expect("runs")
     }
 
-    fn phones_sent(&self) -> HashMap<String, usize> {
+    pub(crate) fn phones_sent(&self) -> HashMap<String, usize> {
         let mut count = HashMap::new();
         for s in self.handle.sends() {
             *count.entry(s.phone.clone()).or_insert(0) += 1;
@@ -70,7 +70,7 @@ impl Sandbox {
     }
 }
 
-fn template_config(body: &str) -> String {
+pub(crate) fn template_config(body: &str) -> String {
     format!(
         r#"version: 1
 provider: {{ rate_limit: 0 }}
@@ -98,7 +98,7 @@ sends:
     )
 }
 
-fn people(n: usize) -> String {
+pub(crate) fn people(n: usize) -> String {
     let mut csv = String::from("phone,fname\n");
     for i in 0..n {
         csv.push_str(&format!("+1555{i:07},Name{i}\n"));
@@ -106,7 +106,7 @@ fn people(n: usize) -> String {
     csv
 }
 
-fn ledger(ctx: &TestContext) -> Ledger {
+pub(crate) fn ledger(ctx: &TestContext) -> Ledger {
     Ledger::open(&ctx.path().join(".waform/state.db")).expect("ledger")
 }
 
@@ -533,7 +533,7 @@ fn spawn_apply(sb: &Sandbox, ctx: &TestContext, extra: &[&str]) -> std::process:
         .expect("spawn")
 }
 
-fn wait_for_sends(sb: &Sandbox, n: usize) {
+pub(crate) fn wait_for_sends(sb: &Sandbox, n: usize) {
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     while sb.handle.sends().len() < n && std::time::Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));

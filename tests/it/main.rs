@@ -8,6 +8,7 @@ mod common;
 mod apply;
 mod cli;
 mod dry_run;
+mod lock;
 mod plan;
 mod provider;
 mod sandbox;
