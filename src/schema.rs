@@ -46,10 +46,128 @@ pub fn check(value: &Value, spans: &SpanMap) -> Diagnostics {
         return diags;
     };
     let schema = schema_value();
+    let mut found = Diagnostics::default();
     for error in validator.iter_errors(value) {
-        report(&error, value, spans, &schema, &mut diags);
+        report(&error, value, spans, &schema, &mut found);
+    }
+    // A misspelled required field is one mistake, not two: "unknown field
+    // `txt` (did you mean `text`?)" already says `text` is missing.
+    let all: Vec<Diagnostic> = found.iter().cloned().collect();
+    for d in all.iter() {
+        let explained = d
+            .summary
+            .strip_prefix("missing required field `")
+            .and_then(|rest| rest.strip_suffix('`'))
+            .is_some_and(|field| {
+                let object = d.path.as_deref().unwrap_or_default();
+                all.iter().any(|other| {
+                    other
+                        .path
+                        .as_deref()
+                        .is_some_and(|p| p.starts_with(&format!("{object}.")))
+                        && other
+                            .help
+                            .as_deref()
+                            .is_some_and(|h| h.contains(&format!("did you mean `{field}`")))
+                })
+            });
+        if !explained {
+            diags.push(d.clone());
+        }
     }
     diags
+}
+
+/// The document without the nodes the schema refuses, so the semantic rules
+/// can still check everything else in the same run. Returns the pruned copy
+/// and the document paths removed, or `None` when what is wrong is the
+/// document itself (nothing sensible is left to check).
+pub fn prune(value: &Value) -> Option<(Value, Vec<String>)> {
+    let validator = validator()?;
+    let mut doc = value.clone();
+    let mut pruned = Vec::new();
+    // Removing a node can expose another error (a `required` field removed
+    // from its object): a few rounds settle it.
+    for _ in 0..16 {
+        let mut remove: Vec<String> = Vec::new();
+        let mut missing_version = false;
+        for error in validator.iter_errors(&doc) {
+            let pointer = error.instance_path().as_str().to_string();
+            match error.kind() {
+                ValidationErrorKind::AdditionalProperties { unexpected } => {
+                    for key in unexpected {
+                        remove.push(format!(
+                            "{pointer}/{}",
+                            key.replace('~', "~0").replace('/', "~1")
+                        ));
+                    }
+                }
+                ValidationErrorKind::Required { property }
+                    if pointer.is_empty() && property.as_str() == Some("version") =>
+                {
+                    missing_version = true;
+                }
+                _ if pointer.is_empty() => return None,
+                _ => remove.push(pointer),
+            }
+        }
+        if remove.is_empty() && !missing_version {
+            return Some((doc, pruned));
+        }
+        if missing_version {
+            if let Value::Object(map) = &mut doc {
+                map.insert("version".into(), Value::from(1));
+            }
+        }
+        remove.sort_by(|a, b| pointer_order(b, a));
+        remove.dedup();
+        let mut done: Vec<String> = Vec::new();
+        for pointer in remove {
+            if done.iter().any(|d| pointer.starts_with(&format!("{d}/"))) {
+                continue;
+            }
+            pruned.push(dotted_path(&pointer, &doc));
+            remove_at(&mut doc, &pointer);
+            done.push(pointer);
+        }
+    }
+    None
+}
+
+/// Orders JSON pointers segment by segment, array indices numerically, so
+/// removing in descending order never shifts an index still to be removed.
+fn pointer_order(a: &str, b: &str) -> std::cmp::Ordering {
+    let (sa, sb): (Vec<&str>, Vec<&str>) = (a.split('/').collect(), b.split('/').collect());
+    for (x, y) in sa.iter().zip(&sb) {
+        let ord = match (x.parse::<usize>(), y.parse::<usize>()) {
+            (Ok(i), Ok(j)) => i.cmp(&j),
+            _ => x.cmp(y),
+        };
+        if ord != std::cmp::Ordering::Equal {
+            return ord;
+        }
+    }
+    sa.len().cmp(&sb.len())
+}
+
+fn remove_at(doc: &mut Value, pointer: &str) {
+    let Some((parent, last)) = pointer.rsplit_once('/') else {
+        return;
+    };
+    let key = last.replace("~1", "/").replace("~0", "~");
+    match doc.pointer_mut(parent) {
+        Some(Value::Object(map)) => {
+            map.shift_remove(&key);
+        }
+        Some(Value::Array(items)) => {
+            if let Ok(i) = key.parse::<usize>() {
+                if i < items.len() {
+                    items.remove(i);
+                }
+            }
+        }
+        _ => {}
+    }
 }
 
 /// Turns one schema error into diagnostics. An `Option<T>` field is an
@@ -76,6 +194,28 @@ fn report(
                 report(inner, value, spans, schema, diags);
             }
             return;
+        }
+        let instance = value.pointer(error.instance_path().as_str());
+        if let Some(union) = tagged_union(schema, error.schema_path().as_str()) {
+            match union.pick(instance) {
+                Pick::Branch(i) => {
+                    if let Some(branch) = context.get(i) {
+                        for inner in branch {
+                            report(inner, value, spans, schema, diags);
+                        }
+                        return;
+                    }
+                }
+                Pick::Unknown(tag) => {
+                    diags.push(union.unknown_tag(tag, &path, spans));
+                    return;
+                }
+                Pick::Missing => {
+                    diags.push(union.missing_tag(&path, spans));
+                    return;
+                }
+                Pick::NotAnObject => {}
+            }
         }
     }
     let (summary, help, at) = describe(error.kind(), &path, error.schema_path().as_str(), schema);
@@ -231,6 +371,119 @@ fn dotted_path(pointer: &str, root: &Value) -> String {
         }
     }
     out
+}
+
+/// A `oneOf`/`anyOf` whose branches are objects told apart by one property
+/// with a constant value (serde's internally tagged enums: a button's `type`).
+struct TaggedUnion {
+    tag: String,
+    /// The tag value of each branch, in branch order.
+    values: Vec<String>,
+}
+
+enum Pick<'a> {
+    Branch(usize),
+    Unknown(&'a str),
+    Missing,
+    NotAnObject,
+}
+
+impl TaggedUnion {
+    fn pick<'a>(&self, instance: Option<&'a Value>) -> Pick<'a> {
+        let Some(Value::Object(map)) = instance else {
+            return Pick::NotAnObject;
+        };
+        match map.get(&self.tag) {
+            None => Pick::Missing,
+            Some(Value::String(tag)) => match self.values.iter().position(|v| v == tag) {
+                Some(i) => Pick::Branch(i),
+                None => Pick::Unknown(tag),
+            },
+            Some(_) => Pick::Unknown(""),
+        }
+    }
+
+    fn allowed(&self) -> String {
+        self.values.join(", ")
+    }
+
+    fn unknown_tag(&self, tag: &str, path: &str, spans: &SpanMap) -> Diagnostic {
+        let at = join(path, &self.tag);
+        let mut help = format!("`{}` is one of: {}", self.tag, self.allowed());
+        if let Some(best) = closest(tag, &self.values) {
+            help = format!("did you mean `{best}`? {help}");
+        }
+        let mut d = Diagnostic::error(format!("unknown {} `{tag}`", self.tag))
+            .path(at.clone())
+            .help(help);
+        if let Some(loc) = spans.locate(&at).or_else(|| spans.locate(path)) {
+            d = d.at(loc);
+        }
+        d
+    }
+
+    fn missing_tag(&self, path: &str, spans: &SpanMap) -> Diagnostic {
+        let mut d = Diagnostic::error(format!("missing required field `{}`", self.tag))
+            .path(path.to_string())
+            .help(format!(
+                "add `{}:` with one of: {}",
+                self.tag,
+                self.allowed()
+            ));
+        if let Some(loc) = spans.locate(path) {
+            d = d.at(loc);
+        }
+        d
+    }
+}
+
+/// The schema node at `schema_path` (following `$ref`s).
+fn schema_node<'a>(schema: &'a Value, schema_path: &str) -> Option<&'a Value> {
+    let mut node = schema;
+    for seg in schema_path.split('/').skip(1) {
+        if seg == "$ref" {
+            continue;
+        }
+        node = deref(schema, node)?;
+        node = match node {
+            Value::Object(map) => map.get(seg)?,
+            Value::Array(items) => items.get(seg.parse::<usize>().ok()?)?,
+            _ => return None,
+        };
+    }
+    deref(schema, node)
+}
+
+fn deref<'a>(schema: &'a Value, node: &'a Value) -> Option<&'a Value> {
+    match node.get("$ref").and_then(Value::as_str) {
+        Some(target) => target.strip_prefix('#').and_then(|ptr| schema.pointer(ptr)),
+        None => Some(node),
+    }
+}
+
+/// The tagged union whose `oneOf`/`anyOf` keyword failed at `schema_path`.
+fn tagged_union(schema: &Value, schema_path: &str) -> Option<TaggedUnion> {
+    let branches = schema_node(schema, schema_path)?.as_array()?;
+    let branches: Vec<&Value> = branches
+        .iter()
+        .map(|b| deref(schema, b))
+        .collect::<Option<_>>()?;
+    let first = branches.first()?.get("properties")?.as_object()?;
+    let constant = |branch: &Value, key: &str| -> Option<String> {
+        let prop = branch.get("properties")?.get(key)?;
+        match (prop.get("const"), prop.get("enum")) {
+            (Some(Value::String(c)), _) => Some(c.clone()),
+            (None, Some(Value::Array(e))) if e.len() == 1 => e[0].as_str().map(str::to_string),
+            _ => None,
+        }
+    };
+    first.keys().find_map(|key| {
+        let values: Option<Vec<String>> = branches.iter().map(|b| constant(b, key)).collect();
+        values.map(|values| TaggedUnion {
+            tag: key.clone(),
+            values,
+        })
+    })
 }
 
 /// The property names allowed at the object whose `additionalProperties`

@@ -54,6 +54,38 @@ pub enum Depth {
     NoRecipients,
 }
 
+/// Whether a semantic finding may only exist because the schema step removed
+/// `pruned` nodes: it is about a removed node or an object that held one,
+/// about a sibling field whose
+/// name is close to a removed one (`body_param` removed reads as
+/// `body_params` missing), or names a removed `templates:`/`flows:`/`sends:`
+/// entry (a reference to it now dangles).
+fn stems_from_pruned(d: &Diagnostic, pruned: &[String]) -> bool {
+    let path = d.path.as_deref().unwrap_or_default();
+    pruned.iter().any(|p| {
+        let under =
+            path == p || path.starts_with(&format!("{p}.")) || path.starts_with(&format!("{p}["));
+        // About an object that lost a member ("template `x` has no languages").
+        let ancestor = !path.is_empty()
+            && (p.starts_with(&format!("{path}.")) || p.starts_with(&format!("{path}[")));
+        let sibling = match (p.rsplit_once('.'), path.rsplit_once('.')) {
+            (Some((parent, key)), Some((dparent, dkey))) => {
+                parent == dparent && crate::schema::closest(key, &[dkey.to_string()]).is_some()
+            }
+            _ => false,
+        };
+        let entry = p
+            .strip_prefix("templates.")
+            .or_else(|| p.strip_prefix("flows."))
+            .or_else(|| p.strip_prefix("sends."))
+            .filter(|rest| !rest.contains(['.', '[']));
+        under
+            || ancestor
+            || sibling
+            || entry.is_some_and(|name| d.summary.contains(&format!("`{name}`")))
+    })
+}
+
 /// Reads and checks the config at `path` (a file or a folder of `*.yaml`).
 pub fn load(path: &Path, depth: Depth) -> LoadResult {
     let mut diagnostics = Diagnostics::default();
@@ -67,40 +99,71 @@ pub fn load(path: &Path, depth: Depth) -> LoadResult {
         result.diagnostics.sort();
         return result;
     }
-    if loaded
+    let missing_version = loaded
         .value
         .as_object()
-        .is_some_and(|m| !m.contains_key("version"))
-    {
-        let mut d = Diagnostic::error("missing `version`")
-            .path("version")
-            .help("start the config with `version: 1`");
+        .is_some_and(|m| !m.contains_key("version"));
+    if missing_version {
+        let empty = result.sources.values().all(|text| {
+            text.lines()
+                .all(|l| l.trim().is_empty() || l.trim_start().starts_with('#'))
+        });
+        let mut d = if empty {
+            Diagnostic::error("the config is empty").help(
+                "start it with `version: 1`, then `templates:` and `sends:` (see `waform schema`)",
+            )
+        } else {
+            Diagnostic::error("missing `version`").help("start the config with `version: 1`")
+        }
+        .path("version");
         if let Some(file) = result.sources.keys().min() {
             d = d.at(crate::diag::Location::new(file.clone(), 1, 1));
         }
         result.diagnostics.push(d);
     }
-    result
-        .diagnostics
-        .extend(crate::schema::check(&loaded.value, &loaded.spans));
-    if result.diagnostics.has_errors() {
-        result.diagnostics.sort();
-        return result;
-    }
-    match serde_path_to_error::deserialize::<_, RawConfig>(loaded.value) {
-        Ok(raw) => {
-            result.diagnostics.extend(rules::check(
-                &raw,
-                &loaded.spans,
-                &loaded.base_dir,
-                depth == Depth::Full,
-            ));
-            result.config = Some(Config {
-                raw,
-                base_dir: loaded.base_dir,
-                spans: loaded.spans,
-            });
+    let schema = crate::schema::check(&loaded.value, &loaded.spans);
+    // A missing `version` is reported above, with where and what to write.
+    let schema_failed = schema.has_errors();
+    for d in schema.iter() {
+        if !(missing_version && d.summary == "missing required field `version`") {
+            result.diagnostics.push(d.clone());
         }
+    }
+    // Schema errors do not hide the semantic problems elsewhere: the rules
+    // run on the document without the refused nodes, and only their findings
+    // that cannot stem from a removed node are kept. The config itself stays
+    // `None`: it is not structurally valid.
+    let (value, pruned) = if schema_failed {
+        match crate::schema::prune(&loaded.value) {
+            Some(pruned) => pruned,
+            None => {
+                result.diagnostics.sort();
+                return result;
+            }
+        }
+    } else {
+        (loaded.value, Vec::new())
+    };
+    match serde_path_to_error::deserialize::<_, RawConfig>(value) {
+        Ok(raw) => {
+            let semantic =
+                rules::check(&raw, &loaded.spans, &loaded.base_dir, depth == Depth::Full);
+            if schema_failed {
+                for d in semantic.into_iter() {
+                    if !stems_from_pruned(&d, &pruned) {
+                        result.diagnostics.push(d);
+                    }
+                }
+            } else {
+                result.diagnostics.extend(semantic);
+                result.config = Some(Config {
+                    raw,
+                    base_dir: loaded.base_dir,
+                    spans: loaded.spans,
+                });
+            }
+        }
+        Err(_) if schema_failed => {}
         Err(err) => {
             let path = err.path().to_string();
             let mut d = Diagnostic::error(err.inner().to_string()).path(path.clone());

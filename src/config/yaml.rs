@@ -40,10 +40,20 @@ pub fn parse(file: &Arc<str>, source: &str) -> Result<Document, Box<Diagnostic>>
     let mut parser = Parser::new_from_str(source);
     if let Err(err) = parser.load(&mut builder, true) {
         let mark = err.marker();
+        let (mut line, mut column) = (mark.line(), mark.col() + 1);
+        let mut help = "fix the YAML syntax at this position (indentation, quotes, colons)";
+        if err.info().contains("tab") {
+            // The scanner may mark where the scalar before the tab began
+            // (the previous line): point at the tab itself.
+            if let Some((l, c)) = first_tab_from(source, line) {
+                (line, column) = (l, c);
+            }
+            help = "YAML indents with spaces only: replace the tab with spaces";
+        }
         return Err(Box::new(
             Diagnostic::error(format!("YAML syntax error: {}", err.info()))
-                .at(Location::new(file.clone(), mark.line(), mark.col() + 1))
-                .help("fix the YAML syntax at this position (indentation, quotes, colons)"),
+                .at(Location::new(file.clone(), line, column))
+                .help(help),
         ));
     }
     if let Some(err) = builder.error {
@@ -295,6 +305,16 @@ fn looks_like_float(s: &str) -> bool {
     seen_digit && seen_dot
 }
 
+/// The first tab on 1-based `line` or after, as 1-based (line, column)
+/// counted in characters.
+fn first_tab_from(source: &str, line: usize) -> Option<(usize, usize)> {
+    source
+        .lines()
+        .enumerate()
+        .skip(line.saturating_sub(1))
+        .find_map(|(i, text)| text.chars().position(|c| c == '\t').map(|c| (i + 1, c + 1)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -335,6 +355,16 @@ mod tests {
         assert_eq!(err.location.as_ref().map(|l| l.line), Some(3));
         let err = parse(&Arc::from("t.yaml"), "a: [1, 2\nb: 3\n").expect_err("syntax");
         assert!(err.summary.contains("YAML syntax error"));
+    }
+
+    #[test]
+    fn a_tab_is_reported_on_its_own_line() {
+        for source in ["a:\n  b: x\n\tc: y\n", "a:\n  - x\n\t- y\n", "a:\n\tb: 1\n"] {
+            let err = parse(&Arc::from("t.yaml"), source).expect_err("tab");
+            let at = err.location.as_ref().map(|l| (l.line, l.column));
+            let tab_line = source.lines().position(|l| l.contains('\t')).map(|i| i + 1);
+            assert_eq!(at, tab_line.map(|l| (l, 1)), "{source:?}: {}", err.summary);
+        }
     }
 
     #[test]

@@ -7,6 +7,7 @@ mod common;
 
 mod apply;
 mod cli;
+mod diagnostics;
 mod dry_run;
 mod lock;
 mod plan;
