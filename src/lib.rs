@@ -4,6 +4,7 @@
 //! config (YAML) → Desired; provider → Observed; Desired + Observed + Recorded
 //! (ledger) → Plan → apply → provider writes + ledger records ← webhook events.
 
+pub mod account;
 pub mod apply;
 pub mod cli;
 pub mod commands;
@@ -14,5 +15,6 @@ pub mod provider;
 pub mod sandbox;
 pub mod schema;
 pub mod secret;
+pub mod settings;
 pub mod state;
 pub mod webhook;

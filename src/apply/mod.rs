@@ -13,11 +13,5 @@ use crate::state::{Recorded, SendLedger};
 
 /// What the ledger recorded for one send, keyed by phone number.
 pub fn recorded_map(ledger: &dyn SendLedger, send: &str) -> anyhow::Result<HashMap<u64, Recorded>> {
-    // Straight into u64 keys: a String-keyed map of a million rows would
-    // double apply's peak memory.
-    let mut out = HashMap::new();
-    ledger.visit_rows(send, &mut |phone, r| {
-        out.insert(tally::phone_key(phone), r);
-    })?;
-    Ok(out)
+    Ok(tally::recorded(ledger, send)?)
 }

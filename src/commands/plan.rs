@@ -10,7 +10,7 @@ use crate::cli::{PlanArgs, PlanFormat};
 use crate::config::Config;
 use crate::plan::file::{PlanFile, KIND};
 use crate::plan::render;
-use crate::plan::{Observed, Plan};
+use crate::plan::{Observed, Plan, PlanInputs};
 use crate::state::StateLocation;
 
 pub fn run(args: PlanArgs) -> anyhow::Result<u8> {
@@ -72,14 +72,17 @@ pub async fn compute(
     ledger_path: &StateLocation,
     now: chrono::DateTime<chrono::Utc>,
 ) -> anyhow::Result<(Plan, Observed)> {
-    let observed = context::observe(account.provider.as_ref()).await?;
     // Plan only reads: a missing ledger means nothing was sent yet, and is
     // not created here.
     let ledger = crate::state::open_existing(ledger_path)
         .with_context(|| format!("cannot open the state ledger {ledger_path}"))?;
-    let tallies = context::tallies(cfg, ledger.as_deref())?;
-    let mut plan = crate::plan::diff(&cfg.raw, &observed, &tallies, now);
-    plan.fingerprints.config = context::config_fingerprint(cfg)?;
-    plan.fingerprints.account = context::account_fingerprint(&account.identity, &observed);
+    let (plan, observed) = crate::plan::build(PlanInputs {
+        config: cfg,
+        provider: account.provider.as_ref(),
+        account_identity: &account.identity,
+        ledger: ledger.as_deref(),
+        now,
+    })
+    .await?;
     Ok((plan, observed))
 }

@@ -85,3 +85,20 @@ pub fn tally(
     t.recipients += excl;
     Ok(t)
 }
+
+/// What the ledger recorded for one send, keyed by [`phone_key`].
+///
+/// # Errors
+/// The ledger cannot be read.
+pub fn recorded(
+    ledger: &dyn crate::state::SendLedger,
+    send: &str,
+) -> Result<std::collections::HashMap<u64, crate::state::Recorded>, crate::state::StateError> {
+    // Straight into u64 keys: a String-keyed map of a million rows would
+    // double the peak memory.
+    let mut out = std::collections::HashMap::new();
+    ledger.visit_rows(send, &mut |phone, r| {
+        out.insert(phone_key(phone), r);
+    })?;
+    Ok(out)
+}
