@@ -457,7 +457,22 @@ fn failure_kind(e: &reqwest::Error) -> TransportFailure {
 
 /// A reqwest error as text with its causes, without the URL (which carries
 /// `?token=`), and redacted in case the token shows up anywhere else.
+/// A transport failure in words: the URL it was for (never the query, where
+/// the token is), the causes, and what to check when the server was not
+/// reached at all.
 fn describe(token: &Secret, e: reqwest::Error) -> String {
+    let url = e.url().map(|u| {
+        let mut u = u.clone();
+        u.set_query(None);
+        u.set_fragment(None);
+        let _ = u.set_password(None);
+        u.to_string()
+    });
+    let hint = if e.is_connect() || e.is_timeout() {
+        "; check WAFORM_BASE_URL (or provider.base_url) and the network"
+    } else {
+        ""
+    };
     let e = e.without_url();
     let mut text = e.to_string();
     let mut source = std::error::Error::source(&e);
@@ -469,6 +484,10 @@ fn describe(token: &Secret, e: reqwest::Error) -> String {
         }
         source = cause.source();
     }
+    let text = match url {
+        Some(url) => format!("{url} ({text}){hint}"),
+        None => format!("{text}{hint}"),
+    };
     token.redact(&text)
 }
 

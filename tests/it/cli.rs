@@ -219,3 +219,61 @@ fn import_refuses_to_overwrite_and_reports_all_missing_settings() {
         "version: 1\n"
     );
 }
+
+#[test]
+fn an_unreachable_api_names_the_url_and_what_to_check() {
+    let ctx = TestContext::new();
+    let dir = copy_example(&ctx, "course-signup");
+    // A port nobody listens on: bound, then released.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("port")
+        .port();
+    let out = ctx
+        .cmd()
+        .arg("plan")
+        .arg(&dir)
+        .env("WAFORM_BASE_URL", format!("http://127.0.0.1:{port}"))
+        .env("WAFORM_INSTANCE", "inst42")
+        .env("WAFORM_TOKEN", "tok-unreachable-7")
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!("http://127.0.0.1:{port}/inst42/templates")),
+        "{err}"
+    );
+    assert!(err.contains("check WAFORM_BASE_URL"), "{err}");
+    assert!(!err.contains("tok-unreachable-7"), "{err}");
+}
+
+#[test]
+fn the_ci_example_installs_this_repository_at_this_version() {
+    let root = crate::common::repo_root();
+    let yml = std::fs::read_to_string(root.join("examples/ci/waform.yml")).expect("ci example");
+    let cargo = std::fs::read_to_string(root.join("Cargo.toml")).expect("Cargo.toml");
+    let repository = cargo
+        .lines()
+        .find_map(|l| l.strip_prefix("repository = "))
+        .map(|v| v.trim_matches('"'))
+        .expect("Cargo.toml names its repository");
+    assert!(
+        yml.contains(&format!("WAFORM_REPO: {repository}\n")),
+        "{yml}"
+    );
+    assert!(
+        yml.contains(&format!(
+            "WAFORM_VERSION: \"{}\"",
+            env!("CARGO_PKG_VERSION")
+        )),
+        "the CI example pins the current version"
+    );
+    // One URL everywhere: no other install source.
+    assert_eq!(yml.matches("cargo install").count(), 2, "{yml}");
+    assert_eq!(yml.matches("--git \"$WAFORM_REPO\"").count(), 2, "{yml}");
+    // The built binary is cached by version; plans have their own group.
+    assert!(yml.contains("key: waform-bin-${{ runner.os }}-${{ env.WAFORM_VERSION }}"));
+    assert!(yml.contains("group: waform-plan-"));
+    assert!(yml.contains("group: waform-apply"));
+}

@@ -32,7 +32,7 @@ pub(super) fn check(ctx: &mut Ctx<'_>, config: &RawConfig) {
             ("token", p.token.as_deref()),
         ] {
             if let Some(value) = value {
-                check_env_vars(ctx, &format!("provider.{field}"), value);
+                check_env_vars(ctx, &format!("provider.{field}"), value, Unset::Warn);
             }
         }
         if let Some(url) = &p.base_url {
@@ -55,7 +55,7 @@ pub(super) fn check(ctx: &mut Ctx<'_>, config: &RawConfig) {
         }
     }
     if let Some(url) = config.state.as_ref().and_then(|s| s.url.as_deref()) {
-        check_env_vars(ctx, "state.url", url);
+        check_env_vars(ctx, "state.url", url, Unset::Error);
         if !url.starts_with("sqlite://") {
             ctx.error(
                 "state.url",
@@ -94,25 +94,40 @@ pub(super) fn check(ctx: &mut Ctx<'_>, config: &RawConfig) {
     }
 }
 
+/// How an unset `${env.NAME}` counts.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Unset {
+    /// Provider settings: only plan and apply talk to the account (and say
+    /// so when the variable is missing then); validate works offline, e.g.
+    /// in a CI step without secrets.
+    Warn,
+    Error,
+}
+
 /// `${env.NAME}` must name a set variable; recipient/send variables have no
 /// meaning outside sends.
-fn check_env_vars(ctx: &mut Ctx<'_>, path: &str, value: &str) {
+fn check_env_vars(ctx: &mut Ctx<'_>, path: &str, value: &str, unset: Unset) {
     match Interp::parse(value) {
         Err(msg) => ctx.error(path, msg, ""),
         Ok(t) => {
             for var in t.vars() {
                 match var {
-                    Var::Env(name) => {
-                        if std::env::var_os(name).is_none() {
-                            ctx.error(
-                                path,
-                                format!("environment variable {name} is not set"),
-                                format!(
-                                    "export {name} before running waform, or remove the reference"
-                                ),
-                            );
-                        }
-                    }
+                    Var::Env(name) if std::env::var_os(name).is_none() => match unset {
+                        Unset::Warn => ctx.warning(
+                            path,
+                            format!("environment variable {name} is not set"),
+                            format!(
+                                "validate works offline and only warns; plan and apply stop without it: \
+                                 export {name} (in CI, from a secret)"
+                            ),
+                        ),
+                        Unset::Error => ctx.error(
+                            path,
+                            format!("environment variable {name} is not set"),
+                            format!("export {name} before running waform, or remove the reference"),
+                        ),
+                    },
+                    Var::Env(_) => {}
                     other => ctx.error(
                         path,
                         format!("{other} cannot be used here"),
