@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use super::stop::Stop;
 use crate::state::{LockGuard, StateError};
 
 /// How often the watchdog looks: bounds what a holder starts after a loss.
@@ -28,7 +29,7 @@ pub struct HeldApplyLock {
 impl HeldApplyLock {
     /// Starts watching `guard` (the lock of the state at `location`); on
     /// loss, sets `stop`. Needs a tokio runtime.
-    pub fn watch(guard: LockGuard, location: String, stop: Arc<AtomicBool>) -> HeldApplyLock {
+    pub fn watch(guard: LockGuard, location: String, stop: Arc<Stop>) -> HeldApplyLock {
         let guard = Arc::new(Mutex::new(guard));
         let lost = Arc::new(AtomicBool::new(false));
         let watchdog = {
@@ -44,7 +45,7 @@ impl HeldApplyLock {
                         .unwrap_or(true);
                     if gone {
                         lost.store(true, Ordering::SeqCst);
-                        stop.store(true, Ordering::SeqCst);
+                        stop.request(0);
                         return;
                     }
                 }

@@ -1,9 +1,12 @@
 //! Executing a plan: templates created, approval awaited, superseded and
 //! removed templates deleted, due sends sent exactly once.
 
+pub mod dispatch;
+pub mod group_commit;
 pub mod held_lock;
 pub mod ratelimit;
 pub mod sends;
+pub mod stop;
 pub mod templates;
 
 use std::collections::HashMap;

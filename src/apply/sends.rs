@@ -1,48 +1,17 @@
-//! Sending one send's due recipients, each exactly once (docs/design.md §5).
-//!
-//! # Guarantees
-//! - An intent row is durable in the ledger before its request is made; a
-//!   row that already exists (any outcome, or none) is never sent again
-//!   automatically.
-//! - Every request's result is recorded: `accepted`, `rejected`, or
-//!   `unknown` when the request may have reached WhatsApp.
-//! - Requests certainly not sent (429, connection refused) are retried with
-//!   backoff honoring `Retry-After`, under the same intent.
-//! - At most `cap` recipients are attempted (a plan file's due count).
-//!
-//! # Assumptions
-//! The caller holds the apply lock for this ledger.
-//!
-//! # Caveats
-//! A process killed between a request and its outcome leaves an intent
-//! without outcome; plan and status report it as unknown.
-
-use std::collections::HashMap;
-use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-use std::time::Duration;
+//! What a send's messages look like (its targets, texts parsed once) and
+//! the request(s) that deliver one recipient's message. The exactly-once
+//! machinery around them is in [`super::dispatch`].
 
 use anyhow::anyhow;
 use chrono::Utc;
 use serde_json::{Map, Value};
-use tokio::sync::Semaphore;
-use tokio::task::JoinSet;
 
 use super::ratelimit::RateLimiter;
 use crate::config::interp::{Interp, Var};
 use crate::config::recipients::Row;
-use crate::config::types::{FlowButton, Send};
-use crate::plan::tally;
+use crate::config::types::FlowButton;
 use crate::provider::{FlowButtonParams, FlowMessage, Provider, SendOutcome, TemplateMessage};
-use crate::state::Recorded;
-use crate::state::{Intent, IntentStatus, Outcome, OutcomeRecord, SendKind, SendLedger};
-
-/// Recipients per ledger transaction: large enough to keep SQLite out of
-/// the way, small enough that a crash leaves few rows in doubt.
-const MAX_BATCH: usize = 512;
-/// Attempts for a request that was certainly not sent (429, refused).
-const MAX_RETRIES: u32 = 12;
+use crate::state::{Intent, SendKind};
 
 /// The account template a template (or fallback) message uses.
 #[derive(Debug, Clone)]
@@ -158,19 +127,6 @@ pub enum Message {
     },
 }
 
-/// Counts of what one run did for one send.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct SendReport {
-    pub accepted: u64,
-    pub fallback: u64,
-    pub rejected: u64,
-    pub unknown: u64,
-    pub skipped_recorded: u64,
-    /// Intents withdrawn because their request was never made.
-    pub not_sent: u64,
-    pub first_rejection: Option<String>,
-}
-
 /// The default flow_token: deterministic per (send, recipient), so webhook
 /// completions correlate back to the ledger row.
 pub fn default_flow_token(send: &str, phone: &str) -> String {
@@ -214,245 +170,64 @@ fn template_message(t: &TemplateTarget, send: &str, row: &Row, token: &str) -> T
     }
 }
 
-struct Prepared {
-    row: Row,
-    token: String,
+/// One recipient, ready to be sent.
+pub struct Prepared {
+    pub row: Row,
+    pub token: String,
     kind: SendKind,
     template: Option<String>,
 }
 
-/// Everything a run needs to send.
-pub struct SendJob<'a> {
-    pub name: &'a str,
-    pub send: &'a Send,
-    pub base_dir: &'a Path,
-    pub message: Message,
-    pub cap: Option<u64>,
+impl Prepared {
+    /// The intent written just before this recipient's request starts.
+    pub fn intent(&self, send: &str, at: chrono::DateTime<Utc>) -> Intent {
+        Intent {
+            send: send.to_string(),
+            phone: self.row.phone.clone(),
+            flow_token: self.token.clone(),
+            kind: self.kind,
+            template: self.template.clone(),
+            at,
+        }
+    }
 }
 
-/// Shared by all sends of one apply.
-pub struct Dispatcher {
-    pub provider: Arc<dyn Provider>,
-    pub limiter: Arc<RateLimiter>,
-    pub concurrency: usize,
-    /// Recipients per intent batch; see [`batch_size`].
-    pub batch: usize,
-    pub stop: Arc<AtomicBool>,
-}
-
-/// Recipients per intent batch: about one second of sending, so a killed
-/// apply leaves at most that many rows in doubt. Without a rate limit, a
-/// batch is 512 or 64 per request slot, whichever is smaller.
-pub fn batch_size(rate: f64, concurrency: usize) -> usize {
-    if rate > 0.0 && rate.is_finite() {
-        (rate.ceil() as usize).clamp(1, MAX_BATCH)
-    } else {
-        (concurrency.max(1) * 64).min(MAX_BATCH)
+/// A recipient's flow_token (explicit or the default) and intent fields.
+pub fn prepare(send: &str, message: &Message, row: Row) -> Prepared {
+    let (explicit, kind, template) = match message {
+        Message::Template(t) => (
+            t.flow_token.clone(),
+            SendKind::Template,
+            Some(t.name.clone()),
+        ),
+        Message::Flow { flow, .. } => (flow.token.clone(), SendKind::Flow, None),
+    };
+    let token = explicit
+        .map(|t| render(&t, send, &row))
+        .unwrap_or_else(|| default_flow_token(send, &row.phone));
+    Prepared {
+        row,
+        token,
+        kind,
+        template,
     }
 }
 
-impl Dispatcher {
-    /// Sends the job's never-attempted recipients.
-    ///
-    /// # Errors
-    /// Ledger failures stop the run (nothing is sent without a durable
-    /// intent); provider failures are outcomes, not errors.
-    pub async fn run(
-        &self,
-        ledger: &dyn SendLedger,
-        job: SendJob<'_>,
-        mut on_progress: impl FnMut(&SendReport),
-    ) -> anyhow::Result<SendReport> {
-        let recorded: HashMap<u64, Recorded> = super::recorded_map(ledger, job.name)?;
-        let excluded = tally::excluded(job.send, job.base_dir).map_err(|d| anyhow!(d.summary))?;
-        let mut report = SendReport::default();
-        let mut attempted: u64 = 0;
-        let mut batch: Vec<Prepared> = Vec::with_capacity(self.batch);
-        let rows = tally::audience(job.send, job.base_dir, &excluded, |_| {});
-        for row in rows {
-            if self.stop.load(Ordering::SeqCst) {
-                break;
-            }
-            let row = row.map_err(|d| anyhow!("{}", d.summary))?;
-            if recorded.contains_key(&tally::phone_key(&row.phone)) {
-                report.skipped_recorded += 1;
-                continue;
-            }
-            if job.cap.is_some_and(|cap| attempted >= cap) {
-                break;
-            }
-            attempted += 1;
-            batch.push(self.prepare(&job, row));
-            if batch.len() >= self.batch {
-                self.flush(ledger, &job, std::mem::take(&mut batch), &mut report)
-                    .await?;
-                on_progress(&report);
-            }
-        }
-        if !batch.is_empty() {
-            self.flush(ledger, &job, batch, &mut report).await?;
-            on_progress(&report);
-        }
-        Ok(report)
-    }
-
-    fn prepare(&self, job: &SendJob<'_>, row: Row) -> Prepared {
-        let (explicit, kind, template) = match &job.message {
-            Message::Template(t) => (
-                t.flow_token.clone(),
-                SendKind::Template,
-                Some(t.name.clone()),
-            ),
-            Message::Flow { flow, .. } => (flow.token.clone(), SendKind::Flow, None),
-        };
-        let token = explicit
-            .map(|t| render(&t, job.name, &row))
-            .unwrap_or_else(|| default_flow_token(job.name, &row.phone));
-        Prepared {
-            row,
-            token,
-            kind,
-            template,
-        }
-    }
-
-    async fn flush(
-        &self,
-        ledger: &dyn SendLedger,
-        job: &SendJob<'_>,
-        batch: Vec<Prepared>,
-        report: &mut SendReport,
-    ) -> anyhow::Result<()> {
-        let now = Utc::now();
-        let intents: Vec<Intent> = batch
-            .iter()
-            .map(|p| Intent {
-                send: job.name.to_string(),
-                phone: p.row.phone.clone(),
-                flow_token: p.token.clone(),
-                kind: p.kind,
-                template: p.template.clone(),
-                at: now,
-            })
-            .collect();
-        let statuses = ledger.record_intents(&intents)?;
-        let semaphore = Arc::new(Semaphore::new(self.concurrency.max(1)));
-        let mut tasks: JoinSet<anyhow::Result<Delivered>> = JoinSet::new();
-        let message = Arc::new(job.message.clone());
-        let name: Arc<str> = Arc::from(job.name);
-        // Requests never made: their intents are withdrawn so they stay due.
-        let mut withdraw: Vec<String> = Vec::new();
-        for (p, status) in batch.into_iter().zip(statuses) {
-            if status != IntentStatus::Recorded {
-                report.skipped_recorded += 1;
-                continue;
-            }
-            if self.stop.load(Ordering::SeqCst) {
-                withdraw.push(p.row.phone);
-                continue;
-            }
-            let permit = semaphore.clone().acquire_owned().await?;
-            let provider = self.provider.clone();
-            let limiter = self.limiter.clone();
-            let message = message.clone();
-            let name = name.clone();
-            let stop = self.stop.clone();
-            tasks.spawn(async move {
-                let _permit = permit;
-                if stop.load(Ordering::SeqCst) {
-                    return Ok(Delivered::NotSent {
-                        phone: p.row.phone,
-                        reason: None,
-                    });
-                }
-                deliver(provider.as_ref(), &limiter, &name, &message, p).await
-            });
-        }
-        // Every finished request is recorded, even when another one failed.
-        let mut outcomes = Vec::new();
-        let mut failure: Option<anyhow::Error> = None;
-        let mut refused: Option<String> = None;
-        while let Some(done) = tasks.join_next().await {
-            let delivered = match done.map_err(anyhow::Error::from).and_then(|r| r) {
-                Ok(d) => d,
-                Err(err) => {
-                    failure.get_or_insert(err);
-                    continue;
-                }
-            };
-            let record = match delivered {
-                Delivered::Done(record) => record,
-                Delivered::NotSent { phone, reason } => {
-                    if let Some(reason) = reason {
-                        refused.get_or_insert(reason);
-                    }
-                    withdraw.push(phone);
-                    continue;
-                }
-            };
-            match &record.outcome {
-                Outcome::Accepted { .. } if record.kind == Some(SendKind::Fallback) => {
-                    report.accepted += 1;
-                    report.fallback += 1
-                }
-                Outcome::Accepted { .. } => report.accepted += 1,
-                Outcome::Rejected { reason } => {
-                    report.rejected += 1;
-                    report.first_rejection.get_or_insert_with(|| reason.clone());
-                }
-                Outcome::Unknown { .. } => report.unknown += 1,
-            }
-            outcomes.push(record);
-        }
-        ledger.record_outcomes(&outcomes)?;
-        if !withdraw.is_empty() {
-            report.not_sent += withdraw.len() as u64;
-            ledger.withdraw_intents(job.name, &withdraw)?;
-        }
-        if let Some(err) = failure {
-            self.stop.store(true, Ordering::SeqCst);
-            return Err(err);
-        }
-        if let Some(reason) = refused {
-            // The API keeps refusing to take messages (rate limit storm, bad
-            // token): stop instead of burning through the list.
-            self.stop.store(true, Ordering::SeqCst);
-            anyhow::bail!(
-                "the API did not take {} message(s) after {MAX_RETRIES} attempts ({reason}); they were not sent and stay due for the next apply",
-                withdraw.len()
-            );
-        }
-        Ok(())
-    }
-}
-
-/// What became of one recipient's request.
-enum Delivered {
-    Done(OutcomeRecord),
-    /// Certainly not sent: apply stopped first (`reason` None) or the API
-    /// kept refusing it.
-    NotSent {
-        phone: String,
-        reason: Option<String>,
-    },
-}
-
-/// One recipient: the request, retried only while certainly not sent.
-async fn deliver(
+/// One attempt at delivering a recipient's message: the request, and for a
+/// Flow refused because the window is closed, the fallback template. Each
+/// request waits for its rate-limit slot. Returns the outcome with the kind
+/// and template actually used when they differ from the intent's.
+pub async fn request(
     provider: &dyn Provider,
     limiter: &RateLimiter,
     send: &str,
     message: &Message,
-    p: Prepared,
-) -> anyhow::Result<Delivered> {
-    let (outcome, kind, template) = match message {
+    p: &Prepared,
+) -> (SendOutcome, Option<SendKind>, Option<String>) {
+    match message {
         Message::Template(t) => {
             let m = template_message(t, send, &p.row, &p.token);
-            (
-                attempt(limiter, || provider.send_template(&m)).await,
-                None,
-                None,
-            )
+            (provider.send_template(&m).await, None, None)
         }
         Message::Flow { flow, fallback } => {
             let m = FlowMessage {
@@ -468,7 +243,7 @@ async fn deliver(
                 data: flow.data.as_ref().map(|d| render_map(d, send, &p.row)),
                 mode: flow.mode.clone(),
             };
-            let outcome = attempt(limiter, || provider.send_flow(&m)).await;
+            let outcome = provider.send_flow(&m).await;
             match (&outcome, fallback) {
                 (
                     SendOutcome::Rejected {
@@ -480,8 +255,9 @@ async fn deliver(
                     // The window is closed: WhatsApp refused before sending,
                     // so the fallback template is the one message this person gets.
                     let m = template_message(fb, send, &p.row, &p.token);
+                    limiter.acquire().await;
                     (
-                        attempt(limiter, || provider.send_template(&m)).await,
+                        provider.send_template(&m).await,
                         Some(SendKind::Fallback),
                         Some(fb.name.clone()),
                     )
@@ -489,49 +265,5 @@ async fn deliver(
                 _ => (outcome, None, None),
             }
         }
-    };
-    let outcome = match outcome {
-        SendOutcome::Accepted { message_id, job_id } => Outcome::Accepted { message_id, job_id },
-        SendOutcome::Rejected { reason, .. } => Outcome::Rejected { reason },
-        SendOutcome::Ambiguous { reason } => Outcome::Unknown { reason },
-        SendOutcome::Retry { reason, .. } => {
-            return Ok(Delivered::NotSent {
-                phone: p.row.phone,
-                reason: Some(reason),
-            })
-        }
-    };
-    let mut record = OutcomeRecord::new(send, &p.row.phone, outcome, Utc::now());
-    record.kind = kind;
-    record.template = template;
-    Ok(Delivered::Done(record))
-}
-
-/// Makes a request, retrying while the answer says it was certainly not sent.
-async fn attempt<F, Fut>(limiter: &RateLimiter, mut call: F) -> SendOutcome
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = SendOutcome>,
-{
-    let mut delay = Duration::from_millis(200);
-    for n in 0..MAX_RETRIES {
-        limiter.acquire().await;
-        let outcome = call().await;
-        match outcome {
-            SendOutcome::Retry { retry_after, .. } if n + 1 < MAX_RETRIES => {
-                let jitter = Duration::from_millis(fastrand::u64(0..=delay.as_millis() as u64 / 2));
-                let wait = retry_after
-                    .unwrap_or(delay + jitter)
-                    .min(Duration::from_secs(60));
-                limiter.pause(wait).await;
-                tokio::time::sleep(wait).await;
-                delay = (delay * 2).min(Duration::from_secs(30));
-            }
-            other => return other,
-        }
-    }
-    SendOutcome::Retry {
-        reason: "gave up".into(),
-        retry_after: None,
     }
 }

@@ -2,7 +2,6 @@
 //! awaited, due Flows sent to each person exactly once.
 
 use std::io::{BufRead, IsTerminal, Write};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -10,8 +9,10 @@ use anyhow::{anyhow, bail, Context as _};
 
 use super::context::{self, Account};
 use crate::apply::held_lock::HeldApplyLock;
+use crate::apply::dispatch::{Dispatcher, SendJob, SendReport, Window};
 use crate::apply::ratelimit::RateLimiter;
-use crate::apply::sends::{Dispatcher, FlowTarget, Message, SendJob, TemplateTarget};
+use crate::apply::sends::{FlowTarget, Message, TemplateTarget};
+use crate::apply::stop::Stop;
 use crate::apply::templates;
 use crate::cli::ApplyArgs;
 use crate::config::Config;
@@ -27,6 +28,10 @@ pub fn run(args: ApplyArgs) -> anyhow::Result<u8> {
     }
     if planfile.is_some() && args.sandbox {
         bail!("a plan file is applied to the account it was made for; --sandbox cannot apply it (run `waform apply --sandbox CONFIG` instead)");
+    }
+    if args.now.is_some() && !args.sandbox {
+        // A --now in the future once sent a December campaign in November.
+        bail!("--now is only for `apply --sandbox` (and `plan`): a real apply judges `at` and `expires` by the clock");
     }
     let (config_path, now_flag) = match &planfile {
         Some(pf) => {
@@ -47,17 +52,10 @@ pub fn run(args: ApplyArgs) -> anyhow::Result<u8> {
         .map_err(|e| anyhow!("--approval-timeout {:?}: {e}", args.approval_timeout))?;
     let lock_timeout = humantime::parse_duration(&args.lock_timeout)
         .map_err(|e| anyhow!("--lock-timeout {:?}: {e}", args.lock_timeout))?;
-    let stop = Arc::new(AtomicBool::new(false));
+    let stop = Arc::new(Stop::new());
     let rt = super::runtime()?;
     rt.block_on(async {
-        {
-            let stop = stop.clone();
-            tokio::spawn(async move {
-                shutdown_signal().await;
-                eprintln!("waform: stopping after the requests in flight (signal received)");
-                stop.store(true, Ordering::SeqCst);
-            });
-        }
+        tokio::spawn(watch_signals(stop.clone()));
         let ledger_path =
             context::state_path(&cfg, args.state.as_deref(), &config_path, args.sandbox)?;
         let account = if args.sandbox {
@@ -89,7 +87,7 @@ pub fn run(args: ApplyArgs) -> anyhow::Result<u8> {
         context::persist_sandbox(&account)?;
         let mut code = first?;
         let mut wait = run.next_wake().await;
-        while args.watch && !stop.load(Ordering::SeqCst) {
+        while args.watch && !stop.is_requested() {
             let pause = wait.unwrap_or(Duration::from_secs(60));
             println!(
                 "Watching: next check in {}s (Ctrl-C to stop).",
@@ -130,6 +128,11 @@ pub fn run(args: ApplyArgs) -> anyhow::Result<u8> {
                 ledger_path
             );
         }
+        // Interrupted: not a success, whatever was done (130/143 as shells
+        // do). A watch stopped between passes interrupted nothing.
+        if let (false, Some(sig)) = (args.watch, stop.signal()) {
+            return Ok(interrupted_code(sig));
+        }
         Ok(code)
     })
 }
@@ -159,25 +162,67 @@ fn resend_unknown(cfg: &Config, args: &ApplyArgs, run: &Run<'_>) -> anyhow::Resu
     Ok(())
 }
 
-async fn wait_stop(stop: Arc<AtomicBool>) {
-    while !stop.load(Ordering::SeqCst) {
-        tokio::time::sleep(Duration::from_millis(200)).await;
+async fn wait_stop(stop: Arc<Stop>) {
+    while !stop.is_requested() {
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
-async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-            return;
+/// First SIGINT/SIGTERM: no new request starts, the ones in flight finish.
+/// Second: stop at once.
+async fn watch_signals(stop: Arc<Stop>) {
+    let mut first = true;
+    while let Some(sig) = next_signal().await {
+        if first {
+            eprintln!("waform: stopping after the requests in flight ({}); interrupt again to stop at once", signal_name(sig));
+            stop.request(sig);
+            first = false;
+        } else {
+            eprintln!("waform: stopping at once; requests in flight are recorded as unknown");
+            stop.halt();
         }
     }
-    let _ = tokio::signal::ctrl_c().await;
+}
+
+fn interrupted_code(sig: i32) -> u8 {
+    128u8.saturating_add(u8::try_from(sig).unwrap_or(0))
+}
+
+fn signal_name(sig: i32) -> &'static str {
+    if sig == libc::SIGTERM {
+        "SIGTERM"
+    } else {
+        "SIGINT"
+    }
+}
+
+async fn next_signal() -> Option<i32> {
+    #[cfg(unix)]
+    {
+        use std::sync::OnceLock;
+        use tokio::signal::unix::{signal, SignalKind};
+        // One listener per kind for the whole process, so a second signal
+        // is not missed between two calls.
+        static TERM: OnceLock<tokio::sync::Mutex<Option<tokio::signal::unix::Signal>>> =
+            OnceLock::new();
+        static INT: OnceLock<tokio::sync::Mutex<Option<tokio::signal::unix::Signal>>> =
+            OnceLock::new();
+        let term =
+            TERM.get_or_init(|| tokio::sync::Mutex::new(signal(SignalKind::terminate()).ok()));
+        let int = INT.get_or_init(|| tokio::sync::Mutex::new(signal(SignalKind::interrupt()).ok()));
+        let (mut term, mut int) = (term.lock().await, int.lock().await);
+        match (term.as_mut(), int.as_mut()) {
+            (Some(t), Some(i)) => tokio::select! {
+                v = i.recv() => v.map(|_| libc::SIGINT),
+                v = t.recv() => v.map(|_| libc::SIGTERM),
+            },
+            _ => None,
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        tokio::signal::ctrl_c().await.ok().map(|_| 2)
+    }
 }
 
 struct Run<'a> {
@@ -189,7 +234,7 @@ struct Run<'a> {
     now_flag: Option<&'a str>,
     approval_timeout: Duration,
     lock_timeout: Duration,
-    stop: Arc<AtomicBool>,
+    stop: Arc<Stop>,
     color: bool,
     held: &'a std::cell::OnceCell<HeldApplyLock>,
 }
@@ -317,12 +362,20 @@ impl<'a> Run<'a> {
                     provider,
                     &waiting,
                     self.approval_timeout,
-                    &self.stop,
+                    self.stop.flag(),
                     &mut log,
                 )
                 .await?;
                 if !review.rejected.is_empty() {
                     code = 1;
+                }
+                if let (Some(sig), false) = (self.stop.signal(), review.pending.is_empty()) {
+                    eprintln!(
+                        "\ninterrupted ({}) while waiting for template approval; nothing was sent. {} template(s) still in review; run apply again to continue",
+                        signal_name(sig),
+                        review.pending.len()
+                    );
+                    return Ok(interrupted_code(sig));
                 }
                 if !review.pending.is_empty() {
                     eprintln!(
@@ -357,10 +410,18 @@ impl<'a> Run<'a> {
             provider: self.account.provider.clone(),
             limiter: Arc::new(RateLimiter::new(self.rate())),
             concurrency: self.concurrency(),
-            batch: crate::apply::sends::batch_size(self.rate(), self.concurrency()),
             stop: self.stop.clone(),
         };
+        let offset = match self.now_flag {
+            Some(_) => context::now(self.now_flag)? - chrono::Utc::now(),
+            None => chrono::TimeDelta::zero(),
+        };
+        let mut left: u64 = 0;
         for sp in &plan.sends {
+            if self.stop.is_requested() {
+                left += sp.counts.due;
+                continue;
+            }
             if sp.state != SendState::Due {
                 println!("  {}: {}", sp.name, render::send_line(sp));
                 if sp.state == SendState::Blocked {
@@ -391,6 +452,9 @@ impl<'a> Run<'a> {
                 base_dir: &self.cfg.base_dir,
                 message,
                 cap,
+                window: Window::of(send, offset),
+                planned: None,
+                resend_unknown: false,
             };
             let started = std::time::Instant::now();
             let total = cap.unwrap_or(sp.counts.due);
@@ -402,31 +466,23 @@ impl<'a> Run<'a> {
             progress.finish();
             // Losing the lock raised the stop flag: say why sending stopped.
             self.check_lock()?;
-            println!(
-                "  {}: {} accepted{}, {} rejected, {} unknown in {:.1}s",
-                sp.name,
-                report.accepted,
-                if report.fallback > 0 {
-                    format!(" ({} via fallback template)", report.fallback)
+            print_report(&sp.name, &report, started.elapsed());
+            if report.expired > 0 {
+                code = 1;
+            }
+            left += total.saturating_sub(report.attempted() + report.expired);
+        }
+        if let Some(sig) = self.stop.signal() {
+            eprintln!(
+                "\ninterrupted ({}): {}",
+                signal_name(sig),
+                if left > 0 {
+                    format!("{left} not yet sent; run apply again to continue")
                 } else {
-                    String::new()
-                },
-                report.rejected,
-                report.unknown,
-                started.elapsed().as_secs_f64()
+                    "nothing was left to send".to_string()
+                }
             );
-            if report.not_sent > 0 {
-                println!(
-                    "      {} not sent (apply was stopped); they stay due for the next apply",
-                    report.not_sent
-                );
-            }
-            if let Some(reason) = &report.first_rejection {
-                println!("      first rejection: {reason}");
-            }
-            if report.unknown > 0 {
-                println!("      {} outcome(s) unknown: never resent automatically; check `waform status {}` and decide with --resend-unknown {}", report.unknown, sp.name, sp.name);
-            }
+            return Ok(interrupted_code(sig));
         }
         Ok(code)
     }
@@ -541,6 +597,50 @@ impl<'a> Run<'a> {
     }
 }
 
+/// The one-line summary of a send, plus what the user should know.
+fn print_report(name: &str, report: &SendReport, took: Duration) {
+    println!(
+        "  {}: {} accepted{}, {} rejected, {} unknown in {:.1}s",
+        name,
+        report.accepted,
+        if report.fallback > 0 {
+            format!(" ({} via fallback template)", report.fallback)
+        } else {
+            String::new()
+        },
+        report.rejected,
+        report.unknown,
+        took.as_secs_f64()
+    );
+    if report.resent > 0 {
+        println!(
+            "      {} of them resent (unknown before, --resend-unknown)",
+            report.resent
+        );
+    }
+    if report.expired > 0 {
+        println!(
+            "      {} expired: `expires` passed before their request could start; not sent, not recorded",
+            report.expired
+        );
+    }
+    if report.not_in_plan > 0 {
+        println!(
+            "      {} in the recipient files but not in the reviewed plan: not messaged",
+            report.not_in_plan
+        );
+    }
+    if report.halted {
+        println!("      stopped at once: requests in flight are recorded unknown");
+    }
+    if let Some(reason) = &report.first_rejection {
+        println!("      first rejection: {reason}");
+    }
+    if report.unknown > 0 {
+        println!("      {} outcome(s) unknown: never resent automatically; check `waform status {}` and decide with --resend-unknown {}", report.unknown, name, name);
+    }
+}
+
 /// Send progress: a bar on a terminal (indicatif), a plain line at most
 /// every five seconds otherwise (CI logs).
 struct Progress {
@@ -570,7 +670,7 @@ impl Progress {
         }
     }
 
-    fn update(&mut self, r: &crate::apply::sends::SendReport) {
+    fn update(&mut self, r: &SendReport) {
         let done = r.accepted + r.rejected + r.unknown;
         match &self.bar {
             Some(bar) => bar.set_position(done),

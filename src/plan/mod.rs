@@ -7,6 +7,7 @@ pub mod diff;
 pub mod file;
 pub mod fingerprint;
 pub mod model;
+pub mod planned;
 pub mod render;
 pub mod tally;
 

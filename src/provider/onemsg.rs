@@ -450,6 +450,8 @@ fn failure_kind(e: &reqwest::Error) -> TransportFailure {
     // timeout) with is_connect: no byte of the request left the machine.
     if e.is_connect() {
         TransportFailure::BeforeWrite
+    } else if e.is_timeout() {
+        TransportFailure::Timeout
     } else {
         TransportFailure::AfterWrite
     }

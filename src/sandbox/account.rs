@@ -53,6 +53,25 @@ pub struct SentMessage {
     pub number: u64,
 }
 
+/// One send request as the sandbox received it, whatever its answer
+/// (`GET /_sandbox/requests`): the ground truth of what reached the API,
+/// including requests answered 429 that sent nothing.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReceivedRequest {
+    /// `sendTemplate` or `sendFlow`.
+    pub method: String,
+    /// Digits, when the request named a valid phone.
+    pub phone: Option<String>,
+    /// `accepted`, `429`, `500` and `drop` (accepted, then the fault),
+    /// `not_sent` (HTTP 200 `sent: false`), `bad_request`; `in_progress`
+    /// until answered.
+    pub answer: &'static str,
+    /// The message id when one was sent.
+    pub id: Option<String>,
+    /// Unix milliseconds when the request arrived.
+    pub at_ms: i64,
+}
+
 /// An inbound customer message (for `GET /messages`).
 #[derive(Debug, Clone)]
 struct Inbound {
@@ -118,6 +137,7 @@ pub struct Account {
     /// phone digits → time of the last inbound message.
     windows: HashMap<String, Instant>,
     sends: Vec<SentMessage>,
+    requests: Vec<ReceivedRequest>,
     /// flow_token → index in `sends` (latest send carrying it).
     by_flow_token: HashMap<String, usize>,
     inbound: Vec<Inbound>,
@@ -154,6 +174,7 @@ impl Account {
             flows,
             windows: HashMap::new(),
             sends: Vec::new(),
+            requests: Vec::new(),
             by_flow_token: HashMap::new(),
             inbound: Vec::new(),
             rng,
@@ -688,6 +709,34 @@ impl Account {
         &self.sends
     }
 
+    pub fn requests(&self) -> &[ReceivedRequest] {
+        &self.requests
+    }
+
+    /// Logs a send request on arrival (answer `in_progress`); returns its
+    /// index for [`Account::answer_request`].
+    pub fn log_request(&mut self, method: &str, req: &Value) -> usize {
+        let at_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0);
+        self.requests.push(ReceivedRequest {
+            method: method.to_string(),
+            phone: phone_of(req).ok(),
+            answer: "in_progress",
+            id: None,
+            at_ms,
+        });
+        self.requests.len() - 1
+    }
+
+    pub fn answer_request(&mut self, index: usize, answer: &'static str, id: Option<String>) {
+        if let Some(r) = self.requests.get_mut(index) {
+            r.answer = answer;
+            r.id = id;
+        }
+    }
+
     // ---- customer side ---------------------------------------------------
 
     /// A customer message: opens (or renews) the 24-hour window. Returns the
@@ -789,7 +838,7 @@ fn str_field<'a>(req: &'a Value, key: &str) -> Option<&'a str> {
 
 /// The recipient: `phone` as digit string or number, or `chatId`
 /// `digits@c.us` (docs/provider-1msg.md §1.5: exactly one of them).
-fn phone_of(req: &Value) -> Result<String, Refusal> {
+pub(crate) fn phone_of(req: &Value) -> Result<String, Refusal> {
     let phone = match (req.get("phone"), req.get("chatId")) {
         (Some(Value::String(p)), None) => p.trim().trim_start_matches('+').to_string(),
         (Some(Value::Number(n)), None) => n.to_string(),

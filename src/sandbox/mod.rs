@@ -17,6 +17,7 @@
 //! | GET    | `/{instance}/me`, `/status`        | profile, connection status                  |
 //! | POST   | `/_sandbox/inbound`                | `{"phone","body"?}`: opens the window       |
 //! | GET    | `/_sandbox/sends`                  | every accepted send                         |
+//! | GET    | `/_sandbox/requests`               | every send request received, any answer     |
 //! | POST   | `/_sandbox/complete`               | `{"flow_token","response"}`: Flow submitted |
 //! | POST   | `/_sandbox/read`                   | `{"id"}`: a read ack for that message       |
 //! | POST   | `/_sandbox/templates/{name}/{act}` | approve, reject (`{"reason"}`), pause, disable |
@@ -43,7 +44,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use self::account::{Account, Timings};
-pub use self::account::{AccountSnapshot, SentMessage};
+pub use self::account::{AccountSnapshot, ReceivedRequest, SentMessage};
 use self::hooks::Hooks;
 use self::server::{Conn, CtlListener, Faults, Shared};
 use crate::provider::{AccountFlow, AccountTemplate};
@@ -224,6 +225,12 @@ impl SandboxHandle {
     /// out).
     pub fn sends(&self) -> Vec<SentMessage> {
         self.shared.account().sends().to_vec()
+    }
+
+    /// Every send request received so far, in order, whatever the answer
+    /// (429s included): what reached the API, as opposed to what was sent.
+    pub fn requests(&self) -> Vec<ReceivedRequest> {
+        self.shared.account().requests().to_vec()
     }
 
     /// The account's templates with their status as of now.

@@ -65,6 +65,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .route("/_sandbox/inbound", post(control_inbound))
         .route("/_sandbox/sends", get(control_sends))
+        .route("/_sandbox/requests", get(control_requests))
         .route("/_sandbox/complete", post(control_complete))
         .route("/_sandbox/read", post(control_read))
         .route("/_sandbox/templates/{name}/{action}", post(control_decide))
@@ -107,6 +108,12 @@ async fn api(
             ),
         );
     }
+    // Send requests are logged on arrival, before the latency: a request in
+    // flight has reached the API, whatever happens to its answer.
+    let logged = (method == Method::POST && (name == "sendTemplate" || name == "sendFlow"))
+        .then(|| decode_body(&headers, &body).ok())
+        .flatten()
+        .map(|req| s.account().log_request(&name, &req));
     if !s.faults.latency.is_zero() {
         tokio::time::sleep(s.faults.latency).await;
     }
@@ -167,7 +174,7 @@ async fn api(
                 Ok(v) => v,
                 Err(m) => return error(StatusCode::BAD_REQUEST, m),
             };
-            send(&s, &conn, &name, &req, now)
+            send(&s, &conn, &name, &req, logged.unwrap_or(usize::MAX), now)
         }
         (Method::GET, "flows") => {
             if s.flows_unavailable {
@@ -208,7 +215,14 @@ async fn api(
 
 /// One send with faults: 429 before anything happens; 500 and drop after the
 /// message is logged as sent (docs/design.md §6, issue "Faults").
-fn send(s: &Shared, conn: &Conn, which: &str, req: &Value, now: Instant) -> Response {
+fn send(
+    s: &Shared,
+    conn: &Conn,
+    which: &str,
+    req: &Value,
+    logged: usize,
+    now: Instant,
+) -> Response {
     enum Fault {
         None,
         ServerError,
@@ -218,6 +232,7 @@ fn send(s: &Shared, conn: &Conn, which: &str, req: &Value, now: Instant) -> Resp
         let mut account = s.account();
         let f = &s.faults;
         if f.p429 > 0.0 && account.rng().f64() < f.p429 {
+            account.answer_request(logged, "429", None);
             drop(account);
             let secs = f.retry_after.as_secs().max(1).to_string();
             let mut r = error(StatusCode::TOO_MANY_REQUESTS, "Rate limit exceeded");
@@ -232,14 +247,25 @@ fn send(s: &Shared, conn: &Conn, which: &str, req: &Value, now: Instant) -> Resp
             account.send_template(req, now)
         };
         let mut fault = Fault::None;
+        let mut answer = "accepted";
         if let Ok(sent) = &result {
             if f.p500 > 0.0 && account.rng().f64() < f.p500 {
                 account.mark_fault(&sent.id, "500");
                 fault = Fault::ServerError;
+                answer = "500";
             } else if f.pdrop > 0.0 && account.rng().f64() < f.pdrop {
                 account.mark_fault(&sent.id, "drop");
                 fault = Fault::Drop;
+                answer = "drop";
             }
+        }
+        match &result {
+            Ok(sent) => {
+                let id = Some(sent.id.clone());
+                account.answer_request(logged, answer, id);
+            }
+            Err(Refusal::NotSent(_)) => account.answer_request(logged, "not_sent", None),
+            Err(Refusal::BadRequest(_)) => account.answer_request(logged, "bad_request", None),
         }
         (result, fault)
     };
@@ -425,6 +451,10 @@ async fn control_inbound(State(s): State<Arc<Shared>>, body: Bytes) -> Response 
 
 async fn control_sends(State(s): State<Arc<Shared>>) -> Response {
     Json(s.account().sends().to_vec()).into_response()
+}
+
+async fn control_requests(State(s): State<Arc<Shared>>) -> Response {
+    Json(s.account().requests().to_vec()).into_response()
 }
 
 async fn control_complete(State(s): State<Arc<Shared>>, body: Bytes) -> Response {

@@ -27,7 +27,7 @@ use serde::Serialize;
 
 pub use error::{BackendError, StateError};
 pub use sqlite::Ledger;
-pub use store::{HeldLock, LockGuard, LockHolder, SendLedger};
+pub use store::{Group, HeldLock, LockGuard, LockHolder, SendLedger};
 pub use url::{resolve_state_url, StateLocation};
 
 /// How long the customer-service window stays open after an inbound message

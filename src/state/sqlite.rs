@@ -27,6 +27,7 @@ use super::{
     LockHolder, Outcome, OutcomeRecord, Recorded, Response, SendCounts, SendKind, SendLedger,
     SendRow, StateError, StoreReport, StoredEvent, WINDOW,
 };
+use super::store::Group;
 
 /// Query errors keep the driver's error as their source; its type stays here.
 impl From<rusqlite::Error> for StateError {
@@ -41,7 +42,11 @@ impl From<rusqlite::Error> for StateError {
 /// How long a writer waits for another process's transaction.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 
-const DANGLING_REASON: &str = "no outcome recorded: the process stopped during the request";
+/// An intent is written only just before its request starts
+/// (docs/exactly-once.md), so a row without outcome is a request that had
+/// started and was unanswered (or its answer not yet recorded).
+const DANGLING_REASON: &str =
+    "the request had started and was unanswered when the process stopped (killed or crashed)";
 
 /// The SQLite state ledger. See the module docs.
 ///
@@ -136,29 +141,18 @@ impl Ledger {
     pub fn record_intents(&self, intents: &[Intent]) -> Result<Vec<IntentStatus>, StateError> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
-        let mut out = Vec::with_capacity(intents.len());
-        {
-            let mut stmt = tx.prepare_cached(
-                "INSERT INTO sends (send, phone, flow_token, kind, template, intent_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-                 ON CONFLICT (send, phone) DO NOTHING",
-            )?;
-            for i in intents {
-                let n = stmt.execute(params![
-                    i.send,
-                    i.phone,
-                    i.flow_token,
-                    i.kind.as_str(),
-                    i.template,
-                    fmt_time(i.at)
-                ])?;
-                out.push(if n == 1 {
-                    IntentStatus::Recorded
-                } else {
-                    IntentStatus::AlreadyRecorded
-                });
-            }
-        }
+        let out = insert_intents(&tx, intents, false)?;
+        tx.commit()?;
+        Ok(out)
+    }
+
+    /// See [`SendLedger::commit_group`]: one transaction, one fsync.
+    pub fn commit_group(&self, group: &Group<'_>) -> Result<Vec<IntentStatus>, StateError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        update_outcomes(&tx, group.outcomes)?;
+        delete_intents(&tx, group.send, group.withdrawn)?;
+        let out = insert_intents(&tx, group.intents, group.replace_unknown)?;
         tx.commit()?;
         Ok(out)
     }
@@ -174,39 +168,7 @@ impl Ledger {
     pub fn record_outcomes(&self, outcomes: &[OutcomeRecord]) -> Result<usize, StateError> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
-        let mut changed = 0;
-        {
-            let mut stmt = tx.prepare_cached(
-                "UPDATE sends SET outcome = ?3, message_id = ?4, job_id = ?5, reason = ?6,
-                        outcome_at = ?7, kind = coalesce(?8, kind), template = coalesce(?9, template)
-                 WHERE send = ?1 AND phone = ?2",
-            )?;
-            for o in outcomes {
-                let (message_id, job_id, reason) = match &o.outcome {
-                    Outcome::Accepted { message_id, job_id } => {
-                        (message_id.as_deref(), job_id.as_deref(), None)
-                    }
-                    Outcome::Rejected { reason } | Outcome::Unknown { reason } => {
-                        (None, None, Some(reason.as_str()))
-                    }
-                };
-                let n = stmt.execute(params![
-                    o.send,
-                    o.phone,
-                    o.outcome.as_str(),
-                    message_id,
-                    job_id,
-                    reason,
-                    fmt_time(o.at),
-                    o.kind.map(SendKind::as_str),
-                    o.template,
-                ])?;
-                changed += n;
-                if let (1, Some(id)) = (n, message_id) {
-                    replay_acks(&tx, id)?;
-                }
-            }
-        }
+        let changed = update_outcomes(&tx, outcomes)?;
         tx.commit()?;
         Ok(changed)
     }
@@ -330,15 +292,7 @@ impl Ledger {
     pub fn withdraw_intents(&self, send: &str, phones: &[String]) -> Result<usize, StateError> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
-        let mut n = 0;
-        {
-            let mut stmt = tx.prepare_cached(
-                "DELETE FROM sends WHERE send = ?1 AND phone = ?2 AND outcome IS NULL",
-            )?;
-            for phone in phones {
-                n += stmt.execute(params![send, phone])?;
-            }
-        }
+        let n = delete_intents(&tx, send, phones)?;
         tx.commit()?;
         Ok(n)
     }
@@ -517,6 +471,9 @@ impl SendLedger for Ledger {
     fn location(&self) -> String {
         self.path.display().to_string()
     }
+    fn commit_group(&self, group: &Group<'_>) -> Result<Vec<IntentStatus>, StateError> {
+        Ledger::commit_group(self, group)
+    }
     fn acquire_lock(&self, timeout: Duration) -> Result<LockGuard, StateError> {
         Ledger::acquire_lock(self, timeout)
     }
@@ -568,6 +525,91 @@ impl SendLedger for Ledger {
     fn last_inbound(&self, phone: &str) -> Result<Option<DateTime<Utc>>, StateError> {
         Ledger::last_inbound(self, phone)
     }
+}
+
+fn insert_intents(
+    tx: &Connection,
+    intents: &[Intent],
+    replace_unknown: bool,
+) -> Result<Vec<IntentStatus>, StateError> {
+    let mut out = Vec::with_capacity(intents.len());
+    let mut insert = tx.prepare_cached(
+        "INSERT INTO sends (send, phone, flow_token, kind, template, intent_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+         ON CONFLICT (send, phone) DO NOTHING",
+    )?;
+    // A Flow completion proves the earlier message arrived: that row stays.
+    let mut forget = tx.prepare_cached(
+        "DELETE FROM sends WHERE send = ?1 AND phone = ?2 AND outcome = 'unknown'
+         AND completed_at IS NULL",
+    )?;
+    for i in intents {
+        if replace_unknown {
+            forget.execute(params![i.send, i.phone])?;
+        }
+        let n = insert.execute(params![
+            i.send,
+            i.phone,
+            i.flow_token,
+            i.kind.as_str(),
+            i.template,
+            fmt_time(i.at)
+        ])?;
+        out.push(if n == 1 {
+            IntentStatus::Recorded
+        } else {
+            IntentStatus::AlreadyRecorded
+        });
+    }
+    Ok(out)
+}
+
+/// Acks can reach the webhook before apply records the accepted outcome
+/// that carries the message id; those acks were kept in `events` and are
+/// applied here, so the race loses nothing.
+fn update_outcomes(tx: &Connection, outcomes: &[OutcomeRecord]) -> Result<usize, StateError> {
+    let mut changed = 0;
+    let mut stmt = tx.prepare_cached(
+        "UPDATE sends SET outcome = ?3, message_id = ?4, job_id = ?5, reason = ?6,
+                outcome_at = ?7, kind = coalesce(?8, kind), template = coalesce(?9, template)
+         WHERE send = ?1 AND phone = ?2",
+    )?;
+    for o in outcomes {
+        let (message_id, job_id, reason) = match &o.outcome {
+            Outcome::Accepted { message_id, job_id } => {
+                (message_id.as_deref(), job_id.as_deref(), None)
+            }
+            Outcome::Rejected { reason } | Outcome::Unknown { reason } => {
+                (None, None, Some(reason.as_str()))
+            }
+        };
+        let n = stmt.execute(params![
+            o.send,
+            o.phone,
+            o.outcome.as_str(),
+            message_id,
+            job_id,
+            reason,
+            fmt_time(o.at),
+            o.kind.map(SendKind::as_str),
+            o.template,
+        ])?;
+        changed += n;
+        if let (1, Some(id)) = (n, message_id) {
+            replay_acks(tx, id)?;
+        }
+    }
+    Ok(changed)
+}
+
+fn delete_intents(tx: &Connection, send: &str, phones: &[String]) -> Result<usize, StateError> {
+    let mut n = 0;
+    let mut stmt =
+        tx.prepare_cached("DELETE FROM sends WHERE send = ?1 AND phone = ?2 AND outcome IS NULL")?;
+    for phone in phones {
+        n += stmt.execute(params![send, phone])?;
+    }
+    Ok(n)
 }
 
 fn connect(path: &Path, create: bool) -> Result<Connection, StateError> {

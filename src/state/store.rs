@@ -50,6 +50,15 @@ pub trait SendLedger: Send + Sync {
     fn mark_dangling_intents_unknown(&self) -> Result<usize, StateError>;
     /// Deletes the unknown rows of `send` (`apply --resend-unknown`).
     fn forget_unknown(&self, send: &str) -> Result<usize, StateError>;
+    /// One group commit of apply (docs/exactly-once.md): the group's
+    /// outcomes, then its withdrawals, then its intents, in ONE durable
+    /// transaction. Returns the intents' statuses in input order.
+    ///
+    /// With `replace_unknown` (the `--resend-unknown` decision) an intent
+    /// replaces an existing `unknown` row of the same (send, phone) without
+    /// a Flow completion, in the same transaction, so the old row disappears
+    /// only when the new request is about to start.
+    fn commit_group(&self, group: &Group<'_>) -> Result<Vec<IntentStatus>, StateError>;
 
     /// Per-send funnel counts, for one send or all, sorted by name.
     fn counts(&self, send: Option<&str>) -> Result<BTreeMap<String, SendCounts>, StateError>;
@@ -87,6 +96,17 @@ pub trait SendLedger: Send + Sync {
             .last_inbound(phone)?
             .filter(|at| *at <= now && now - *at < WINDOW))
     }
+}
+
+/// What one group commit of apply writes, for one send.
+#[derive(Debug, Clone, Copy)]
+pub struct Group<'a> {
+    pub send: &'a str,
+    pub outcomes: &'a [OutcomeRecord],
+    /// Phones whose intents are withdrawn (request certainly not made).
+    pub withdrawn: &'a [String],
+    pub intents: &'a [Intent],
+    pub replace_unknown: bool,
 }
 
 /// Who holds the apply lock, as the holder wrote it down: for messages

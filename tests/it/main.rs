@@ -12,6 +12,7 @@ mod dry_run;
 mod lock;
 mod plan;
 mod provider;
+mod safety;
 mod sandbox;
 mod schema;
 mod state;

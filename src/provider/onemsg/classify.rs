@@ -34,9 +34,10 @@ pub enum TransportFailure {
     /// No connection was made (refused, DNS, connect timeout): nothing was
     /// written, so nothing can have been sent.
     BeforeWrite,
-    /// The request may have been written: timeout, connection cut, broken
-    /// body.
+    /// The request may have been written: connection cut, broken body.
     AfterWrite,
+    /// The request was written and no answer came in time.
+    Timeout,
 }
 
 /// Classifies a failure with no HTTP answer. `detail` must already be free of
@@ -48,7 +49,10 @@ pub fn transport(failure: TransportFailure, detail: String) -> SendOutcome {
             retry_after: None,
         },
         TransportFailure::AfterWrite => SendOutcome::Ambiguous {
-            reason: format!("no answer after the request was sent: {detail}"),
+            reason: format!("no answer after the request was sent (connection cut): {detail}"),
+        },
+        TransportFailure::Timeout => SendOutcome::Ambiguous {
+            reason: format!("no answer after the request was sent (timed out): {detail}"),
         },
     }
 }
@@ -69,7 +73,10 @@ pub fn http(status: u16, retry_after: Option<Duration>, body: &str) -> SendOutco
         // --fault-500 does exactly that); never resend blindly (§4, AGENTS
         // reliability.md).
         500..=599 => SendOutcome::Ambiguous {
-            reason: format!("HTTP {status}: {}", super::wire::error_message(body)),
+            reason: format!(
+                "HTTP {status} after the request reached the API (the message may have gone out): {}",
+                super::wire::error_message(body)
+            ),
         },
         200..=299 => success_body(body),
         // Wrong token or unknown channel: nothing was sent, and nothing about

@@ -1,0 +1,116 @@
+//! The recipients a plan counted as to-be-sent, per send, as salted hashes:
+//! what lets apply message only people the reviewed plan showed
+//! (docs/exactly-once.md, "The reviewed plan"), without writing phone
+//! numbers into plan files.
+//!
+//! # Caveats
+//! A salted hash keeps phones out of the file's text, not out of reach of a
+//! determined reader: phone numbers are few enough to enumerate. Treat plan
+//! files as internal documents all the same.
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// A set of phones (E.164 digits) as 64-bit salted hashes, sorted.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlannedSet {
+    /// Hex, random per plan.
+    pub salt: String,
+    /// The sorted hashes as one hex string, 16 characters each (compact
+    /// for a million recipients, unlike a JSON array).
+    #[serde(with = "packed")]
+    pub hashes: Vec<u64>,
+}
+
+impl PlannedSet {
+    /// An empty set with a fresh random salt.
+    pub fn new() -> Self {
+        let salt: [u8; 16] = std::array::from_fn(|_| fastrand::u8(..));
+        PlannedSet {
+            salt: hex::encode(salt),
+            hashes: Vec::new(),
+        }
+    }
+
+    pub fn hash(&self, phone: &str) -> u64 {
+        let mut h = Sha256::new();
+        h.update(self.salt.as_bytes());
+        h.update(b":");
+        h.update(phone.as_bytes());
+        let d = h.finalize();
+        let mut first = [0u8; 8];
+        first.copy_from_slice(&d[..8]);
+        u64::from_be_bytes(first)
+    }
+
+    /// Adds a phone; call [`PlannedSet::seal`] before [`PlannedSet::contains`].
+    pub fn insert(&mut self, phone: &str) {
+        let h = self.hash(phone);
+        self.hashes.push(h);
+    }
+
+    pub fn seal(&mut self) {
+        self.hashes.sort_unstable();
+        self.hashes.dedup();
+    }
+
+    pub fn contains(&self, phone: &str) -> bool {
+        self.hashes.binary_search(&self.hash(phone)).is_ok()
+    }
+
+    pub fn len(&self) -> usize {
+        self.hashes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.hashes.is_empty()
+    }
+}
+
+mod packed {
+    use std::fmt::Write as _;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(hashes: &[u64], s: S) -> Result<S::Ok, S::Error> {
+        let mut out = String::with_capacity(hashes.len() * 16);
+        for h in hashes {
+            let _ = write!(out, "{h:016x}");
+        }
+        s.serialize_str(&out)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u64>, D::Error> {
+        let text = String::deserialize(d)?;
+        if text.len() % 16 != 0 || !text.is_ascii() {
+            return Err(serde::de::Error::custom(
+                "recipient hashes must be 16 hex characters each",
+            ));
+        }
+        (0..text.len() / 16)
+            .map(|i| {
+                u64::from_str_radix(&text[i * 16..i * 16 + 16], 16)
+                    .map_err(|_| serde::de::Error::custom("recipient hashes must be hex"))
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn membership_survives_a_round_trip_and_never_shows_phones() {
+        let mut set = PlannedSet::new();
+        set.insert("15550000001");
+        set.insert("15550000002");
+        set.seal();
+        let json = serde_json::to_string(&set).expect("json");
+        assert!(!json.contains("1555"), "{json}");
+        let back: PlannedSet = serde_json::from_str(&json).expect("parse");
+        assert!(back.contains("15550000001"));
+        assert!(back.contains("15550000002"));
+        assert!(!back.contains("15550000003"));
+    }
+}
