@@ -279,11 +279,3 @@ fn kill_loop_with_rate_limit_leaves_only_requests_in_flight_in_doubt() {
         c.seed = fastrand::u64(..);
     });
 }
-
-/// Waits until the sandbox received `n` send requests (or 20 s).
-pub fn wait_for_requests(sb: &Sandbox, n: usize) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while sb.handle.requests().len() < n && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
