@@ -22,12 +22,12 @@ use sha2::{Digest, Sha256};
 
 use super::lock;
 use super::migrations;
+use super::store::Group;
 use super::{
     fmt_time, parse_time, Delivery, EventKind, InboundEvent, Intent, IntentStatus, LockGuard,
     LockHolder, Outcome, OutcomeRecord, Recorded, Response, SendCounts, SendKind, SendLedger,
     SendRow, StateError, StoreReport, StoredEvent, WINDOW,
 };
-use super::store::Group;
 
 /// Query errors keep the driver's error as their source; its type stays here.
 impl From<rusqlite::Error> for StateError {

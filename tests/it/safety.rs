@@ -7,7 +7,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use waform::provider::{AccountFlow, FlowStatus};
 use waform::sandbox::{SandboxConfig, SandboxHandle};
