@@ -472,7 +472,10 @@ impl<'a> Run<'a> {
             }
             left += total.saturating_sub(report.attempted() + report.expired);
         }
-        if let Some(sig) = self.stop.signal() {
+        // A watch stopped once its pass had finished everything interrupted
+        // nothing; a one-off apply reports any signal.
+        let cut_short = left > 0 || self.stop.is_halted() || !self.args.watch;
+        if let (Some(sig), true) = (self.stop.signal(), cut_short) {
             eprintln!(
                 "\ninterrupted ({}): {}",
                 signal_name(sig),

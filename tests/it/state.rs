@@ -176,7 +176,11 @@ fn outcomes_are_recorded_and_dangling_intents_become_unknown() {
     assert_eq!(l.mark_dangling_intents_unknown().expect("mark"), 2);
     let row = l.row("s", "4").expect("row").expect("exists");
     assert_eq!(row.recorded, Recorded::Unknown);
-    assert!(row.reason.as_deref().unwrap_or("").contains("no outcome"));
+    assert!(row
+        .reason
+        .as_deref()
+        .unwrap_or("")
+        .contains("started and was unanswered"));
     let row = l.row("s", "1").expect("row").expect("exists");
     assert_eq!(row.message_id.as_deref(), Some("wamid.1"));
     assert_eq!(row.flow_token, "s-1");
