@@ -8,8 +8,8 @@ use std::time::Duration;
 use anyhow::{anyhow, bail, Context as _};
 
 use super::context::{self, Account};
-use crate::apply::held_lock::HeldApplyLock;
 use crate::apply::dispatch::{Dispatcher, SendJob, SendReport, Window};
+use crate::apply::held_lock::HeldApplyLock;
 use crate::apply::ratelimit::RateLimiter;
 use crate::apply::sends::{FlowTarget, Message, TemplateTarget};
 use crate::apply::stop::Stop;
