@@ -32,13 +32,20 @@ pub enum Command {
     Unlock(UnlockArgs),
     /// Run the local 1msg emulator.
     Sandbox(SandboxArgs),
-    /// Print the JSON Schema of the config.
-    Schema,
+    /// Print the JSON Schema of the config (or of Flow JSON files).
+    Schema(SchemaArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SchemaArgs {
+    /// Print the schema of Flow JSON files instead of the config's.
+    #[arg(long)]
+    pub flow_json: bool,
 }
 
 #[derive(Debug, Args)]
 pub struct ValidateArgs {
-    /// Config file or folder of *.yaml files.
+    /// Config file or folder of *.yaml files, or one Flow JSON file (*.json).
     #[arg(default_value = "waform.yaml")]
     pub path: PathBuf,
     /// No ANSI colors in diagnostics (also when NO_COLOR is set or stderr is not a terminal).

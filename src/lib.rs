@@ -10,6 +10,7 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod diag;
+pub mod flow;
 pub mod plan;
 pub mod provider;
 pub mod sandbox;

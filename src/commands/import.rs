@@ -117,6 +117,7 @@ fn empty_config() -> crate::config::Config {
         },
         base_dir: std::path::PathBuf::from("."),
         spans: Default::default(),
+        flows: BTreeMap::new(),
     }
 }
 

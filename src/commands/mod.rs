@@ -28,7 +28,7 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Webhook(args) => webhook::run(args),
         Command::Unlock(args) => unlock::run(args),
         Command::Sandbox(args) => sandbox::run(args),
-        Command::Schema => schema::run(),
+        Command::Schema(args) => schema::run(args),
     }
 }
 

@@ -7,9 +7,12 @@ use crate::config::{self, Depth};
 use crate::diag::Severity;
 
 pub fn run(args: ValidateArgs) -> anyhow::Result<u8> {
-    let result = config::load(&args.path, Depth::Full);
     let color =
         !args.no_color && std::env::var_os("NO_COLOR").is_none() && std::io::stderr().is_terminal();
+    if args.path.extension().is_some_and(|e| e == "json") {
+        return Ok(flow_file(&args, color));
+    }
+    let result = config::load(&args.path, Depth::Full);
     eprint!("{}", result.render(color));
     if result.diagnostics.has_errors() || result.config.is_none() {
         return Ok(1);
@@ -30,4 +33,24 @@ pub fn run(args: ValidateArgs) -> anyhow::Result<u8> {
         );
     }
     Ok(0)
+}
+
+/// A Flow JSON file checked on its own (no config, so no cross-checks).
+fn flow_file(args: &ValidateArgs, color: bool) -> u8 {
+    let result = crate::flow::validate_file(&args.path);
+    eprint!("{}", result.render(color));
+    if result.diagnostics.has_errors() {
+        return 1;
+    }
+    let warnings = result.diagnostics.count(Severity::Warning);
+    println!(
+        "{} is a valid Flow JSON{}",
+        args.path.display(),
+        if warnings > 0 {
+            format!(", {warnings} warning(s)")
+        } else {
+            String::new()
+        }
+    );
+    0
 }

@@ -27,6 +27,8 @@ pub struct Config {
     /// Folder that CSV paths and the state URL are relative to.
     pub base_dir: PathBuf,
     pub spans: spans::SpanMap,
+    /// Managed Flows (those declared with `json`), read and checked.
+    pub flows: std::collections::BTreeMap<String, crate::flow::LoadedFlow>,
 }
 
 /// Everything `load` found: the config (when structurally valid), every
@@ -146,8 +148,20 @@ pub fn load(path: &Path, depth: Depth) -> LoadResult {
     };
     match serde_path_to_error::deserialize::<_, RawConfig>(value) {
         Ok(raw) => {
-            let semantic =
+            let mut semantic =
                 rules::check(&raw, &loaded.spans, &loaded.base_dir, depth == Depth::Full);
+            let managed = crate::flow::managed::load(
+                &raw,
+                &loaded.spans,
+                &loaded.base_dir,
+                &mut result.sources,
+            );
+            semantic.extend(managed.diagnostics);
+            semantic.extend(crate::flow::crosscheck::check(
+                &raw,
+                &loaded.spans,
+                &managed.flows,
+            ));
             if schema_failed {
                 for d in semantic.into_iter() {
                     if !stems_from_pruned(&d, &pruned) {
@@ -160,6 +174,7 @@ pub fn load(path: &Path, depth: Depth) -> LoadResult {
                     raw,
                     base_dir: loaded.base_dir,
                     spans: loaded.spans,
+                    flows: managed.flows,
                 });
             }
         }

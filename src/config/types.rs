@@ -76,14 +76,62 @@ pub struct StateConfig {
     pub url: Option<String>,
 }
 
-/// A Flow on the account, by id or by name (exactly one).
+/// A Flow: referenced on the account by `id` or `name` (exactly one), or
+/// managed — declared here with its Flow JSON (`name`, `categories`,
+/// `json`), created, validated and published by waform.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FlowRef {
+    /// The Flow id on the account (referenced Flows only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
+    /// The Flow name, unique per account; a managed Flow is keyed by it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    /// Meta's Flow categories (managed Flows; at least one).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub categories: Vec<FlowCategory>,
+    /// The Flow JSON: a file path relative to the config's folder, or the
+    /// Flow JSON written inline as a mapping. Makes the Flow managed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub json: Option<FlowJson>,
+    /// HTTPS endpoint for a Flow that exchanges data (`data_api_version`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint_uri: Option<String>,
+    /// Publish the Flow after upload (default true); false keeps it DRAFT.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub publish: Option<bool>,
+}
+
+impl FlowRef {
+    /// A managed Flow is declared with its Flow JSON.
+    pub fn is_managed(&self) -> bool {
+        self.json.is_some()
+    }
+}
+
+/// Where a managed Flow's JSON is.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum FlowJson {
+    /// Path of a Flow JSON file, relative to the config's folder.
+    File(String),
+    /// The Flow JSON itself, mapping one-to-one onto JSON.
+    Inline(serde_json::Map<String, serde_json::Value>),
+}
+
+/// Meta's Flow categories.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum FlowCategory {
+    SignUp,
+    SignIn,
+    AppointmentBooking,
+    LeadGeneration,
+    ContactUs,
+    CustomerSupport,
+    Survey,
+    Other,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]

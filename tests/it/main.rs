@@ -9,6 +9,7 @@ mod apply;
 mod cli;
 mod diagnostics;
 mod dry_run;
+mod flows;
 mod lock;
 mod plan;
 mod provider;

@@ -66,6 +66,10 @@ pub(super) fn check(ctx: &mut Ctx<'_>, config: &RawConfig) {
     }
     for (key, flow) in &config.flows {
         let path = format!("flows.{key}");
+        if flow.is_managed() {
+            // Managed Flows have their own rules (src/flow/managed.rs).
+            continue;
+        }
         match (&flow.id, &flow.name) {
             (Some(_), Some(_)) => ctx.error(
                 &path,
