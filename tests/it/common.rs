@@ -59,12 +59,24 @@ pub fn repo_root() -> PathBuf {
 pub fn copy_example(ctx: &TestContext, name: &str) -> PathBuf {
     let from = repo_root().join("examples").join(name);
     let to = ctx.path().join(name);
-    std::fs::create_dir_all(&to).expect("mkdir");
-    for entry in std::fs::read_dir(&from).expect("example folder") {
+    copy_tree(&from, &to);
+    to
+}
+
+/// Copies files and sub-folders (a managed Flow's `flows/`), leaving out
+/// hidden ones such as a local `.waform` state folder.
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for entry in std::fs::read_dir(from).expect("example folder") {
         let entry = entry.expect("entry");
-        if entry.file_type().expect("type").is_file() {
+        let kind = entry.file_type().expect("type");
+        if entry.file_name().to_string_lossy().starts_with('.') {
+            continue;
+        }
+        if kind.is_file() {
             std::fs::copy(entry.path(), to.join(entry.file_name())).expect("copy");
+        } else if kind.is_dir() {
+            copy_tree(&entry.path(), &to.join(entry.file_name()));
         }
     }
-    to
 }

@@ -112,11 +112,12 @@ fn import_sandbox_reads_the_saved_account_with_flows_by_name() {
     );
     let yaml = std::fs::read_to_string(ctx.path().join("imported/waform.yaml")).expect("yaml");
     assert!(yaml.contains("naming: exact"), "{yaml}");
-    // The Flow is keyed by its name on the account, not `flow_<id>`.
+    // The Flow is keyed by its name on the account ("Course sign-up"), not
+    // `flow_<id>`.
     assert!(
-        yaml.contains("  signup: { id: \"1234567890123456\" }"),
+        yaml.contains("  course_sign_up: { name: \"Course sign-up\" }"),
         "{yaml}"
     );
-    assert!(yaml.contains("flow: signup"), "{yaml}");
+    assert!(yaml.contains("flow: course_sign_up"), "{yaml}");
     ctx.cmd().args(["validate", "imported"]).assert().success();
 }
