@@ -282,6 +282,7 @@ mod tests {
             raw: serde_json::from_value(raw).unwrap(),
             base_dir: ".".into(),
             spans: Default::default(),
+            flows: Default::default(),
         }
     }
 
