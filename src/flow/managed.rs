@@ -146,7 +146,7 @@ pub fn load(
         out.flows.insert(
             key.clone(),
             LoadedFlow {
-                value,
+                json: serde_json::to_string(&value).unwrap_or_default(),
                 source,
                 facts,
             },

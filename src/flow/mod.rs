@@ -74,7 +74,9 @@ pub enum FlowSource {
 /// A managed Flow that was read (it may still have errors, reported beside it).
 #[derive(Debug, Clone)]
 pub struct LoadedFlow {
-    pub value: Value,
+    /// The Flow JSON, compact, in declared order: what is uploaded. Kept as
+    /// text, not a `Value` tree, so hundreds of Flows stay small in memory.
+    pub json: String,
     pub source: FlowSource,
     pub facts: FlowFacts,
 }
