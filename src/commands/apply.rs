@@ -64,6 +64,12 @@ pub fn run(args: ApplyArgs) -> anyhow::Result<u8> {
             context::real_account(&cfg)?
         };
         let sent_before = account.sandbox.as_ref().map_or(0, |(s, _)| s.sends().len());
+        if args.sandbox {
+            println!(
+                "Sandbox run: an in-process emulator of the 1msg API; nobody real is messaged \
+                 (state {ledger_path}).\n"
+            );
+        }
         // The lock, once taken, is held until apply exits (watch included).
         let held = std::cell::OnceCell::new();
         let run = Run {
@@ -133,8 +139,29 @@ pub fn run(args: ApplyArgs) -> anyhow::Result<u8> {
         if let (false, Some(sig)) = (args.watch, stop.signal()) {
             return Ok(interrupted_code(sig));
         }
+        if code == 0 {
+            print!("{}", next_steps(&config_path, args.sandbox));
+        }
         Ok(code)
     })
+}
+
+/// What to do after a successful apply: see the funnel, and (after a dry
+/// run) how to run it for real.
+fn next_steps(config: &std::path::Path, sandbox: bool) -> String {
+    let path = config.display();
+    if sandbox {
+        format!(
+            "\nNext: `waform status --sandbox {path}` shows the funnel of this dry run.\n\
+             For real: set WAFORM_INSTANCE and WAFORM_TOKEN, review `waform plan {path}`, \
+             then `waform apply {path}`.\n"
+        )
+    } else {
+        format!(
+            "\nNext: `waform status {path}` shows the funnel; deliveries and submitted forms \
+             arrive through `waform webhook {path}`.\n"
+        )
+    }
 }
 
 /// `--resend-unknown SEND`: the explicit decision to attempt again the
@@ -240,6 +267,17 @@ struct Run<'a> {
 }
 
 impl<'a> Run<'a> {
+    /// The `status` command for this run's ledger (a plan file names its
+    /// config).
+    fn status_command(&self) -> String {
+        let config = match self.planfile {
+            Some(pf) => pf.config.display().to_string(),
+            None => self.args.path.display().to_string(),
+        };
+        let sandbox = if self.args.sandbox { "--sandbox " } else { "" };
+        format!("waform status {sandbox}{config}")
+    }
+
     /// The same run over another (re-read) config.
     fn clone_with_cfg<'b>(&self, cfg: &'b Config) -> Run<'b>
     where
@@ -466,7 +504,7 @@ impl<'a> Run<'a> {
             progress.finish();
             // Losing the lock raised the stop flag: say why sending stopped.
             self.check_lock()?;
-            print_report(&sp.name, &report, started.elapsed());
+            print_report(&sp.name, &report, started.elapsed(), &self.status_command());
             if report.expired > 0 {
                 code = 1;
             }
@@ -601,13 +639,15 @@ impl<'a> Run<'a> {
 }
 
 /// The one-line summary of a send, plus what the user should know.
-fn print_report(name: &str, report: &SendReport, took: Duration) {
+/// `status` is the command that shows this send's funnel
+/// (`waform status [--sandbox] PATH`).
+fn print_report(name: &str, report: &SendReport, took: Duration, status: &str) {
     println!(
         "  {}: {} accepted{}, {} rejected, {} unknown in {:.1}s",
         name,
         report.accepted,
         if report.fallback > 0 {
-            format!(" ({} via fallback template)", report.fallback)
+            format!(" ({} window closed → fallback template)", report.fallback)
         } else {
             String::new()
         },
@@ -640,7 +680,7 @@ fn print_report(name: &str, report: &SendReport, took: Duration) {
         println!("      first rejection: {reason}");
     }
     if report.unknown > 0 {
-        println!("      {} outcome(s) unknown: never resent automatically; check `waform status {}` and decide with --resend-unknown {}", report.unknown, name, name);
+        println!("      {} outcome(s) unknown: never resent automatically; check `{status} --send {name}` and decide with --resend-unknown {name}", report.unknown);
     }
 }
 

@@ -314,6 +314,9 @@ fn flow_checks(
                     }
                     Some(f) => {
                         check.id = Some(f.id.clone());
+                        // The name too, so a button that names the Flow and one
+                        // that gives its id both match this line of the plan.
+                        check.name = Some(f.name.clone());
                         check.status = match &f.status {
                             FlowStatus::Other(s) => s.clone(),
                             s => format!("{s:?}").to_uppercase(),

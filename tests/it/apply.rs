@@ -301,7 +301,7 @@ sends:
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(
-        stdout.contains("3 accepted (2 via fallback template)"),
+        stdout.contains("3 accepted (2 window closed → fallback template)"),
         "{stdout}"
     );
     let sends = sb.handle.sends();

@@ -121,3 +121,29 @@ fn import_sandbox_reads_the_saved_account_with_flows_by_name() {
     assert!(yaml.contains("flow: course_sign_up"), "{yaml}");
     ctx.cmd().args(["validate", "imported"]).assert().success();
 }
+
+#[test]
+fn a_flow_message_says_why_it_went_by_fallback_and_names_its_flow_alike() {
+    let ctx = TestContext::new();
+    let dir = copy_example(&ctx, "service-followup");
+    let out = run(&ctx, &["apply", "--sandbox"], &dir);
+    let out = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.contains("3 accepted (3 window closed → fallback template)"),
+        "{out}"
+    );
+    // The button names the Flow; the Flows section shows that name too.
+    assert!(out.contains("flow=Course application"), "{out}");
+    assert!(
+        out.contains("application \"Course application\" id "),
+        "{out}"
+    );
+
+    let plan = run(&ctx, &["plan", "--sandbox"], &dir);
+    let plan = String::from_utf8_lossy(&plan.stdout).to_string();
+    assert!(
+        plan.contains("24-hour window closed (no message from the person in the last 24 h) → fallback template application_reminder_"),
+        "{plan}"
+    );
+    assert!(!plan.contains("(flow_message via "), "{plan}");
+}

@@ -74,13 +74,14 @@ pub fn render(plan: &Plan, color: bool) -> String {
     if !plan.flows.is_empty() {
         let _ = writeln!(out, "\nFlows:");
         for f in &plan.flows {
-            let _ = writeln!(
-                out,
-                "  {} {} ({})",
-                f.key,
-                f.id.as_deref().or(f.name.as_deref()).unwrap_or(""),
-                f.status
-            );
+            let mut line = format!("  {}", f.key);
+            if let Some(name) = f.name.as_ref().filter(|n| **n != f.key) {
+                let _ = write!(line, " \"{name}\"");
+            }
+            if let Some(id) = &f.id {
+                let _ = write!(line, " id {id}");
+            }
+            let _ = writeln!(out, "{line} ({})", f.status);
         }
     }
     let _ = writeln!(out, "\nSends:");
@@ -88,8 +89,10 @@ pub fn render(plan: &Plan, color: bool) -> String {
         let _ = writeln!(out, "  none declared");
     }
     for s in &plan.sends {
+        // A Flow message goes as itself; its template is only the fallback.
+        let flow_message = s.kind == "flow_message";
         let target = match (&s.template, &s.language) {
-            (Some(t), Some(l)) => format!(" via {t} [{l}]"),
+            (Some(t), Some(l)) if !flow_message => format!(" via {t} [{l}]"),
             _ => String::new(),
         };
         let _ = writeln!(
@@ -102,6 +105,12 @@ pub fn render(plan: &Plan, color: bool) -> String {
         );
         if let Some(reason) = &s.reason {
             let _ = writeln!(out, "      {reason}");
+        }
+        if let (true, Some(t), Some(l)) = (flow_message, &s.template, &s.language) {
+            let _ = writeln!(
+                out,
+                "      24-hour window closed (no message from the person in the last 24 h) → fallback template {t} [{l}]"
+            );
         }
     }
     if !plan.messages.is_empty() {
