@@ -28,6 +28,8 @@ pub enum Command {
     Responses(ResponsesArgs),
     /// Receive 1msg callbacks into the state ledger.
     Webhook(WebhookArgs),
+    /// Resolve `unknown` send outcomes from the account's message history.
+    Reconcile(ReconcileArgs),
     /// Clear an apply lock whose holder is gone (refused while it lives).
     Unlock(UnlockArgs),
     /// Run the local 1msg emulator.
@@ -181,6 +183,25 @@ pub struct StatusArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct ReconcileArgs {
+    /// Config file or folder of *.yaml files.
+    #[arg(default_value = "waform.yaml")]
+    pub path: PathBuf,
+    /// Use the in-process sandbox and the ledger of `apply --sandbox` runs.
+    #[arg(long)]
+    pub sandbox: bool,
+    /// State URL (`sqlite://PATH`); env WAFORM_STATE.
+    #[arg(long)]
+    pub state: Option<String>,
+    /// How long to wait for an apply holding the state lock.
+    #[arg(long, default_value = "30s")]
+    pub lock_timeout: String,
+    /// No ANSI colors in config diagnostics.
+    #[arg(long)]
+    pub no_color: bool,
+}
+
+#[derive(Debug, Args)]
 pub struct UnlockArgs {
     #[command(flatten)]
     pub config: ConfigPath,
@@ -278,4 +299,7 @@ pub struct SandboxArgs {
     /// Seed for the fault injection, so a run can be repeated.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Keep no message history: GET /messages answers a notice, as a channel without history storage.
+    #[arg(long)]
+    pub history_disabled: bool,
 }

@@ -5,6 +5,7 @@ pub mod dispatch;
 pub mod group_commit;
 pub mod held_lock;
 pub mod ratelimit;
+pub mod reconcile;
 pub mod sends;
 pub mod stop;
 pub mod templates;

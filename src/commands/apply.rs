@@ -13,6 +13,7 @@ use crate::apply::held_lock::HeldApplyLock;
 use crate::apply::ratelimit::RateLimiter;
 use crate::apply::sends::{FlowTarget, Message, TemplateTarget};
 use crate::apply::stop::Stop;
+use crate::apply::reconcile::Reconciler;
 use crate::apply::templates;
 use crate::cli::ApplyArgs;
 use crate::config::Config;
@@ -85,6 +86,7 @@ pub fn run(args: ApplyArgs) -> anyhow::Result<u8> {
             color,
             held: &held,
         };
+        run.reconcile_unknown().await?;
         if !args.resend_unknown.is_empty() {
             resend_unknown(&cfg, &args, &run)?;
         }
@@ -326,6 +328,37 @@ impl<'a> Run<'a> {
             self.stop.clone(),
         ));
         Ok(waited)
+    }
+
+    /// Before anything is planned or offered for resending, looks the
+    /// ledger's `unknown` outcomes up in the account's history
+    /// (`apply::reconcile`). Nothing recorded yet: nothing to do, and no
+    /// state is created.
+    async fn reconcile_unknown(&self) -> anyhow::Result<()> {
+        let Some(ledger) = crate::state::open_existing(self.ledger_path)? else {
+            return Ok(());
+        };
+        self.hold_lock(ledger.as_ref())?;
+        ledger.mark_dangling_intents_unknown()?;
+        let report = Reconciler::for_config(self.cfg, self.account.provider.clone())
+            .run(ledger.as_ref(), chrono::Utc::now())
+            .await?;
+        if report.rows == 0 {
+            return Ok(());
+        }
+        println!(
+            "Unknown outcomes checked against the account's message history: {} found (now accepted), {} not found (still unknown){}",
+            report.found,
+            report.not_found,
+            match (&report.unavailable, report.unanswered) {
+                (_, 0) => String::new(),
+                (why, n) => format!(
+                    ", {n} not checked ({})",
+                    why.as_deref().unwrap_or("the history did not answer")
+                ),
+            }
+        );
+        Ok(())
     }
 
     /// Fails once the lock is lost: nothing more may be sent.

@@ -6,6 +6,7 @@ pub mod context;
 pub mod import;
 pub mod ledger_source;
 pub mod plan;
+pub mod reconcile;
 pub mod responses;
 pub mod sandbox;
 pub mod schema;
@@ -26,6 +27,7 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Status(args) => status::run(args),
         Command::Responses(args) => responses::run(args),
         Command::Webhook(args) => webhook::run(args),
+        Command::Reconcile(args) => reconcile::run(args),
         Command::Unlock(args) => unlock::run(args),
         Command::Sandbox(args) => sandbox::run(args),
         Command::Schema(args) => schema::run(args),

@@ -68,6 +68,7 @@ pub fn config_from_args(args: SandboxArgs) -> anyhow::Result<SandboxConfig> {
         fault_drop: rate("fault-drop", args.fault_drop)?,
         latency: duration("latency", &args.latency)?,
         seed: args.seed,
+        history_disabled: args.history_disabled,
         ..SandboxConfig::default()
     })
 }

@@ -171,15 +171,55 @@ pub enum SendOutcome {
     Ambiguous { reason: String },
 }
 
-/// A message from the account's history (`GET /messages`).
+/// A message from the account's history (`GET /messages`,
+/// docs/provider-1msg.md §2.6).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HistoryMessage {
     pub id: String,
+    /// The history cursor (`messageNumber`).
+    pub number: Option<u64>,
+    /// `12020721369@c.us` for a 1:1 chat.
     pub chat_id: Option<String>,
+    /// Sent by the business (an outgoing message).
     pub from_me: bool,
+    /// Unix seconds.
     pub time: Option<i64>,
     pub kind: Option<String>,
     pub body: Option<String>,
+    pub caption: Option<String>,
+    /// Whatever else the item carries about the message (`metadata`/`meta`).
+    pub metadata: Option<Value>,
+}
+
+impl HistoryMessage {
+    /// The phone digits of a 1:1 chat (`12020721369@c.us` → `12020721369`).
+    pub fn chat_phone(&self) -> Option<&str> {
+        let chat = self.chat_id.as_deref()?;
+        let (digits, domain) = chat.split_once('@').unwrap_or((chat, "c.us"));
+        (domain == "c.us" && !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()))
+            .then_some(digits)
+    }
+}
+
+/// What to ask `GET /messages` for (docs/provider-1msg.md §2.6).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HistoryQuery {
+    /// Only this chat (`12020721369@c.us`).
+    pub chat_id: Option<String>,
+    /// Only messages at or after this unix second.
+    pub min_time: Option<i64>,
+    /// Only messages after this cursor (`lastMessageNumber`): paging forward.
+    pub after_number: Option<u64>,
+    /// Page size (the API's default is 100; 0 would mean "all").
+    pub limit: usize,
+}
+
+/// The history, or why the account cannot show it. History can be disabled
+/// on a channel: the API then answers an empty list with a `notice`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum History {
+    Messages(Vec<HistoryMessage>),
+    Unavailable(String),
 }
 
 /// Why a read or template write failed. Never carries the token.
@@ -208,5 +248,6 @@ pub trait Provider: Send + Sync {
     async fn list_flows(&self) -> Result<FlowList, ProviderError>;
     async fn send_template(&self, message: &TemplateMessage) -> SendOutcome;
     async fn send_flow(&self, message: &FlowMessage) -> SendOutcome;
-    async fn list_messages(&self) -> Result<Vec<HistoryMessage>, ProviderError>;
+    /// One page of the account's stored message history.
+    async fn list_messages(&self, query: &HistoryQuery) -> Result<History, ProviderError>;
 }

@@ -23,8 +23,8 @@ pub use self::classify::is_window_closed;
 use self::classify::TransportFailure;
 pub use self::retry::Backoff;
 use super::{
-    AccountTemplate, FlowList, FlowMessage, HistoryMessage, NewTemplate, Provider, ProviderError,
-    SendOutcome, TemplateMessage,
+    AccountTemplate, FlowList, FlowMessage, History, HistoryQuery, NewTemplate, Provider,
+    ProviderError, SendOutcome, TemplateMessage,
 };
 use crate::secret::Secret;
 
@@ -409,11 +409,23 @@ impl Provider for OneMsgClient {
         self.send("sendFlow", &wire::send_flow_body(message)).await
     }
 
-    async fn list_messages(&self) -> Result<Vec<HistoryMessage>, ProviderError> {
-        let body = self
-            .json(Safety::Read, || self.request(Method::GET, "messages", &[]))
-            .await?;
-        wire::parse_messages(&body).map_err(ProviderError::Decode)
+    /// A read, retried like the others (429, 5xx). 501 or a `notice` with
+    /// no messages means the channel keeps no history: `Unavailable`.
+    async fn list_messages(&self, query: &HistoryQuery) -> Result<History, ProviderError> {
+        let params = wire::history_params(query);
+        match self
+            .json(Safety::Read, || {
+                self.request(Method::GET, "messages", &params)
+            })
+            .await
+        {
+            Ok(body) => wire::parse_messages(&body).map_err(ProviderError::Decode),
+            Err(ProviderError::Http {
+                status: 501,
+                message,
+            }) => Ok(History::Unavailable(message)),
+            Err(e) => Err(e),
+        }
     }
 }
 

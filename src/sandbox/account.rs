@@ -784,11 +784,23 @@ impl Account {
         Some((send, id, time))
     }
 
-    /// `GET /messages` (docs/provider-1msg.md §2.6): history items with
-    /// `messageNumber`; `lastMessageNumber` pages forward, `limit` 0 = all.
-    pub fn messages_json(&self, last_number: u64, limit: usize) -> Value {
+    /// `GET /messages` (docs/provider-1msg.md §2.6): every accepted send
+    /// (faulted ones included: they went out) and every customer message,
+    /// as history items, filtered and paged like the real API.
+    pub fn messages_json(&self, q: &HistoryFilter) -> Value {
+        let keep = |number: u64, phone: &str, id: &str, time: i64| {
+            number > q.after
+                && q.chat.as_deref().is_none_or(|c| c == phone)
+                && q.msg_id.as_deref().is_none_or(|m| m == id)
+                && q.min_time.is_none_or(|t| time >= t)
+                && q.max_time.is_none_or(|t| time <= t)
+        };
         let mut rows: Vec<(u64, Value)> = Vec::new();
-        for s in self.sends.iter().filter(|s| s.number > last_number) {
+        for s in self
+            .sends
+            .iter()
+            .filter(|s| keep(s.number, &s.phone, &s.id, s.time))
+        {
             rows.push((
                 s.number,
                 json!({
@@ -797,11 +809,16 @@ impl Account {
                     "time": s.time, "chatId": format!("{}@c.us", s.phone),
                     "type": if s.kind == "flow" { "interactive" } else { "chat" },
                     "body": s.template.clone().or_else(|| s.flow_id.clone()).unwrap_or_default(),
+                    "senderName": "", "chatName": s.phone,
                     "caption": Value::Null, "quotedMsgId": Value::Null,
                 }),
             ));
         }
-        for m in self.inbound.iter().filter(|m| m.number > last_number) {
+        for m in self
+            .inbound
+            .iter()
+            .filter(|m| keep(m.number, &m.phone, &m.id, m.time))
+        {
             rows.push((
                 m.number,
                 json!({
@@ -809,15 +826,35 @@ impl Account {
                     "isForwarded": 0, "author": format!("{}@c.us", m.phone),
                     "time": m.time, "chatId": format!("{}@c.us", m.phone),
                     "type": m.kind, "body": m.body,
+                    "senderName": m.phone, "chatName": m.phone,
                     "caption": Value::Null, "quotedMsgId": Value::Null,
                 }),
             ));
         }
         rows.sort_by_key(|(n, _)| *n);
-        let limit = if limit == 0 { usize::MAX } else { limit };
+        if q.last {
+            rows.reverse();
+        }
+        let limit = if q.limit == 0 { usize::MAX } else { q.limit };
         let messages: Vec<Value> = rows.into_iter().take(limit).map(|(_, v)| v).collect();
         json!({"messages": messages})
     }
+}
+
+/// The `GET /messages` parameters the sandbox honours (docs/provider-1msg.md §2.6).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HistoryFilter {
+    /// Phone digits of `chatId`.
+    pub chat: Option<String>,
+    pub min_time: Option<i64>,
+    pub max_time: Option<i64>,
+    /// `lastMessageNumber`: only items after this cursor.
+    pub after: u64,
+    /// 0 = all.
+    pub limit: usize,
+    /// Newest first.
+    pub last: bool,
+    pub msg_id: Option<String>,
 }
 
 /// Lower-case status words, as 1msg returns them.
@@ -1076,8 +1113,58 @@ mod tests {
         let (send, _, _) = a.complete("tok", t0).expect("completion");
         assert_eq!(send.kind, "flow");
         assert!(a.complete("unknown", t0).is_none());
-        let history = a.messages_json(0, 0);
+        let history = a.messages_json(&HistoryFilter::default());
         assert_eq!(history["messages"].as_array().map(Vec::len), Some(4));
+    }
+
+    #[test]
+    fn history_filters_by_chat_cursor_and_time_and_pages() {
+        let mut a = account(Duration::ZERO);
+        let t0 = Instant::now();
+        for phone in ["15550001", "15550002", "15550001", "15550001"] {
+            a.inbound(phone, "hi", t0);
+        }
+        let ids = |v: Value| -> Vec<u64> {
+            v["messages"]
+                .as_array()
+                .map(|m| {
+                    m.iter()
+                        .filter_map(|i| i["messageNumber"].as_u64())
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let one = |f: HistoryFilter| ids(a.messages_json(&f));
+        let chat = Some("15550001".to_string());
+        let all = one(HistoryFilter {
+            chat: chat.clone(),
+            ..HistoryFilter::default()
+        });
+        assert_eq!(all.len(), 3);
+        let page = one(HistoryFilter {
+            chat: chat.clone(),
+            limit: 2,
+            ..HistoryFilter::default()
+        });
+        assert_eq!(page, all[..2]);
+        let next = one(HistoryFilter {
+            chat: chat.clone(),
+            after: page[1],
+            limit: 2,
+            ..HistoryFilter::default()
+        });
+        assert_eq!(next, all[2..]);
+        let newest = one(HistoryFilter {
+            last: true,
+            limit: 1,
+            ..HistoryFilter::default()
+        });
+        assert_eq!(newest, all[2..]);
+        assert!(one(HistoryFilter {
+            min_time: Some(unix_now() + 3600),
+            ..HistoryFilter::default()
+        })
+        .is_empty());
     }
 
     #[test]

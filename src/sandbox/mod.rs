@@ -13,7 +13,7 @@
 //! | POST   | `/{instance}/sendTemplate`         | approved template, param counts, FLOW index |
 //! | POST   | `/{instance}/sendFlow`             | PUBLISHED Flow (or mode draft), 24 h window |
 //! | GET    | `/{instance}/flows`                | `{items, count, total}`, or 501             |
-//! | GET    | `/{instance}/messages`             | history; `lastMessageNumber`, `limit`       |
+//! | GET    | `/{instance}/messages`             | history of every accepted send (faulted too) and inbound; `chatId`, `min_time`, `max_time`, `lastMessageNumber`, `limit`, `last`, `msgId`; or a `notice` when history is disabled |
 //! | GET    | `/{instance}/me`, `/status`        | profile, connection status                  |
 //! | POST   | `/_sandbox/inbound`                | `{"phone","body"?}`: opens the window       |
 //! | GET    | `/_sandbox/sends`                  | every accepted send                         |
@@ -79,6 +79,9 @@ pub struct SandboxConfig {
     pub seed: u64,
     /// Answer `GET /flows` with 501, as some channels do (docs/provider-1msg.md §2.7).
     pub flows_unavailable: bool,
+    /// Keep no message history: `GET /messages` answers an empty list with
+    /// a `notice`, as a channel without history storage does (§2.6).
+    pub history_disabled: bool,
     /// Answer `GET /templates` with every representation quirk 1msg has
     /// been seen to use (offset ignored, bare array, `language` as object,
     /// `components` as a string, namespace missing or renamed): a harder
@@ -109,6 +112,7 @@ impl Default for SandboxConfig {
             latency: Duration::ZERO,
             seed: 0,
             flows_unavailable: false,
+            history_disabled: false,
             quirks: false,
             name_block: Duration::from_secs(30 * 24 * 3600),
             window: Duration::from_secs(24 * 3600),
@@ -168,6 +172,7 @@ pub async fn start(config: SandboxConfig, listen: SocketAddr) -> std::io::Result
             latency: config.latency,
         },
         flows_unavailable: config.flows_unavailable,
+        history_disabled: config.history_disabled,
         quirks: config.quirks,
         hooks: Hooks::start(&config.instance, config.webhook.clone()),
     });

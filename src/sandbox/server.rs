@@ -27,7 +27,7 @@ use serde_json::{json, Map, Value};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 
-use super::account::{self, Account, Refusal};
+use super::account::{self, Account, HistoryFilter, Refusal};
 use super::hooks::Hooks;
 use crate::provider::{AccountFlow, FlowStatus, TemplateStatus};
 use crate::secret::Secret;
@@ -49,6 +49,7 @@ pub(crate) struct Shared {
     pub account: Mutex<Account>,
     pub faults: Faults,
     pub flows_unavailable: bool,
+    pub history_disabled: bool,
     pub quirks: bool,
     pub hooks: Hooks,
 }
@@ -194,9 +195,30 @@ async fn api(
             Json(json!({"items": items, "paging": {}, "count": n, "total": n})).into_response()
         }
         (Method::GET, "messages") => {
-            let last = q("lastMessageNumber").and_then(|v| v.parse().ok()).unwrap_or(0);
-            let limit = q("limit").and_then(|v| v.parse().ok()).unwrap_or(100);
-            Json(s.account().messages_json(last, limit)).into_response()
+            if s.history_disabled {
+                // What a channel without history storage answers
+                // (docs/provider-1msg.md §2.6: a `notice`, no messages).
+                return Json(json!({
+                    "messages": [],
+                    "notice": "Message history is disabled for this channel",
+                }))
+                .into_response();
+            }
+            let number = |k: &str| q(k).and_then(|v| v.trim().parse::<i64>().ok());
+            let filter = HistoryFilter {
+                chat: q("chatId").map(|c| c.split('@').next().unwrap_or_default().to_string()),
+                min_time: number("min_time"),
+                max_time: number("max_time"),
+                after: number("lastMessageNumber")
+                    .and_then(|n| u64::try_from(n).ok())
+                    .unwrap_or(0),
+                limit: number("limit")
+                    .and_then(|n| usize::try_from(n).ok())
+                    .unwrap_or(100),
+                last: q("last").is_some_and(|v| matches!(v, "1" | "true")),
+                msg_id: q("msgId").map(str::to_string),
+            };
+            Json(s.account().messages_json(&filter)).into_response()
         }
         (Method::GET, "me") => Json(json!({
             "about": "waform sandbox", "address": "", "description": "Local emulator of the 1msg API",

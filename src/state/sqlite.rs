@@ -225,36 +225,25 @@ impl Ledger {
     /// The full row for (send, phone), if any.
     pub fn row(&self, send: &str, phone: &str) -> Result<Option<SendRow>, StateError> {
         let conn = self.conn();
-        let mut stmt = conn.prepare_cached(
-            "SELECT send, phone, flow_token, kind, template, intent_at, outcome, message_id,
-                    job_id, reason, outcome_at, delivery, delivery_error, delivered_at, read_at,
-                    completed_at, response_json
-             FROM sends WHERE send = ?1 AND phone = ?2",
-        )?;
-        let raw = stmt
-            .query_row(params![send, phone], |r| {
-                Ok(RawRow {
-                    send: r.get(0)?,
-                    phone: r.get(1)?,
-                    flow_token: r.get(2)?,
-                    kind: r.get(3)?,
-                    template: r.get(4)?,
-                    intent_at: r.get(5)?,
-                    outcome: r.get(6)?,
-                    message_id: r.get(7)?,
-                    job_id: r.get(8)?,
-                    reason: r.get(9)?,
-                    outcome_at: r.get(10)?,
-                    delivery: r.get(11)?,
-                    delivery_error: r.get(12)?,
-                    delivered_at: r.get(13)?,
-                    read_at: r.get(14)?,
-                    completed_at: r.get(15)?,
-                    response_json: r.get(16)?,
-                })
-            })
-            .optional()?;
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT {ROW_COLUMNS} FROM sends WHERE send = ?1 AND phone = ?2"
+        ))?;
+        let raw = stmt.query_row(params![send, phone], raw_row).optional()?;
         raw.map(RawRow::into_row).transpose()
+    }
+
+    /// Every row whose outcome is `unknown`, oldest intent first: what
+    /// `reconcile` looks up in the account's history. Dangling intents are
+    /// not included (turn them into `unknown` first, under the lock).
+    pub fn unknown_rows(&self) -> Result<Vec<SendRow>, StateError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT {ROW_COLUMNS} FROM sends WHERE outcome = 'unknown' ORDER BY intent_at, send, phone"
+        ))?;
+        let raws = stmt
+            .query_map([], raw_row)?
+            .collect::<Result<Vec<_>, _>>()?;
+        raws.into_iter().map(RawRow::into_row).collect()
     }
 
     /// Turns intents without an outcome into `unknown`; returns how many.
@@ -501,6 +490,9 @@ impl SendLedger for Ledger {
     fn mark_dangling_intents_unknown(&self) -> Result<usize, StateError> {
         Ledger::mark_dangling_intents_unknown(self)
     }
+    fn unknown_rows(&self) -> Result<Vec<SendRow>, StateError> {
+        Ledger::unknown_rows(self)
+    }
     fn forget_unknown(&self, send: &str) -> Result<usize, StateError> {
         Ledger::forget_unknown(self, send)
     }
@@ -645,6 +637,33 @@ fn recorded_from(outcome: Option<&str>) -> Result<Recorded, StateError> {
             value: other.to_string(),
         }),
     }
+}
+
+/// The columns [`raw_row`] reads, in its order.
+const ROW_COLUMNS: &str = "send, phone, flow_token, kind, template, intent_at, outcome, message_id,
+     job_id, reason, outcome_at, delivery, delivery_error, delivered_at, read_at,
+     completed_at, response_json";
+
+fn raw_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawRow> {
+    Ok(RawRow {
+        send: r.get(0)?,
+        phone: r.get(1)?,
+        flow_token: r.get(2)?,
+        kind: r.get(3)?,
+        template: r.get(4)?,
+        intent_at: r.get(5)?,
+        outcome: r.get(6)?,
+        message_id: r.get(7)?,
+        job_id: r.get(8)?,
+        reason: r.get(9)?,
+        outcome_at: r.get(10)?,
+        delivery: r.get(11)?,
+        delivery_error: r.get(12)?,
+        delivered_at: r.get(13)?,
+        read_at: r.get(14)?,
+        completed_at: r.get(15)?,
+        response_json: r.get(16)?,
+    })
 }
 
 struct RawRow {

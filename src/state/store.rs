@@ -48,6 +48,8 @@ pub trait SendLedger: Send + Sync {
     fn row(&self, send: &str, phone: &str) -> Result<Option<SendRow>, StateError>;
     /// Turns intents without an outcome into `unknown` (call under the lock).
     fn mark_dangling_intents_unknown(&self) -> Result<usize, StateError>;
+    /// Every `unknown` row, oldest intent first (`reconcile` looks them up).
+    fn unknown_rows(&self) -> Result<Vec<SendRow>, StateError>;
     /// Deletes the unknown rows of `send` (`apply --resend-unknown`).
     fn forget_unknown(&self, send: &str) -> Result<usize, StateError>;
     /// One group commit of apply (docs/exactly-once.md): the group's

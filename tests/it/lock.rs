@@ -43,6 +43,21 @@ fn spawn(sb: &Sandbox, ctx: &TestContext, wrapper: &[&str], extra: &[&str]) -> C
         .expect("spawn")
 }
 
+/// A pid no process of this namespace has, and the last one to be handed
+/// out again: pids go up from the last one allocated, so the free pid just
+/// below it comes round last.
+fn free_pid() -> u32 {
+    let read =
+        |path: &str| -> Option<u32> { std::fs::read_to_string(path).ok()?.trim().parse().ok() };
+    let last = read("/proc/sys/kernel/ns_last_pid").unwrap_or(30_000);
+    let max = read("/proc/sys/kernel/pid_max").unwrap_or(32_768);
+    (1000..last)
+        .rev()
+        .chain((last + 1000..max).rev())
+        .find(|p| !std::path::Path::new(&format!("/proc/{p}")).exists())
+        .expect("a free pid")
+}
+
 fn stderr_of(child: Child) -> (Option<i32>, String) {
     let out = child.wait_with_output().expect("wait");
     (
@@ -100,15 +115,11 @@ fn a_holder_in_another_pid_namespace_cannot_be_taken_over() {
     let ctx = TestContext::new();
     slow_config(&ctx, 40);
     // Inside the namespace the holder gets a pid that names no process out
-    // here (pid_max is small on some hosts, so it is picked, not fixed):
-    // exactly what made pid guessing take the lock over.
-    let free_pid = (1000..32000u32)
-        .rev()
-        .find(|p| !std::path::Path::new(&format!("/proc/{p}")).exists())
-        .expect("a free pid");
-    let set_pid = format!(
+    // here: exactly what made pid guessing take a live lock over.
+    let outside = free_pid();
+    let script = format!(
         "echo {} > /proc/sys/kernel/ns_last_pid; \"$@\"",
-        free_pid - 1
+        outside - 1
     );
     let mut holder = spawn(
         &sb,
@@ -121,7 +132,7 @@ fn a_holder_in_another_pid_namespace_cannot_be_taken_over() {
             "--kill-child",
             "sh",
             "-c",
-            &set_pid,
+            &script,
             "sh",
         ],
         &[],
@@ -130,6 +141,7 @@ fn a_holder_in_another_pid_namespace_cannot_be_taken_over() {
     let l = ledger(&ctx);
     let named = l.lock_holder().expect("reads").expect("held");
     assert_ne!(named.pid, holder.id());
+    assert_eq!(named.pid, outside, "the holder's pid inside its namespace");
     if std::path::Path::new(&format!("/proc/{}", named.pid)).exists() {
         // The host reused the pid meanwhile: the refusal below still has to
         // hold, it just no longer shows pid guessing fail.

@@ -13,6 +13,7 @@ mod flows;
 mod lock;
 mod plan;
 mod provider;
+mod reconcile;
 mod safety;
 mod sandbox;
 mod schema;

@@ -15,8 +15,8 @@ use axum::{Json, Router};
 use serde_json::{json, Map, Value};
 use waform::provider::onemsg::{Backoff, OneMsgClient, OneMsgConfig};
 use waform::provider::{
-    AccountFlow, FlowButtonParams, FlowList, FlowMessage, FlowStatus, NewTemplate, Provider,
-    ProviderError, SendOutcome, TemplateMessage, TemplateStatus,
+    AccountFlow, FlowButtonParams, FlowList, FlowMessage, FlowStatus, History, HistoryQuery,
+    NewTemplate, Provider, ProviderError, SendOutcome, TemplateMessage, TemplateStatus,
 };
 use waform::sandbox::{self, SandboxConfig, SandboxHandle};
 use waform::secret::Secret;
@@ -404,10 +404,13 @@ async fn provider_reads_retry_on_429_and_5xx() {
     );
     let addr = serve(app).await;
     let client = client_at(&format!("http://{addr}"), "t");
-    let msgs = client
-        .list_messages()
+    let History::Messages(msgs) = client
+        .list_messages(&HistoryQuery::default())
         .await
-        .expect("third attempt succeeds");
+        .expect("third attempt succeeds")
+    else {
+        panic!("a message list")
+    };
     assert_eq!(msgs.len(), 1);
     assert!(msgs[0].from_me);
     assert_eq!(hits.load(Ordering::SeqCst), 3);
@@ -595,10 +598,59 @@ async fn provider_send_flow_window_and_status() {
     assert_eq!(sends[0].flow_id.as_deref(), Some(FLOW_ID));
     assert_eq!(sends[0].flow_token.as_deref(), Some("flow-tok"));
 
-    let history = client.list_messages().await.expect("history");
+    let all = HistoryQuery {
+        limit: 100,
+        ..HistoryQuery::default()
+    };
+    let Ok(History::Messages(history)) = client.list_messages(&all).await else {
+        panic!("history")
+    };
     assert_eq!(history.len(), 3, "one inbound, two sends");
     assert!(!history[0].from_me);
     assert!(history[1].from_me);
+    // Filtered by chat and paged by the messageNumber cursor, as 1msg does.
+    let chat = HistoryQuery {
+        chat_id: Some(format!(
+            "{}@c.us",
+            history[1].chat_phone().expect("1:1 chat")
+        )),
+        limit: 1,
+        ..HistoryQuery::default()
+    };
+    let Ok(History::Messages(first)) = client.list_messages(&chat).await else {
+        panic!("page")
+    };
+    assert_eq!(first.len(), 1);
+    let next = HistoryQuery {
+        after_number: first[0].number,
+        ..chat.clone()
+    };
+    let Ok(History::Messages(second)) = client.list_messages(&next).await else {
+        panic!("page")
+    };
+    assert!(second.iter().all(|m| m.number > first[0].number));
+    assert!(second
+        .iter()
+        .chain(&first)
+        .all(|m| m.chat_id == chat.chat_id));
+}
+
+#[tokio::test]
+async fn provider_history_disabled_is_unavailable_not_empty() {
+    let sb = start(SandboxConfig {
+        history_disabled: true,
+        ..SandboxConfig::default()
+    })
+    .await;
+    let client = client_for(&sb);
+    let answer = client
+        .list_messages(&HistoryQuery::default())
+        .await
+        .expect("answers");
+    assert!(
+        matches!(&answer, History::Unavailable(why) if why.contains("disabled")),
+        "{answer:?}"
+    );
 }
 
 #[tokio::test]
@@ -896,7 +948,10 @@ async fn provider_token_never_appears_in_output() {
     cfg.timeout = Duration::from_millis(100);
     cfg.max_read_retries = 0;
     let client = OneMsgClient::new(cfg).expect("client");
-    let err = client.list_messages().await.expect_err("timeout");
+    let err = client
+        .list_messages(&HistoryQuery::default())
+        .await
+        .expect_err("timeout");
     seen.push(format!("{err} {err:?}"));
     seen.push(format!(
         "{:?}",

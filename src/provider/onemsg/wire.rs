@@ -8,8 +8,8 @@
 use serde_json::{json, Map, Value};
 
 use crate::provider::{
-    AccountFlow, AccountTemplate, FlowMessage, FlowStatus, HistoryMessage, TemplateMessage,
-    TemplateStatus,
+    AccountFlow, AccountTemplate, FlowMessage, FlowStatus, History, HistoryMessage, HistoryQuery,
+    TemplateMessage, TemplateStatus,
 };
 
 /// Digits only: 1msg wants country code + number without `+` (docs/provider-1msg.md
@@ -258,36 +258,76 @@ pub fn parse_flows(body: &Value) -> Result<Vec<AccountFlow>, String> {
         .collect())
 }
 
+/// The query string of `GET /messages` (docs/provider-1msg.md §2.6).
+pub fn history_params(q: &HistoryQuery) -> Vec<(&'static str, String)> {
+    let mut params = Vec::new();
+    if let Some(chat) = &q.chat_id {
+        params.push(("chatId", chat.clone()));
+    }
+    if let Some(t) = q.min_time {
+        params.push(("min_time", t.to_string()));
+    }
+    if let Some(n) = q.after_number {
+        params.push(("lastMessageNumber", n.to_string()));
+    }
+    // 0 asks for everything at once: never, a page is bounded.
+    params.push(("limit", q.limit.max(1).to_string()));
+    params
+}
+
 /// `GET /messages` (docs/provider-1msg.md §2.6): `{messages, notice}` or a bare array;
-/// `fromMe` as bool, 1, "1" or "true" (§3.1); `time` as number or numeric
-/// string.
-pub fn parse_messages(body: &Value) -> Result<Vec<HistoryMessage>, String> {
+/// `fromMe` as bool, 1, "1" or "true" (§3.1); `time` and `messageNumber` as
+/// number or numeric string; `metadata` or `meta`. No message list but a
+/// `notice` or an `error` is a channel without history (`Unavailable`).
+pub fn parse_messages(body: &Value) -> Result<History, String> {
     let items = match body {
         Value::Array(items) => items.as_slice(),
-        Value::Object(obj) => match obj.get("messages") {
-            Some(Value::Array(items)) => items.as_slice(),
-            Some(Value::Null) | None => &[],
-            Some(other) => return Err(format!("`messages` is not an array but {}", kind(other))),
-        },
+        Value::Object(obj) => {
+            let said = ["notice", "error"]
+                .iter()
+                .find_map(|k| obj.get(*k).filter(|v| !is_blank(v)))
+                .map(|v| message_of(v).unwrap_or_else(|| clip(&v.to_string())));
+            match obj.get("messages") {
+                Some(Value::Array(items)) if !items.is_empty() => items.as_slice(),
+                Some(Value::Array(_)) | Some(Value::Null) | None => match said {
+                    Some(why) => return Ok(History::Unavailable(why)),
+                    None if obj.contains_key("messages") => &[],
+                    None => return Err("the answer has no `messages` list".into()),
+                },
+                Some(other) => {
+                    return Err(format!("`messages` is not an array but {}", kind(other)))
+                }
+            }
+        }
         other => return Err(format!("expected a message list, got {}", kind(other))),
     };
-    Ok(items
-        .iter()
-        .filter_map(|item| {
-            let obj = item.as_object()?;
-            Some(HistoryMessage {
-                id: obj.get("id").and_then(scalar_string)?,
-                chat_id: obj
-                    .get("chatId")
-                    .and_then(Value::as_str)
-                    .map(str::to_string),
-                from_me: obj.get("fromMe").map(truthy).unwrap_or(false),
-                time: obj.get("time").and_then(as_i64),
-                kind: obj.get("type").and_then(Value::as_str).map(str::to_string),
-                body: obj.get("body").and_then(Value::as_str).map(str::to_string),
+    Ok(History::Messages(
+        items
+            .iter()
+            .filter_map(|item| {
+                let obj = item.as_object()?;
+                let text = |k: &str| obj.get(k).and_then(Value::as_str).map(str::to_string);
+                Some(HistoryMessage {
+                    id: obj.get("id").and_then(scalar_string)?,
+                    number: obj
+                        .get("messageNumber")
+                        .and_then(as_i64)
+                        .and_then(|n| u64::try_from(n).ok()),
+                    chat_id: text("chatId"),
+                    from_me: obj.get("fromMe").map(truthy).unwrap_or(false),
+                    time: obj.get("time").and_then(as_i64),
+                    kind: text("type"),
+                    body: text("body"),
+                    caption: text("caption"),
+                    metadata: obj
+                        .get("metadata")
+                        .or_else(|| obj.get("meta"))
+                        .filter(|v| !v.is_null())
+                        .cloned(),
+                })
             })
-        })
-        .collect())
+            .collect(),
+    ))
 }
 
 /// The human message of an error body: `{"error": "..."}`, `{"error": {...}}`
@@ -519,18 +559,54 @@ mod tests {
 
     #[test]
     fn messages_tolerate_loose_types() {
-        let msgs = parse_messages(&json!({"messages": [
-            {"id": "m1", "fromMe": 1, "time": "1665396610", "chatId": "1@c.us", "type": "chat", "body": "hi"},
+        let History::Messages(msgs) = parse_messages(&json!({"messages": [
+            {"id": "m1", "messageNumber": "7", "fromMe": 1, "time": "1665396610", "chatId": "1555@c.us", "type": "chat", "body": "hi", "meta": {"a": 1}},
             {"id": "m2", "fromMe": "true", "time": 1665396611},
-            {"id": "m3", "fromMe": false},
+            {"id": "m3", "fromMe": false, "chatId": "123@g.us"},
             {"no_id": true}
-        ], "notice": "history"})).expect("parses");
+        ], "notice": "history"}))
+        .expect("parses") else {
+            panic!("a list")
+        };
         assert_eq!(msgs.len(), 3);
         assert!(msgs[0].from_me && msgs[1].from_me && !msgs[2].from_me);
         assert_eq!(msgs[0].time, Some(1665396610));
-        assert!(parse_messages(&json!({"notice": "disabled"}))
-            .expect("empty")
-            .is_empty());
+        assert_eq!(msgs[0].number, Some(7));
+        assert_eq!(msgs[0].metadata, Some(json!({"a": 1})));
+        assert_eq!(msgs[0].chat_phone(), Some("1555"));
+        assert_eq!(msgs[2].chat_phone(), None, "a group is nobody's phone");
+    }
+
+    #[test]
+    fn history_that_cannot_answer_is_unavailable() {
+        assert_eq!(
+            parse_messages(&json!({"messages": [], "notice": "Message history is disabled"})),
+            Ok(History::Unavailable("Message history is disabled".into()))
+        );
+        assert!(matches!(
+            parse_messages(&json!({"error": {"message": "storage off"}})),
+            Ok(History::Unavailable(m)) if m.contains("storage off")
+        ));
+        assert_eq!(
+            parse_messages(&json!({"messages": []})),
+            Ok(History::Messages(vec![]))
+        );
+        assert!(parse_messages(&json!({"total": 3})).is_err());
+        let q = HistoryQuery {
+            chat_id: Some("1555@c.us".into()),
+            min_time: Some(5),
+            after_number: Some(9),
+            limit: 0,
+        };
+        assert_eq!(
+            history_params(&q),
+            vec![
+                ("chatId", "1555@c.us".to_string()),
+                ("min_time", "5".to_string()),
+                ("lastMessageNumber", "9".to_string()),
+                ("limit", "1".to_string()),
+            ]
+        );
     }
 
     #[test]
