@@ -85,10 +85,9 @@ pub struct Reconciler {
 
 impl Reconciler {
     /// Reads the history at the pace and concurrency the config gives sends
-    /// (`provider.rate_limit`, default 20/s; `provider.concurrency`,
-    /// default 8), with the config's Flow ids as markers of Flow rows.
+    /// ([`crate::settings::rate_limit`], [`crate::settings::concurrency`]),
+    /// with the config's Flow ids as markers of Flow rows.
     pub fn for_config(cfg: &Config, provider: Arc<dyn Provider>) -> Reconciler {
-        let p = cfg.raw.provider.as_ref();
         let flow_ids = cfg
             .raw
             .sends
@@ -101,10 +100,8 @@ impl Reconciler {
             .collect();
         Reconciler {
             provider,
-            limiter: Arc::new(RateLimiter::new(
-                p.and_then(|p| p.rate_limit).unwrap_or(20.0),
-            )),
-            concurrency: p.and_then(|p| p.concurrency).unwrap_or(8) as usize,
+            limiter: Arc::new(RateLimiter::new(crate::settings::rate_limit(cfg).value)),
+            concurrency: crate::settings::concurrency(cfg).value,
             flow_ids,
         }
     }
