@@ -2,11 +2,14 @@
 //! document path, file:line:column and a hint of what to do — rendered like
 //! a compiler error with the offending source line.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt::{self, Write as _};
+use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+use crate::limits::MAX_DIAGNOSTICS;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Severity {
     Error,
     Warning,
@@ -32,7 +35,7 @@ impl fmt::Display for Location {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Diagnostic {
     pub severity: Severity,
     pub summary: String,
@@ -93,53 +96,120 @@ impl Diagnostic {
 }
 
 /// All problems found in one run.
+///
+/// Bounded whatever the input: every diagnostic is counted, but only the
+/// first [`MAX_DIAGNOSTICS`] (errors before warnings, then by position) are
+/// kept in full; the rest are reported as "and N more". Duplicates are
+/// dropped as they arrive, so counting stays linear.
 #[derive(Debug, Default, Clone)]
 pub struct Diagnostics {
     items: Vec<Diagnostic>,
+    /// Hashes of every diagnostic seen, to drop repeats.
+    seen: HashSet<u64>,
+    errors: usize,
+    warnings: usize,
 }
 
 impl Diagnostics {
     pub fn push(&mut self, diag: Diagnostic) {
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        diag.hash(&mut hasher);
+        if !self.seen.insert(hasher.finish()) {
+            return;
+        }
+        match diag.severity {
+            Severity::Error => self.errors += 1,
+            Severity::Warning => self.warnings += 1,
+        }
         self.items.push(diag);
+        if self.items.len() >= 2 * MAX_DIAGNOSTICS {
+            self.keep_first();
+        }
     }
 
     pub fn extend(&mut self, other: Diagnostics) {
-        self.items.extend(other.items);
+        // Counts of what `other` no longer holds in full carry over.
+        let dropped_errors = other.errors
+            - other
+                .items
+                .iter()
+                .filter(|d| d.severity == Severity::Error)
+                .count();
+        let dropped_warnings = other.warnings
+            - other
+                .items
+                .iter()
+                .filter(|d| d.severity == Severity::Warning)
+                .count();
+        self.errors += dropped_errors;
+        self.warnings += dropped_warnings;
+        for diag in other.items {
+            self.push(diag);
+        }
     }
 
     pub fn has_errors(&self) -> bool {
-        self.items.iter().any(|d| d.severity == Severity::Error)
+        self.errors > 0
     }
 
     pub fn is_empty(&self) -> bool {
-        self.items.is_empty()
+        self.errors + self.warnings == 0
     }
 
+    /// How many diagnostics of `severity` were found (shown or not).
     pub fn count(&self, severity: Severity) -> usize {
-        self.items.iter().filter(|d| d.severity == severity).count()
+        match severity {
+            Severity::Error => self.errors,
+            Severity::Warning => self.warnings,
+        }
     }
 
+    /// The diagnostics kept in full.
     pub fn iter(&self) -> impl Iterator<Item = &Diagnostic> {
         self.items.iter()
     }
 
+    /// How many were counted but not kept in full.
+    pub fn not_shown(&self) -> usize {
+        self.errors + self.warnings - self.items.len()
+    }
+
+    /// Keeps the [`MAX_DIAGNOSTICS`] that matter most: errors first, then
+    /// the earliest in the files.
+    fn keep_first(&mut self) {
+        if self.items.len() > MAX_DIAGNOSTICS {
+            self.items.sort_by(|a, b| {
+                (a.severity, &a.location, &a.summary).cmp(&(b.severity, &b.location, &b.summary))
+            });
+            self.items.truncate(MAX_DIAGNOSTICS);
+        }
+    }
+
     /// Orders by file position so output is deterministic.
     pub fn sort(&mut self) {
+        self.keep_first();
         self.items.sort_by(|a, b| {
             (&a.location, a.severity, &a.summary).cmp(&(&b.location, b.severity, &b.summary))
         });
-        self.items.dedup();
     }
 
-    /// Renders every diagnostic, with source lines taken from `sources`
-    /// (file → text), followed by a one-line tally.
+    /// Renders every diagnostic kept, with source lines taken from
+    /// `sources` (file → text), followed by a one-line tally.
     pub fn render(&self, sources: &HashMap<Arc<str>, String>, color: bool) -> String {
         let mut out = String::new();
+        let mut lines = SourceLines::new(sources);
         for diag in &self.items {
-            render_one(&mut out, diag, sources, color);
+            render_one(&mut out, diag, &mut lines, color);
         }
-        let errors = self.count(Severity::Error);
-        let warnings = self.count(Severity::Warning);
+        let errors = self.errors;
+        let warnings = self.warnings;
+        let hidden = self.not_shown();
+        if hidden > 0 {
+            let _ = writeln!(
+                out,
+                "... and {hidden} more (only the first {MAX_DIAGNOSTICS} are shown; fix these and run again)\n"
+            );
+        }
         if errors + warnings > 0 {
             let _ = writeln!(
                 out,
@@ -150,7 +220,7 @@ impl Diagnostics {
                 if warnings == 1 { "" } else { "s" }
             );
         }
-        out
+        crate::secret::scrub(&out).into_owned()
     }
 }
 
@@ -162,6 +232,101 @@ impl IntoIterator for Diagnostics {
     }
 }
 
+/// Line lookup in the config sources, indexed once per file: finding a
+/// line by scanning from the top made rendering quadratic.
+struct SourceLines<'a> {
+    sources: &'a HashMap<Arc<str>, String>,
+    /// File → byte offset where each line starts.
+    starts: HashMap<Arc<str>, Vec<usize>>,
+    /// File → lines that may hold a secret.
+    sensitive: HashMap<Arc<str>, HashSet<usize>>,
+}
+
+impl<'a> SourceLines<'a> {
+    fn new(sources: &'a HashMap<Arc<str>, String>) -> Self {
+        SourceLines {
+            sources,
+            starts: HashMap::new(),
+            sensitive: HashMap::new(),
+        }
+    }
+
+    fn is_sensitive(&mut self, file: &Arc<str>, line: usize) -> bool {
+        let Some(text) = self.sources.get(file) else {
+            return false;
+        };
+        self.sensitive
+            .entry(file.clone())
+            .or_insert_with(|| crate::config::secret_lines::sensitive_lines(text))
+            .contains(&line)
+    }
+
+    /// Line `line` (1-based) of `file`, without its line break.
+    fn line(&mut self, file: &Arc<str>, line: usize) -> Option<&'a str> {
+        let text = self.sources.get(file)?;
+        let starts = self.starts.entry(file.clone()).or_insert_with(|| {
+            std::iter::once(0)
+                .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+                .collect()
+        });
+        let start = *starts.get(line.checked_sub(1)?)?;
+        let end = starts.get(line).map_or(text.len(), |&next| next);
+        if start >= text.len() {
+            return None;
+        }
+        let raw = &text[start..end];
+        Some(raw.trim_end_matches('\n').trim_end_matches('\r'))
+    }
+}
+
+/// Notes shown per diagnostic.
+const MAX_NOTES: usize = 20;
+
+/// Longest text shown for one part of a diagnostic.
+const MAX_TEXT_CHARS: usize = 2_000;
+
+/// `text`, cut to [`MAX_TEXT_CHARS`]: one diagnostic about 300,000 keys
+/// must not print all of them.
+fn bounded(text: &str) -> std::borrow::Cow<'_, str> {
+    match text.char_indices().nth(MAX_TEXT_CHARS) {
+        None => std::borrow::Cow::Borrowed(text),
+        Some((cut, _)) => std::borrow::Cow::Owned(format!(
+            "{}… ({} more characters)",
+            &text[..cut],
+            text.len() - cut
+        )),
+    }
+}
+
+/// Characters of a source line shown around the column.
+const EXCERPT_CHARS: usize = 160;
+
+/// The part of `text` around `column` (1-based) and the padding that puts
+/// a caret under it; a one-line file of megabytes shows only that part.
+fn excerpt(text: &str, column: usize) -> (String, String) {
+    let chars: Vec<char> = text.chars().collect();
+    let at = column.saturating_sub(1).min(chars.len());
+    let (from, to) = if chars.len() <= EXCERPT_CHARS {
+        (0, chars.len())
+    } else {
+        let from = at.saturating_sub(EXCERPT_CHARS / 2);
+        (from, (from + EXCERPT_CHARS).min(chars.len()))
+    };
+    let mut shown: String = chars[from..to].iter().collect();
+    let mut pad: String = chars[from..at]
+        .iter()
+        .map(|&c| if c == '\t' { '\t' } else { ' ' })
+        .collect();
+    if from > 0 {
+        shown.insert(0, '…');
+        pad.insert(0, ' ');
+    }
+    if to < chars.len() {
+        shown.push('…');
+    }
+    (shown, pad)
+}
+
 fn paint(color: bool, code: &str, text: &str) -> String {
     if color {
         format!("\x1b[{code}m{text}\x1b[0m")
@@ -170,46 +335,50 @@ fn paint(color: bool, code: &str, text: &str) -> String {
     }
 }
 
-fn render_one(
-    out: &mut String,
-    diag: &Diagnostic,
-    sources: &HashMap<Arc<str>, String>,
-    color: bool,
-) {
+fn render_one(out: &mut String, diag: &Diagnostic, lines: &mut SourceLines<'_>, color: bool) {
     let (label, code) = match diag.severity {
         Severity::Error => ("error", "1;31"),
         Severity::Warning => ("warning", "1;33"),
     };
-    let _ = writeln!(out, "{}: {}", paint(color, code, label), diag.summary);
+    let _ = writeln!(
+        out,
+        "{}: {}",
+        paint(color, code, label),
+        bounded(&diag.summary)
+    );
     if let Some(loc) = &diag.location {
-        let line_text = sources
-            .get(&loc.file)
-            .and_then(|src| src.lines().nth(loc.line.saturating_sub(1)));
+        let line_text = lines.line(&loc.file, loc.line);
         let gutter = " ".repeat(loc.line.to_string().len());
         let _ = writeln!(out, "{gutter}--> {loc}");
         if let Some(text) = line_text {
-            let caret_pad: String = text
-                .chars()
-                .take(loc.column.saturating_sub(1))
-                .map(|c| if c == '\t' { '\t' } else { ' ' })
-                .collect();
             let _ = writeln!(out, "{gutter} |");
-            let shown = match &diag.mask {
-                Some(secret) => text.replace(secret.as_str(), "***"),
-                None => text.to_string(),
-            };
-            let _ = writeln!(out, "{} | {}", loc.line, shown);
-            let _ = writeln!(out, "{gutter} | {caret_pad}{}", paint(color, code, "^"));
+            let secret = lines.is_sensitive(&loc.file, loc.line)
+                || diag
+                    .mask
+                    .as_ref()
+                    .is_some_and(|m| text.contains(m.as_str()))
+                || crate::secret::holds_secret(text);
+            if secret {
+                // Neither masked nor cut: any echo of such a line is a leak.
+                let _ = writeln!(out, "{} | (line not shown: it may hold a secret)", loc.line);
+            } else {
+                let (shown, caret_pad) = excerpt(text, loc.column);
+                let _ = writeln!(out, "{} | {}", loc.line, shown);
+                let _ = writeln!(out, "{gutter} | {caret_pad}{}", paint(color, code, "^"));
+            }
         }
     }
     if let Some(path) = &diag.path {
-        let _ = writeln!(out, "  = at: {path}");
+        let _ = writeln!(out, "  = at: {}", bounded(path));
     }
-    for note in &diag.notes {
-        let _ = writeln!(out, "  = note: {note}");
+    for note in diag.notes.iter().take(MAX_NOTES) {
+        let _ = writeln!(out, "  = note: {}", bounded(note));
+    }
+    if diag.notes.len() > MAX_NOTES {
+        let _ = writeln!(out, "  = note: and {} more", diag.notes.len() - MAX_NOTES);
     }
     if let Some(help) = &diag.help {
-        let _ = writeln!(out, "  = help: {help}");
+        let _ = writeln!(out, "  = help: {}", bounded(help));
     }
     out.push('\n');
 }

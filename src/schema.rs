@@ -251,8 +251,11 @@ fn describe(
     match kind {
         ValidationErrorKind::AdditionalProperties { unexpected } => {
             let allowed = allowed_properties(schema, schema_path);
+            // Thousands of unknown keys must not cost thousands of
+            // suggestions or a megabyte summary: name the first few.
+            const NAMED: usize = 10;
             let mut hints = Vec::new();
-            for name in unexpected {
+            for name in unexpected.iter().take(NAMED) {
                 if let Some(best) = closest(name, &allowed) {
                     hints.push(format!("did you mean `{best}` instead of `{name}`?"));
                 }
@@ -260,11 +263,15 @@ fn describe(
             if hints.is_empty() && !allowed.is_empty() {
                 hints.push(format!("allowed fields here: {}", allowed.join(", ")));
             }
-            let names = unexpected
+            let mut names = unexpected
                 .iter()
+                .take(NAMED)
                 .map(|n| format!("`{n}`"))
                 .collect::<Vec<_>>()
                 .join(", ");
+            if unexpected.len() > NAMED {
+                names.push_str(&format!(" and {} more", unexpected.len() - NAMED));
+            }
             let at = unexpected.first().map(|n| join(path, n));
             (
                 format!("unknown field {names}"),

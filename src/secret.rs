@@ -1,6 +1,22 @@
-//! Secrets (API tokens, webhook secrets) live in a type that never prints them.
+//! Secrets (API tokens, webhook secrets) live in a type that never prints
+//! them, and one redaction function masks them wherever text leaves the
+//! process or enters the ledger.
+//!
+//! Why a matcher rather than `str::replace`: the token reaches text in many
+//! spellings — raw, percent-encoded the way the HTTP client sends it (`~`
+//! as `%7E`, space as `+` or `%20`, either hex case), JSON-escaped (`\/`,
+//! `\u00..`), YAML-escaped (`\x..`, `\U........`), HTML-escaped in the
+//! status page — and mixtures of them. [`redact`] matches the token
+//! character by character, each character in any of its spellings.
 
+use std::borrow::Cow;
 use std::fmt;
+use std::sync::RwLock;
+
+/// Shortest token accepted: masking a very short secret would garble
+/// ordinary words in every message (a token `t` masks every letter t), and
+/// real 1msg tokens are far longer.
+pub const MIN_SECRET_LEN: usize = 8;
 
 /// A secret string whose `Display` and `Debug` print `***`.
 ///
@@ -18,46 +34,231 @@ impl Secret {
         &self.0
     }
 
-    /// Replaces every occurrence of the secret in `text` with `***`.
-    ///
-    /// Used on anything that may embed a URL (reqwest errors print the full
-    /// request URL, query string included).
+    /// `text` with every spelling of this secret replaced by `***`.
     pub fn redact(&self, text: &str) -> String {
-        if self.0.is_empty() {
-            return text.to_string();
-        }
-        // A URL carries the token percent-encoded (upper- or lower-case hex)
-        // or form-encoded; every spelling is masked.
-        let mut out = text.replace(&self.0, "***");
-        for encoded in encodings(&self.0) {
-            if encoded != self.0 {
-                out = out.replace(&encoded, "***");
-            }
-        }
-        out
+        redact(text, &self.0).into_owned()
     }
 }
 
-fn encodings(raw: &str) -> [String; 3] {
-    let mut upper = String::new();
-    let mut lower = String::new();
-    let mut form = String::new();
-    for b in raw.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            upper.push(b as char);
-            lower.push(b as char);
-            form.push(b as char);
-        } else {
-            upper.push_str(&format!("%{b:02X}"));
-            lower.push_str(&format!("%{b:02x}"));
-            if b == b' ' {
-                form.push('+');
-            } else {
-                form.push_str(&format!("%{b:02X}"));
-            }
+/// Every secret this process holds, for [`scrub`].
+static SECRETS: RwLock<Vec<String>> = RwLock::new(Vec::new());
+
+/// Makes [`scrub`] mask `secret` from now on. Secrets shorter than
+/// [`MIN_SECRET_LEN`] are not registered (callers refuse them first).
+pub fn register(secret: &Secret) {
+    register_text(secret.expose());
+}
+
+/// [`register`] for a secret found as plain text (a literal token in a
+/// config file).
+pub fn register_text(secret: &str) {
+    if secret.chars().count() < MIN_SECRET_LEN {
+        return;
+    }
+    let mut secrets = SECRETS.write().unwrap_or_else(|e| e.into_inner());
+    if !secrets.iter().any(|s| s == secret) {
+        secrets.push(secret.to_string());
+    }
+}
+
+/// The one redaction applied at every boundary (stdout, stderr, plan files,
+/// ledger reasons, webhook logs): every registered secret, in any spelling,
+/// becomes `***`.
+pub fn scrub(text: &str) -> Cow<'_, str> {
+    let secrets = SECRETS.read().unwrap_or_else(|e| e.into_inner());
+    let mut out = Cow::Borrowed(text);
+    for secret in secrets.iter() {
+        if let Cow::Owned(changed) = redact(&out, secret) {
+            out = Cow::Owned(changed);
         }
     }
-    [upper, lower, form]
+    out
+}
+
+/// Whether `text` holds a registered secret in any spelling.
+pub fn holds_secret(text: &str) -> bool {
+    matches!(scrub(text), Cow::Owned(_))
+}
+
+/// `text` with every spelling of `secret` replaced by `***`.
+pub fn redact<'t>(text: &'t str, secret: &str) -> Cow<'t, str> {
+    let Some(first) = secret.chars().next() else {
+        return Cow::Borrowed(text);
+    };
+    let wanted: Vec<char> = secret.chars().collect();
+    let bytes = text.as_bytes();
+    let mut out = String::new();
+    let mut copied = 0;
+    let mut i = 0;
+    while i < bytes.len() {
+        // Only these bytes can begin a spelling of the first character.
+        let b = bytes[i];
+        let may_start = text[i..].starts_with(first) || matches!(b, b'%' | b'+' | b'\\' | b'&');
+        if may_start {
+            if let Some(end) = match_at(text, i, &wanted) {
+                out.push_str(&text[copied..i]);
+                out.push_str("***");
+                copied = end;
+                i = end;
+                continue;
+            }
+        }
+        i += 1;
+        while i < bytes.len() && !text.is_char_boundary(i) {
+            i += 1;
+        }
+    }
+    if copied == 0 {
+        return Cow::Borrowed(text);
+    }
+    out.push_str(&text[copied..]);
+    Cow::Owned(out)
+}
+
+/// Where a spelling of `wanted` starting at `start` ends (the longest one).
+/// Some characters have spellings of different lengths at one position
+/// (`%` raw or as `%25`), so every reachable position is followed.
+fn match_at(text: &str, start: usize, wanted: &[char]) -> Option<usize> {
+    let mut frontier = vec![start];
+    let mut next = Vec::new();
+    for &c in wanted {
+        next.clear();
+        for &at in &frontier {
+            spellings(text, at, c, &mut next);
+        }
+        if next.is_empty() {
+            return None;
+        }
+        next.sort_unstable();
+        next.dedup();
+        std::mem::swap(&mut frontier, &mut next);
+    }
+    frontier.last().copied()
+}
+
+/// Pushes the end of every spelling of `c` found at `at`.
+fn spellings(text: &str, at: usize, c: char, ends: &mut Vec<usize>) {
+    let rest = &text[at..];
+    if rest.starts_with(c) {
+        ends.push(at + c.len_utf8());
+    }
+    let Some(&lead) = rest.as_bytes().first() else {
+        return;
+    };
+    match lead {
+        b'+' if c == ' ' => ends.push(at + 1),
+        b'%' => percent_spellings(text, at, c, ends),
+        b'\\' => {
+            if let Some(len) = escape_spelling(rest, c) {
+                ends.push(at + len);
+            }
+        }
+        b'&' => {
+            if let Some(len) = html_spelling(rest, c) {
+                ends.push(at + len);
+            }
+        }
+        _ => {}
+    }
+}
+
+fn hex_value(s: &str) -> Option<u32> {
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    u32::from_str_radix(s, 16).ok()
+}
+
+/// Pushes the ends of `c` spelled as `%HH` per UTF-8 byte (either hex
+/// case) or `%25HH` (encoded twice), starting at `at`.
+fn percent_spellings(text: &str, at: usize, c: char, ends: &mut Vec<usize>) {
+    let mut buf = [0u8; 4];
+    let mut positions = vec![at];
+    for &byte in c.encode_utf8(&mut buf).as_bytes() {
+        let mut reached = Vec::new();
+        for &p in &positions {
+            for (prefix, len) in [("%", 3), ("%25", 5)] {
+                let matched = text
+                    .get(p..p + len)
+                    .filter(|s| s.starts_with(prefix))
+                    .and_then(|s| hex_value(&s[prefix.len()..]))
+                    == Some(u32::from(byte));
+                if matched {
+                    reached.push(p + len);
+                }
+            }
+        }
+        if reached.is_empty() {
+            return;
+        }
+        positions = reached;
+    }
+    ends.extend(positions);
+}
+
+/// JSON and YAML escapes: `\uHHHH` (surrogate pairs too), `\UHHHHHHHH`,
+/// `\xHH`, and the one-letter escapes.
+fn escape_spelling(rest: &str, c: char) -> Option<usize> {
+    let kind = rest.as_bytes().get(1).copied()?;
+    let code = u32::from(c);
+    let fixed = |len: usize| -> Option<usize> {
+        (hex_value(rest.get(2..2 + len)?)? == code).then_some(2 + len)
+    };
+    match kind {
+        b'u' => {
+            if code > 0xFFFF {
+                let v = code - 0x10000;
+                let (high, low) = (0xD800 + (v >> 10), 0xDC00 + (v & 0x3FF));
+                let first = hex_value(rest.get(2..6)?)?;
+                if rest.get(6..8)? != "\\u" {
+                    return None;
+                }
+                let second = hex_value(rest.get(8..12)?)?;
+                return (first == high && second == low).then_some(12);
+            }
+            fixed(4)
+        }
+        b'U' => fixed(8),
+        b'x' => fixed(2),
+        other => {
+            let meant = match other {
+                b'/' => '/',
+                b'"' => '"',
+                b'\\' => '\\',
+                b'\'' => '\'',
+                b' ' => ' ',
+                b't' => '\t',
+                b'n' => '\n',
+                b'r' => '\r',
+                b'_' => '\u{a0}',
+                _ => return None,
+            };
+            (meant == c).then_some(2)
+        }
+    }
+}
+
+/// HTML character references: named ones for the characters an HTML page
+/// escapes, and numeric ones.
+fn html_spelling(rest: &str, c: char) -> Option<usize> {
+    let end = rest.get(..12.min(rest.len()))?.find(';')?;
+    let entity = &rest[1..end];
+    let meant = match entity {
+        "amp" => '&',
+        "lt" => '<',
+        "gt" => '>',
+        "quot" => '"',
+        "apos" => '\'',
+        _ => {
+            let number = entity.strip_prefix('#')?;
+            let code = match number.strip_prefix(['x', 'X']) {
+                Some(hex) => hex_value(hex)?,
+                None => number.parse().ok()?,
+            };
+            char::from_u32(code)?
+        }
+    };
+    (meant == c).then_some(end + 1)
 }
 
 impl fmt::Debug for Secret {
@@ -72,17 +273,97 @@ impl fmt::Display for Secret {
     }
 }
 
+/// `println!` through [`scrub`]: what a command prints on stdout.
+#[macro_export]
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        println!("{}", $crate::secret::scrub(&format!($($arg)*)))
+    };
+}
+
+/// `print!` through [`scrub`].
+#[macro_export]
+macro_rules! out {
+    ($($arg:tt)*) => {
+        print!("{}", $crate::secret::scrub(&format!($($arg)*)))
+    };
+}
+
+/// `eprintln!` through [`scrub`]: what a command prints on stderr.
+#[macro_export]
+macro_rules! errln {
+    ($($arg:tt)*) => {
+        eprintln!("{}", $crate::secret::scrub(&format!($($arg)*)))
+    };
+}
+
+/// `eprint!` through [`scrub`].
+#[macro_export]
+macro_rules! err {
+    ($($arg:tt)*) => {
+        eprint!("{}", $crate::secret::scrub(&format!($($arg)*)))
+    };
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn never_prints_the_value() {
-        let s = Secret::new("tok-123");
+        let s = Secret::new("tok-12345");
         assert_eq!(format!("{s} {s:?}"), "*** Secret(***)");
         assert_eq!(
-            s.redact("https://x/y?token=tok-123&a=1"),
+            s.redact("https://x/y?token=tok-12345&a=1"),
             "https://x/y?token=***&a=1"
         );
+    }
+
+    #[test]
+    fn every_spelling_is_masked() {
+        let token = "a+b/c=d&e%f~g* h";
+        let spellings = [
+            token.to_string(),
+            // reqwest's query encoding (form-urlencoded: `*` stays, `~` does not)
+            "a%2Bb%2Fc%3Dd%26e%25f%7Eg*+h".to_string(),
+            "a%2bb%2fc%3dd%26e%25f%7eg%2A%20h".to_string(),
+            // JSON (`\/`), JSON \u escapes, YAML \x escapes
+            "a+b\\/c=d&e%f~g* h".to_string(),
+            "a\\u002Bb\\u002fc=d\\u0026e%f~g* h".to_string(),
+            "a\\x2Bb/c=d&e%f~g*\\x20h".to_string(),
+            // HTML
+            "a+b/c=d&amp;e%f~g* h".to_string(),
+            "a&#43;b/c&#x3D;d&amp;e%f~g* h".to_string(),
+            // encoded twice
+            "a%252Bb%252Fc%253Dd%2526e%2525f%257Eg*+h".to_string(),
+        ];
+        for spelled in spellings {
+            let text = format!("before {spelled} after");
+            assert_eq!(redact(&text, token), "before *** after", "{spelled}");
+        }
+    }
+
+    #[test]
+    fn ordinary_text_is_untouched() {
+        let text = "template t is pending; token=tokenless";
+        assert!(matches!(redact(text, "s3cr3t-token"), Cow::Borrowed(_)));
+        assert_eq!(
+            redact("x\u{e9}y s3cr3t-token", "s3cr3t-token"),
+            "x\u{e9}y ***"
+        );
+        assert_eq!(redact("%", "%%%%%%%%"), "%");
+        assert_eq!(redact("%25%25%25%25%%%%", "%%%%%%%%"), "***");
+    }
+
+    #[test]
+    fn non_bmp_characters_in_json_escapes() {
+        let token = "key-\u{1F600}-long";
+        assert_eq!(redact("\"key-\\ud83d\\ude00-long\"", token), "\"***\"");
+    }
+
+    #[test]
+    fn short_secrets_are_not_registered() {
+        register_text("t");
+        assert_eq!(scrub("the text"), "the text");
     }
 }

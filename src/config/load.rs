@@ -49,8 +49,12 @@ pub fn read(path: &Path, diags: &mut Diagnostics) -> Loaded {
     };
     for file in files {
         let name: Arc<str> = Arc::from(file.display().to_string());
-        let text = match std::fs::read_to_string(&file) {
-            Ok(text) => text,
+        let text = match crate::limits::read_text(&file, crate::limits::MAX_CONFIG_BYTES) {
+            // Editors on Windows save UTF-8 with a byte-order mark; it is not content.
+            Ok(text) => match text.strip_prefix('\u{feff}') {
+                Some(rest) => rest.to_string(),
+                None => text,
+            },
             Err(err) => {
                 diags.push(
                     Diagnostic::error(format!("cannot read {name}: {err}"))
@@ -155,9 +159,7 @@ fn merge(loaded: &mut Loaded, file: &Arc<str>, doc: yaml::Document, diags: &mut 
             }
         }
     }
-    for prefix in taken {
-        loaded.spans.absorb(&spans, &prefix);
-    }
+    loaded.spans.absorb(spans, &taken);
 }
 
 fn duplicate(

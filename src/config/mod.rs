@@ -8,6 +8,7 @@ pub mod meta;
 pub mod phone;
 pub mod recipients;
 pub mod rules;
+pub mod secret_lines;
 pub mod spans;
 pub mod types;
 pub mod yaml;

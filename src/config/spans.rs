@@ -33,15 +33,21 @@ impl SpanMap {
         }
     }
 
-    /// Copies the spans of `prefix` and everything below it from `other`.
-    pub fn absorb(&mut self, other: &HashMap<String, Location>, prefix: &str) {
+    /// Copies from `other` the spans of every path in `prefixes` and of
+    /// everything below them. One pass over `other` (a pass per prefix made
+    /// a file of many top-level keys quadratic).
+    pub fn absorb(&mut self, other: HashMap<String, Location>, prefixes: &[String]) {
+        let wanted: std::collections::HashSet<&str> = prefixes.iter().map(String::as_str).collect();
+        let longest = prefixes.iter().map(String::len).max().unwrap_or(0);
         for (path, loc) in other {
-            let below = path == prefix
-                || path
-                    .strip_prefix(prefix)
-                    .is_some_and(|rest| rest.starts_with('.') || rest.starts_with('['));
+            let below = path
+                .char_indices()
+                .filter(|&(i, c)| i <= longest && (c == '.' || c == '['))
+                .map(|(i, _)| &path[..i])
+                .chain(std::iter::once(path.as_str()))
+                .any(|prefix| wanted.contains(prefix));
             if below {
-                self.spans.insert(path.clone(), loc.clone());
+                self.spans.insert(path, loc);
             }
         }
     }

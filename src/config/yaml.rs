@@ -16,6 +16,16 @@ use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
 use yaml_rust2::scanner::{Marker, TScalarStyle};
 
 use crate::diag::{Diagnostic, Location};
+use crate::limits::MAX_DEPTH;
+
+/// Most alias uses in one file. Hardened loaders bound aliases the same way
+/// (SnakeYAML's `maxAliasesForCollections`, go-yaml's alias ratio): a
+/// "billion laughs" file of a few lines otherwise expands to gigabytes.
+const MAX_ALIASES: usize = 10_000;
+
+/// Most nodes (plus text bytes) that alias uses may add to a file, and that
+/// anchors may copy: far above any real config, far below a memory problem.
+const MAX_EXPANSION: usize = 250_000;
 
 /// One parsed YAML file.
 #[derive(Debug)]
@@ -36,25 +46,36 @@ pub fn parse(file: &Arc<str>, source: &str) -> Result<Document, Box<Diagnostic>>
         root: None,
         error: None,
         documents: 0,
+        aliases: 0,
+        expanded: 0,
     };
     let mut parser = Parser::new_from_str(source);
-    if let Err(err) = parser.load(&mut builder, true) {
-        let mark = err.marker();
-        let (mut line, mut column) = (mark.line(), mark.col() + 1);
-        let mut help = "fix the YAML syntax at this position (indentation, quotes, colons)";
-        if err.info().contains("tab") {
-            // The scanner may mark where the scalar before the tab began
-            // (the previous line): point at the tab itself.
-            if let Some((l, c)) = first_tab_from(source, line) {
-                (line, column) = (l, c);
+    // Events are pulled one at a time rather than through `Parser::load`,
+    // which recurses once per nesting level (a stack overflow on deep input)
+    // and asserts on what it does not expect. The first problem ends the read.
+    while builder.error.is_none() {
+        match parser.next_token() {
+            Ok((Event::StreamEnd, _)) => break,
+            Ok((event, mark)) => builder.on_event(event, mark),
+            Err(err) => {
+                let mark = err.marker();
+                let (mut line, mut column) = (mark.line(), mark.col() + 1);
+                let mut help = "fix the YAML syntax at this position (indentation, quotes, colons)";
+                if err.info().contains("tab") {
+                    // The scanner may mark where the scalar before the tab began
+                    // (the previous line): point at the tab itself.
+                    if let Some((l, c)) = first_tab_from(source, line) {
+                        (line, column) = (l, c);
+                    }
+                    help = "YAML indents with spaces only: replace the tab with spaces";
+                }
+                return Err(Box::new(
+                    Diagnostic::error(format!("YAML syntax error: {}", err.info()))
+                        .at(Location::new(file.clone(), line, column))
+                        .help(help),
+                ));
             }
-            help = "YAML indents with spaces only: replace the tab with spaces";
         }
-        return Err(Box::new(
-            Diagnostic::error(format!("YAML syntax error: {}", err.info()))
-                .at(Location::new(file.clone(), line, column))
-                .help(help),
-        ));
     }
     if let Some(err) = builder.error {
         return Err(err);
@@ -79,22 +100,30 @@ enum Frame {
         map: Map<String, Value>,
         pending_key: Option<(String, Marker)>,
         anchor: usize,
+        /// Nodes and text bytes below this container (for the alias budget).
+        size: usize,
     },
     Seq {
         path: String,
         items: Vec<Value>,
         anchor: usize,
+        size: usize,
     },
 }
 
 struct Builder {
     file: Arc<str>,
     stack: Vec<Frame>,
-    anchors: HashMap<usize, Value>,
+    /// Anchor id → its value and size.
+    anchors: HashMap<usize, (Value, usize)>,
     spans: HashMap<String, Location>,
     root: Option<Value>,
     error: Option<Box<Diagnostic>>,
     documents: usize,
+    /// Alias uses so far.
+    aliases: usize,
+    /// Size added by aliases and copied by anchors so far.
+    expanded: usize,
 }
 
 impl Builder {
@@ -130,18 +159,47 @@ impl Builder {
         }
     }
 
-    fn push_value(&mut self, value: Value) {
+    fn push_value(&mut self, value: Value, value_size: usize) {
         match self.stack.last_mut() {
             None => self.root = Some(value),
             Some(Frame::Map {
-                map, pending_key, ..
+                map,
+                pending_key,
+                size,
+                ..
             }) => {
                 if let Some((key, _)) = pending_key.take() {
+                    *size = size.saturating_add(value_size + key.len());
                     map.insert(key, value);
                 }
             }
-            Some(Frame::Seq { items, .. }) => items.push(value),
+            Some(Frame::Seq { items, size, .. }) => {
+                *size = size.saturating_add(value_size);
+                items.push(value);
+            }
         }
+    }
+
+    /// Remembers an anchored node. The copy counts against the expansion
+    /// budget, so nested anchors cannot multiply memory either.
+    fn anchor(&mut self, id: usize, value: &Value, size: usize, mark: Marker) {
+        if size > 64 {
+            self.expanded = self.expanded.saturating_add(size);
+            if self.expanded > MAX_EXPANSION {
+                self.expansion_error(mark);
+                return;
+            }
+        }
+        self.anchors.insert(id, (value.clone(), size));
+    }
+
+    fn expansion_error(&mut self, mark: Marker) {
+        let diag = Diagnostic::error(format!(
+            "YAML anchors and aliases expand to more than {MAX_EXPANSION} nodes (or {MAX_ALIASES} alias uses)"
+        ))
+        .at(self.location(mark))
+        .help("write the repeated parts out, or reuse fewer and smaller anchors; nested aliases multiply (\"billion laughs\")");
+        self.fail(diag);
     }
 
     fn on_key(&mut self, key: String, mark: Marker) {
@@ -189,12 +247,13 @@ impl MarkedEventReceiver for Builder {
                 let Some(path) = self.child_path() else {
                     return;
                 };
+                let size = 1 + text.len();
                 let value = resolve_scalar(text, style);
                 self.spans.insert(path, self.location(mark));
                 if anchor > 0 {
-                    self.anchors.insert(anchor, value.clone());
+                    self.anchor(anchor, &value, size, mark);
                 }
-                self.push_value(value);
+                self.push_value(value, size);
             }
             Event::Alias(id) => {
                 if self.expecting_key() {
@@ -204,11 +263,21 @@ impl MarkedEventReceiver for Builder {
                     );
                     return;
                 }
-                let value = self.anchors.get(&id).cloned().unwrap_or(Value::Null);
+                let size = self.anchors.get(&id).map_or(1, |(_, size)| *size);
+                self.aliases += 1;
+                self.expanded = self.expanded.saturating_add(size);
+                if self.aliases > MAX_ALIASES || self.expanded > MAX_EXPANSION {
+                    self.expansion_error(mark);
+                    return;
+                }
+                let value = self
+                    .anchors
+                    .get(&id)
+                    .map_or(Value::Null, |(value, _)| value.clone());
                 if let Some(path) = self.child_path() {
                     self.spans.insert(path, self.location(mark));
                 }
-                self.push_value(value);
+                self.push_value(value, size);
             }
             Event::MappingStart(anchor, _) | Event::SequenceStart(anchor, _) => {
                 if self.expecting_key() {
@@ -216,6 +285,14 @@ impl MarkedEventReceiver for Builder {
                         Diagnostic::error("a mapping key must be a plain string")
                             .at(self.location(mark))
                             .help("write keys as `name:`; complex keys are not supported"),
+                    );
+                    return;
+                }
+                if self.stack.len() >= MAX_DEPTH {
+                    self.fail(
+                        Diagnostic::error(format!("the YAML nests deeper than {MAX_DEPTH} levels"))
+                            .at(self.location(mark))
+                            .help("a config never needs this depth; flatten the structure"),
                     );
                     return;
                 }
@@ -236,26 +313,35 @@ impl MarkedEventReceiver for Builder {
                         map: Map::new(),
                         pending_key: None,
                         anchor,
+                        size: 1,
                     }
                 } else {
                     Frame::Seq {
                         path,
                         items: Vec::new(),
                         anchor,
+                        size: 1,
                     }
                 };
                 self.stack.push(frame);
             }
             Event::MappingEnd | Event::SequenceEnd => {
-                let (value, anchor) = match self.stack.pop() {
-                    Some(Frame::Map { map, anchor, .. }) => (Value::Object(map), anchor),
-                    Some(Frame::Seq { items, anchor, .. }) => (Value::Array(items), anchor),
+                let (value, anchor, size) = match self.stack.pop() {
+                    Some(Frame::Map {
+                        map, anchor, size, ..
+                    }) => (Value::Object(map), anchor, size),
+                    Some(Frame::Seq {
+                        items,
+                        anchor,
+                        size,
+                        ..
+                    }) => (Value::Array(items), anchor, size),
                     None => return,
                 };
                 if anchor > 0 {
-                    self.anchors.insert(anchor, value.clone());
+                    self.anchor(anchor, &value, size, mark);
                 }
-                self.push_value(value);
+                self.push_value(value, size);
             }
             _ => {}
         }

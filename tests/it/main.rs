@@ -10,6 +10,7 @@ mod cli;
 mod diagnostics;
 mod dry_run;
 mod flows;
+mod hostile;
 mod lock;
 mod plan;
 mod provider;

@@ -16,6 +16,8 @@ pub(super) fn check(ctx: &mut Ctx<'_>, config: &RawConfig) {
                     && token.trim().ends_with('}')
             });
             if !env_only {
+                // From here on every output masks it, in any spelling.
+                crate::secret::register_text(token);
                 let mut d = crate::diag::Diagnostic::error("provider.token holds a literal token")
                     .path("provider.token")
                     .mask(token.clone())
@@ -31,8 +33,17 @@ pub(super) fn check(ctx: &mut Ctx<'_>, config: &RawConfig) {
             ("instance", p.instance.as_deref()),
             ("token", p.token.as_deref()),
         ] {
-            if let Some(value) = value {
-                check_env_vars(ctx, &format!("provider.{field}"), value, Unset::Warn);
+            match value {
+                // What is wrong with a token is said without quoting it.
+                Some(value) if field == "token" && Interp::parse(value).is_err() => ctx.error(
+                    "provider.token",
+                    "provider.token is not a `${env.NAME}` reference",
+                    "write `token: ${env.WAFORM_TOKEN}` (or omit it)",
+                ),
+                Some(value) => {
+                    check_env_vars(ctx, &format!("provider.{field}"), value, Unset::Warn)
+                }
+                None => {}
             }
         }
         if let Some(url) = &p.base_url {

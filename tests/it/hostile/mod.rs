@@ -1,0 +1,5 @@
+//! Hostile input (issue 10): any config, CSV or webhook body costs bounded
+//! time and memory and ends in a clear error, and no secret reaches any
+//! output, file or ledger.
+
+mod config_input;
