@@ -95,12 +95,17 @@ impl Diagnostic {
     }
 }
 
+/// Diagnostics kept in full while checks run (filters such as
+/// [`Diagnostics::retain`] see these); [`Diagnostics::sort`] cuts to the
+/// [`MAX_DIAGNOSTICS`] shown.
+const KEPT: usize = 50 * MAX_DIAGNOSTICS;
+
 /// All problems found in one run.
 ///
 /// Bounded whatever the input: every diagnostic is counted, but only the
 /// first [`MAX_DIAGNOSTICS`] (errors before warnings, then by position) are
-/// kept in full; the rest are reported as "and N more". Duplicates are
-/// dropped as they arrive, so counting stays linear.
+/// shown; the rest are reported as "and N more". Duplicates are dropped as
+/// they arrive, so counting stays linear.
 #[derive(Debug, Default, Clone)]
 pub struct Diagnostics {
     items: Vec<Diagnostic>,
@@ -122,8 +127,8 @@ impl Diagnostics {
             Severity::Warning => self.warnings += 1,
         }
         self.items.push(diag);
-        if self.items.len() >= 2 * MAX_DIAGNOSTICS {
-            self.keep_first();
+        if self.items.len() >= 2 * KEPT {
+            self.keep_first(KEPT);
         }
     }
 
@@ -169,25 +174,43 @@ impl Diagnostics {
         self.items.iter()
     }
 
+    /// Drops the diagnostics kept in full that `keep` refuses (those past
+    /// the bound stay counted as they are).
+    pub fn retain(&mut self, mut keep: impl FnMut(&Diagnostic) -> bool) {
+        let (mut errors, mut warnings) = (0, 0);
+        self.items.retain(|d| {
+            let kept = keep(d);
+            if !kept {
+                match d.severity {
+                    Severity::Error => errors += 1,
+                    Severity::Warning => warnings += 1,
+                }
+            }
+            kept
+        });
+        self.errors -= errors;
+        self.warnings -= warnings;
+    }
+
     /// How many were counted but not kept in full.
     pub fn not_shown(&self) -> usize {
         self.errors + self.warnings - self.items.len()
     }
 
-    /// Keeps the [`MAX_DIAGNOSTICS`] that matter most: errors first, then
-    /// the earliest in the files.
-    fn keep_first(&mut self) {
-        if self.items.len() > MAX_DIAGNOSTICS {
+    /// Keeps the `bound` that matter most: errors first, then the earliest
+    /// in the files.
+    fn keep_first(&mut self, bound: usize) {
+        if self.items.len() > bound {
             self.items.sort_by(|a, b| {
                 (a.severity, &a.location, &a.summary).cmp(&(b.severity, &b.location, &b.summary))
             });
-            self.items.truncate(MAX_DIAGNOSTICS);
+            self.items.truncate(bound);
         }
     }
 
     /// Orders by file position so output is deterministic.
     pub fn sort(&mut self) {
-        self.keep_first();
+        self.keep_first(MAX_DIAGNOSTICS);
         self.items.sort_by(|a, b| {
             (&a.location, a.severity, &a.summary).cmp(&(&b.location, b.severity, &b.summary))
         });

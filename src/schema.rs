@@ -52,29 +52,30 @@ pub fn check(value: &Value, spans: &SpanMap) -> Diagnostics {
     }
     // A misspelled required field is one mistake, not two: "unknown field
     // `txt` (did you mean `text`?)" already says `text` is missing.
-    let all: Vec<Diagnostic> = found.iter().cloned().collect();
-    for d in all.iter() {
-        let explained = d
-            .summary
-            .strip_prefix("missing required field `")
-            .and_then(|rest| rest.strip_suffix('`'))
-            .is_some_and(|field| {
-                let object = d.path.as_deref().unwrap_or_default();
-                all.iter().any(|other| {
-                    other
-                        .path
-                        .as_deref()
-                        .is_some_and(|p| p.starts_with(&format!("{object}.")))
-                        && other
-                            .help
-                            .as_deref()
-                            .is_some_and(|h| h.contains(&format!("did you mean `{field}`")))
-                })
-            });
-        if !explained {
-            diags.push(d.clone());
+    // (object path, field) pairs some did-you-mean already names: looked up
+    // per diagnostic, so thousands of errors stay linear.
+    let mut suggested: std::collections::HashSet<(String, String)> = Default::default();
+    for d in found.iter() {
+        let (Some(path), Some(help)) = (d.path.as_deref(), d.help.as_deref()) else {
+            continue;
+        };
+        let objects: Vec<&str> = path.match_indices('.').map(|(i, _)| &path[..i]).collect();
+        for part in help.split("did you mean `").skip(1) {
+            if let Some(field) = part.split('`').next() {
+                for object in &objects {
+                    suggested.insert((object.to_string(), field.to_string()));
+                }
+            }
         }
     }
+    found.retain(|d| {
+        let object = d.path.as_deref().unwrap_or_default().to_string();
+        !d.summary
+            .strip_prefix("missing required field `")
+            .and_then(|rest| rest.strip_suffix('`'))
+            .is_some_and(|field| suggested.contains(&(object, field.to_string())))
+    });
+    diags.extend(found);
     diags
 }
 
@@ -84,6 +85,20 @@ pub fn check(value: &Value, spans: &SpanMap) -> Diagnostics {
 /// document itself (nothing sensible is left to check).
 pub fn prune(value: &Value) -> Option<(Value, Vec<String>)> {
     let validator = validator()?;
+    // Past this many refused nodes the rest of the document is not worth
+    // checking (the report is cut at 200 anyway), and copying and pruning a
+    // flood of them would cost memory in proportion.
+    const MAX_PRUNED: usize = 10_000;
+    let refused: usize = validator
+        .iter_errors(value)
+        .map(|error| match error.kind() {
+            ValidationErrorKind::AdditionalProperties { unexpected } => unexpected.len(),
+            _ => 1,
+        })
+        .sum();
+    if refused > MAX_PRUNED {
+        return None;
+    }
     let mut doc = value.clone();
     let mut pruned = Vec::new();
     // Removing a node can expose another error (a `required` field removed
@@ -121,17 +136,52 @@ pub fn prune(value: &Value) -> Option<(Value, Vec<String>)> {
         }
         remove.sort_by(|a, b| pointer_order(b, a));
         remove.dedup();
-        let mut done: Vec<String> = Vec::new();
+        let mut done: std::collections::HashSet<String> = Default::default();
         for pointer in remove {
-            if done.iter().any(|d| pointer.starts_with(&format!("{d}/"))) {
+            let inside_removed = pointer
+                .match_indices('/')
+                .any(|(i, _)| done.contains(&pointer[..i]));
+            if inside_removed {
                 continue;
             }
             pruned.push(dotted_path(&pointer, &doc));
-            remove_at(&mut doc, &pointer);
-            done.push(pointer);
+            done.insert(pointer);
         }
+        remove_all(&mut doc, done);
     }
     None
+}
+
+/// Removes every node at `pointers` (JSON pointers into `doc`), one pass per
+/// container: removing thousands of keys one by one from an ordered map
+/// shifts it each time (quadratic). Deeper containers go first, so the
+/// indices of outer arrays stay valid until their own turn.
+fn remove_all(doc: &mut Value, pointers: std::collections::HashSet<String>) {
+    let mut by_parent: std::collections::HashMap<String, std::collections::HashSet<String>> =
+        Default::default();
+    for pointer in pointers {
+        if let Some((parent, last)) = pointer.rsplit_once('/') {
+            let key = last.replace("~1", "/").replace("~0", "~");
+            by_parent.entry(parent.to_string()).or_default().insert(key);
+        }
+    }
+    let mut parents: Vec<(String, std::collections::HashSet<String>)> =
+        by_parent.into_iter().collect();
+    parents.sort_by_key(|(parent, _)| std::cmp::Reverse(parent.matches('/').count()));
+    for (parent, keys) in parents {
+        match doc.pointer_mut(&parent) {
+            Some(Value::Object(map)) => map.retain(|k, _| !keys.contains(k)),
+            Some(Value::Array(items)) => {
+                let mut index = 0;
+                items.retain(|_| {
+                    let gone = keys.contains(&index.to_string());
+                    index += 1;
+                    !gone
+                });
+            }
+            _ => {}
+        }
+    }
 }
 
 /// Orders JSON pointers segment by segment, array indices numerically, so
@@ -148,26 +198,6 @@ fn pointer_order(a: &str, b: &str) -> std::cmp::Ordering {
         }
     }
     sa.len().cmp(&sb.len())
-}
-
-fn remove_at(doc: &mut Value, pointer: &str) {
-    let Some((parent, last)) = pointer.rsplit_once('/') else {
-        return;
-    };
-    let key = last.replace("~1", "/").replace("~0", "~");
-    match doc.pointer_mut(parent) {
-        Some(Value::Object(map)) => {
-            map.shift_remove(&key);
-        }
-        Some(Value::Array(items)) => {
-            if let Ok(i) = key.parse::<usize>() {
-                if i < items.len() {
-                    items.remove(i);
-                }
-            }
-        }
-        _ => {}
-    }
 }
 
 /// Turns one schema error into diagnostics. An `Option<T>` field is an

@@ -121,6 +121,13 @@ fn merge(loaded: &mut Loaded, file: &Arc<str>, doc: yaml::Document, diags: &mut 
     let Value::Object(target) = &mut loaded.value else {
         return;
     };
+    if target.is_empty() {
+        // The first file is taken whole: rebuilding it key by key would hold
+        // two copies of a large document at once.
+        loaded.value = Value::Object(top);
+        loaded.spans.absorb_all(doc.spans);
+        return;
+    }
     let spans = doc.spans;
     let mut taken: Vec<String> = Vec::new();
     for (key, value) in top {

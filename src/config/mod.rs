@@ -13,7 +13,7 @@ pub mod spans;
 pub mod types;
 pub mod yaml;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -57,36 +57,78 @@ pub enum Depth {
     NoRecipients,
 }
 
-/// Whether a semantic finding may only exist because the schema step removed
-/// `pruned` nodes: it is about a removed node or an object that held one,
-/// about a sibling field whose
-/// name is close to a removed one (`body_param` removed reads as
-/// `body_params` missing), or names a removed `templates:`/`flows:`/`sends:`
-/// entry (a reference to it now dangles).
-fn stems_from_pruned(d: &Diagnostic, pruned: &[String]) -> bool {
-    let path = d.path.as_deref().unwrap_or_default();
-    pruned.iter().any(|p| {
-        let under =
-            path == p || path.starts_with(&format!("{p}.")) || path.starts_with(&format!("{p}["));
-        // About an object that lost a member ("template `x` has no languages").
-        let ancestor = !path.is_empty()
-            && (p.starts_with(&format!("{path}.")) || p.starts_with(&format!("{path}[")));
-        let sibling = match (p.rsplit_once('.'), path.rsplit_once('.')) {
-            (Some((parent, key)), Some((dparent, dkey))) => {
-                parent == dparent && crate::schema::closest(key, &[dkey.to_string()]).is_some()
-            }
-            _ => false,
+/// The nodes the schema step removed, indexed so that judging each semantic
+/// finding costs the same however many were removed.
+struct Pruned {
+    /// The removed paths.
+    removed: HashSet<String>,
+    /// Every object that held a removed node (proper ancestors).
+    holders: HashSet<String>,
+    /// Parent path → keys removed under it.
+    by_parent: HashMap<String, Vec<String>>,
+    /// Removed `templates:`/`flows:`/`sends:` entries.
+    entries: HashSet<String>,
+}
+
+impl Pruned {
+    fn new(pruned: &[String]) -> Self {
+        let mut index = Pruned {
+            removed: HashSet::new(),
+            holders: HashSet::new(),
+            by_parent: HashMap::new(),
+            entries: HashSet::new(),
         };
-        let entry = p
-            .strip_prefix("templates.")
-            .or_else(|| p.strip_prefix("flows."))
-            .or_else(|| p.strip_prefix("sends."))
-            .filter(|rest| !rest.contains(['.', '[']));
-        under
-            || ancestor
-            || sibling
-            || entry.is_some_and(|name| d.summary.contains(&format!("`{name}`")))
-    })
+        for p in pruned {
+            index.removed.insert(p.clone());
+            for (i, _) in p.match_indices(['.', '[']) {
+                index.holders.insert(p[..i].to_string());
+            }
+            if let Some((parent, key)) = p.rsplit_once('.') {
+                index
+                    .by_parent
+                    .entry(parent.to_string())
+                    .or_default()
+                    .push(key.to_string());
+            }
+            if let Some(name) = p
+                .strip_prefix("templates.")
+                .or_else(|| p.strip_prefix("flows."))
+                .or_else(|| p.strip_prefix("sends."))
+                .filter(|rest| !rest.contains(['.', '[']))
+            {
+                index.entries.insert(name.to_string());
+            }
+        }
+        index
+    }
+
+    /// Whether a semantic finding may only exist because the schema step
+    /// removed nodes: it is about a removed node or an object that held one,
+    /// about a sibling field whose name is close to a removed one
+    /// (`body_param` removed reads as `body_params` missing), or names a
+    /// removed `templates:`/`flows:`/`sends:` entry (a reference to it now
+    /// dangles).
+    fn explains(&self, d: &Diagnostic) -> bool {
+        let path = d.path.as_deref().unwrap_or_default();
+        let under = self.removed.contains(path)
+            || path
+                .match_indices(['.', '['])
+                .any(|(i, _)| self.removed.contains(&path[..i]));
+        let holder = !path.is_empty() && self.holders.contains(path);
+        let sibling = path.rsplit_once('.').is_some_and(|(dparent, dkey)| {
+            self.by_parent.get(dparent).is_some_and(|keys| {
+                keys.iter()
+                    .any(|key| crate::schema::closest(key, &[dkey.to_string()]).is_some())
+            })
+        });
+        let entry = d
+            .summary
+            .split('`')
+            .skip(1)
+            .step_by(2)
+            .any(|name| self.entries.contains(name));
+        under || holder || sibling || entry
+    }
 }
 
 /// Reads and checks the config at `path` (a file or a folder of `*.yaml`).
@@ -127,11 +169,9 @@ pub fn load(path: &Path, depth: Depth) -> LoadResult {
     let schema = crate::schema::check(&loaded.value, &loaded.spans);
     // A missing `version` is reported above, with where and what to write.
     let schema_failed = schema.has_errors();
-    for d in schema.iter() {
-        if !(missing_version && d.summary == "missing required field `version`") {
-            result.diagnostics.push(d.clone());
-        }
-    }
+    let mut schema = schema;
+    schema.retain(|d| !(missing_version && d.summary == "missing required field `version`"));
+    result.diagnostics.extend(schema);
     // Schema errors do not hide the semantic problems elsewhere: the rules
     // run on the document without the refused nodes, and only their findings
     // that cannot stem from a removed node are kept. The config itself stays
@@ -164,11 +204,9 @@ pub fn load(path: &Path, depth: Depth) -> LoadResult {
                 &managed.flows,
             ));
             if schema_failed {
-                for d in semantic.into_iter() {
-                    if !stems_from_pruned(&d, &pruned) {
-                        result.diagnostics.push(d);
-                    }
-                }
+                let pruned = Pruned::new(&pruned);
+                semantic.retain(|d| !pruned.explains(d));
+                result.diagnostics.extend(semantic);
             } else {
                 result.diagnostics.extend(semantic);
                 result.config = Some(Config {

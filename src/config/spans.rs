@@ -33,6 +33,15 @@ impl SpanMap {
         }
     }
 
+    /// Takes every span of `other`.
+    pub fn absorb_all(&mut self, other: HashMap<String, Location>) {
+        if self.spans.is_empty() {
+            self.spans = other;
+        } else {
+            self.spans.extend(other);
+        }
+    }
+
     /// Copies from `other` the spans of every path in `prefixes` and of
     /// everything below them. One pass over `other` (a pass per prefix made
     /// a file of many top-level keys quadratic).

@@ -27,6 +27,12 @@ const MAX_ALIASES: usize = 10_000;
 /// anchors may copy: far above any real config, far below a memory problem.
 const MAX_EXPANSION: usize = 250_000;
 
+/// Most nodes (keys, values, containers) in one file: a config of
+/// thousands of templates has a few hundred thousand bytes, and each node
+/// costs a few hundred bytes of memory once parsed and located; long
+/// recipient lists belong in CSV files, which are streamed.
+const MAX_NODES: usize = 250_000;
+
 /// One parsed YAML file.
 #[derive(Debug)]
 pub struct Document {
@@ -48,6 +54,7 @@ pub fn parse(file: &Arc<str>, source: &str) -> Result<Document, Box<Diagnostic>>
         documents: 0,
         aliases: 0,
         expanded: 0,
+        nodes: 0,
     };
     let mut parser = Parser::new_from_str(source);
     // Events are pulled one at a time rather than through `Parser::load`,
@@ -124,6 +131,8 @@ struct Builder {
     aliases: usize,
     /// Size added by aliases and copied by anchors so far.
     expanded: usize,
+    /// Nodes read so far (keys included).
+    nodes: usize,
 }
 
 impl Builder {
@@ -236,6 +245,23 @@ impl MarkedEventReceiver for Builder {
     fn on_event(&mut self, ev: Event, mark: Marker) {
         if self.error.is_some() {
             return;
+        }
+        if matches!(
+            ev,
+            Event::Scalar(..)
+                | Event::MappingStart(..)
+                | Event::SequenceStart(..)
+                | Event::Alias(_)
+        ) {
+            self.nodes += 1;
+            if self.nodes > MAX_NODES {
+                self.fail(
+                    Diagnostic::error(format!("this file holds more than {MAX_NODES} YAML nodes"))
+                        .at(self.location(mark))
+                        .help("split the config into several files of a folder, and put long recipient lists in CSV files"),
+                );
+                return;
+            }
         }
         match ev {
             Event::DocumentStart => self.documents += 1,
