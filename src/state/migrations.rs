@@ -74,6 +74,10 @@ const STEPS: &[&str] = &[
     // (state/lock.rs). The row it replaces goes, and an older waform, which
     // would still trust that row, refuses this file as newer.
     "DROP TABLE IF EXISTS apply_lock;",
+    // 3: every apply starts by reconciling the `unknown` rows
+    // (apply/reconcile.rs): found through this small partial index instead
+    // of a scan of every row ever sent.
+    "CREATE INDEX sends_unknown ON sends (intent_at) WHERE outcome = 'unknown';",
 ];
 
 /// The schema version this waform writes.

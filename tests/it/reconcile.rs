@@ -2,7 +2,18 @@
 //! point 2): `unknown` outcomes looked up in the account's message history
 //! (the sandbox keeps every accepted send there, 500-after-accept included).
 
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
 use chrono::Utc;
+use waform::apply::ratelimit::RateLimiter;
+use waform::apply::reconcile::Reconciler;
+use waform::provider::onemsg::{OneMsgClient, OneMsgConfig};
+use waform::provider::{
+    AccountTemplate, FlowList, FlowMessage, History, HistoryQuery, NewTemplate, Provider,
+    ProviderError, SendOutcome, TemplateMessage,
+};
 use waform::state::{Intent, Outcome, OutcomeRecord, Recorded, SendKind};
 
 use crate::apply::{ledger, people, sandbox, template_config, Sandbox};
@@ -174,4 +185,136 @@ fn reconcile_without_a_ledger_creates_nothing() {
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains("nothing to reconcile"));
     assert!(!ctx.path().join(".waform").exists());
+}
+
+#[test]
+fn flow_and_fallback_messages_are_found_too() {
+    let sb = sandbox(|c| c.fault_500 = 1.0);
+    let ctx = TestContext::new();
+    ctx.write("people.csv", &people(3));
+    ctx.write(
+        "waform.yaml",
+        r#"version: 1
+provider: { rate_limit: 0 }
+flows:
+  signup: { id: "1234567890123456" }
+templates:
+  reminder:
+    category: UTILITY
+    languages:
+      en_US:
+        body: "Hello {{1}}, finish your application."
+        body_examples: ["Anna"]
+        buttons:
+          - { type: flow, text: "Finish", flow: signup, screen: WELCOME }
+sends:
+  finish:
+    flow_message:
+      flow: signup
+      body: "Finish your application, ${recipient.fname}"
+      cta: "Open form"
+      screen: WELCOME
+      data: { fname: "${recipient.fname}" }
+    fallback:
+      template: reminder
+      language: en_US
+      body_params: ["${recipient.fname}"]
+    recipients:
+      - csv: people.csv
+"#,
+    );
+    // One window open: a Flow message; two closed: the fallback template.
+    sb.handle.inbound("15550000000", "hi");
+    let out = sb.apply(&ctx, &[]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("3 unknown"));
+
+    let out = reconcile(&sb, &ctx);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let l = ledger(&ctx);
+    for s in sb.handle.sends() {
+        let row = l.row("finish", &s.phone).expect("reads").expect("row");
+        assert_eq!(row.recorded, Recorded::Accepted, "{} ({})", s.phone, s.kind);
+        assert_eq!(row.message_id.as_deref(), Some(s.id.as_str()));
+    }
+    assert_eq!(sb.handle.sends().len(), 3);
+}
+
+/// Counts history queries on the way to the real client.
+struct Counting {
+    inner: Arc<dyn Provider>,
+    queries: AtomicUsize,
+}
+
+#[async_trait::async_trait]
+impl Provider for Counting {
+    async fn list_templates(&self) -> Result<Vec<AccountTemplate>, ProviderError> {
+        self.inner.list_templates().await
+    }
+    async fn add_template(&self, t: &NewTemplate) -> Result<(), ProviderError> {
+        self.inner.add_template(t).await
+    }
+    async fn remove_template(&self, name: &str) -> Result<(), ProviderError> {
+        self.inner.remove_template(name).await
+    }
+    async fn list_flows(&self) -> Result<FlowList, ProviderError> {
+        self.inner.list_flows().await
+    }
+    async fn send_template(&self, m: &TemplateMessage) -> SendOutcome {
+        self.inner.send_template(m).await
+    }
+    async fn send_flow(&self, m: &FlowMessage) -> SendOutcome {
+        self.inner.send_flow(m).await
+    }
+    async fn list_messages(&self, q: &HistoryQuery) -> Result<History, ProviderError> {
+        self.queries.fetch_add(1, Ordering::SeqCst);
+        self.inner.list_messages(q).await
+    }
+}
+
+#[test]
+fn one_history_query_per_phone_whatever_its_unknown_rows() {
+    let sb = sandbox(|c| c.fault_500 = 1.0);
+    let ctx = TestContext::new();
+    ctx.write("people.csv", &people(5));
+    // Two sends to the same five people: ten unknown rows, five phones.
+    ctx.write(
+        "waform.yaml",
+        &template_config("Hi {{1}}, sign up now.").replace(
+            "sends:\n",
+            "sends:\n  autumn:\n    template: course_signup\n    language: en_US\n    body_params: [\"${recipient.fname}\"]\n    flow_button:\n      action_data: { fname: \"${recipient.fname}\" }\n    recipients:\n      - csv: people.csv\n",
+        ),
+    );
+    let out = sb.apply(&ctx, &[]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("5 unknown"));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let client = OneMsgClient::new(OneMsgConfig::new(
+        sb.handle.base_url(),
+        sb.handle.instance(),
+        sb.handle.token().clone(),
+    ))
+    .expect("client");
+    let counting = Arc::new(Counting {
+        inner: Arc::new(client),
+        queries: AtomicUsize::new(0),
+    });
+    let reconciler = Reconciler {
+        provider: counting.clone(),
+        limiter: Arc::new(RateLimiter::new(0.0)),
+        concurrency: 2,
+        flow_ids: HashMap::new(),
+    };
+    let l = ledger(&ctx);
+    let report = rt
+        .block_on(reconciler.run(&l, Utc::now()))
+        .expect("reconciles");
+    assert_eq!((report.rows, report.phones), (10, 5));
+    assert_eq!(report.found, 10, "{report:?}");
+    assert_eq!(counting.queries.load(Ordering::SeqCst), 5);
 }
