@@ -296,6 +296,10 @@ pub struct SandboxArgs {
     /// Delay added to every response.
     #[arg(long, default_value = "0ms")]
     pub latency: String,
+    /// Answer every Flow endpoint (`/flows…`) with this HTTP status; only 501
+    /// (no Flow API on the channel, as 1msg's newer contract says) is emulated.
+    #[arg(long, value_parser = ["501"])]
+    pub flows_api: Option<String>,
     /// Seed for the fault injection, so a run can be repeated.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,

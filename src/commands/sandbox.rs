@@ -69,6 +69,7 @@ pub fn config_from_args(args: SandboxArgs) -> anyhow::Result<SandboxConfig> {
         latency: duration("latency", &args.latency)?,
         seed: args.seed,
         history_disabled: args.history_disabled,
+        flows_unavailable: args.flows_api.is_some(),
         ..SandboxConfig::default()
     })
 }

@@ -11,7 +11,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 
+mod flows;
 mod snapshot;
+
+pub use self::flows::NewFlow;
 
 pub use self::snapshot::AccountSnapshot;
 use super::rules::{self, FlowRef, TemplateShape};
@@ -134,6 +137,10 @@ pub struct Account {
     templates: BTreeMap<String, Vec<Template>>,
     blocked_names: HashMap<String, Instant>,
     flows: Vec<AccountFlow>,
+    /// Flow id → categories, Flow JSON and its validation errors (Flows
+    /// created through the API; Flows given at start have none).
+    flow_assets: BTreeMap<String, flows::FlowAsset>,
+    next_flow_id: u64,
     /// phone digits → time of the last inbound message.
     windows: HashMap<String, Instant>,
     sends: Vec<SentMessage>,
@@ -172,6 +179,8 @@ impl Account {
             templates: BTreeMap::new(),
             blocked_names: HashMap::new(),
             flows,
+            flow_assets: BTreeMap::new(),
+            next_flow_id: 2_000_000_000_000_000 + seed % 1_000_000,
             windows: HashMap::new(),
             sends: Vec::new(),
             requests: Vec::new(),
@@ -232,6 +241,7 @@ impl Account {
                     "Invalid template: FLOW button refers to unknown flow_name {n:?}"
                 )))
             }
+            Some(FlowRef::Inline) => flows::check_inline(&components)?,
             _ => {}
         }
         let siblings = self.templates.entry(name.to_string()).or_default();

@@ -29,6 +29,8 @@
 //! the message was logged as sent.
 
 mod account;
+mod flow_check;
+mod flow_routes;
 mod hooks;
 pub mod rules;
 mod server;

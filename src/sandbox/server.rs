@@ -72,11 +72,16 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/_sandbox/templates/{name}/{action}", post(control_decide))
         .route("/_sandbox/flows", post(control_flow).get(control_flows))
         .route("/{instance}/{method}", any(api))
+        .route("/{instance}/flows/{id}", any(super::flow_routes::item))
+        .route(
+            "/{instance}/flows/{id}/{action}",
+            any(super::flow_routes::action),
+        )
         .fallback(|| async { error(StatusCode::NOT_FOUND, "Not found") })
         .with_state(shared)
 }
 
-fn error(status: StatusCode, message: impl Into<String>) -> Response {
+pub(super) fn error(status: StatusCode, message: impl Into<String>) -> Response {
     (status, Json(json!({"error": message.into()}))).into_response()
 }
 
@@ -177,19 +182,22 @@ async fn api(
             };
             send(&s, &conn, &name, &req, logged.unwrap_or(usize::MAX), now)
         }
+        (Method::GET | Method::POST, "flows") if s.flows_unavailable => {
+            super::flow_routes::unavailable()
+        }
+        (Method::POST, "flows") => {
+            let req = match decode_body(&headers, &body) {
+                Ok(v) => v,
+                Err(m) => return error(StatusCode::BAD_REQUEST, m),
+            };
+            super::flow_routes::create(&s, &req)
+        }
         (Method::GET, "flows") => {
-            if s.flows_unavailable {
-                // docs/provider-1msg.md §2.7: "Currently returns HTTP 501".
-                return error(
-                    StatusCode::NOT_IMPLEMENTED,
-                    "Not implemented: Flows are not available on this channel",
-                );
-            }
             let account = s.account();
             let items: Vec<Value> = account
                 .flows()
                 .iter()
-                .map(|f| json!({"id": f.id, "name": f.name, "status": flow_word(&f.status), "categories": ["OTHER"], "validation_errors": []}))
+                .map(|f| json!({"id": f.id, "name": f.name, "status": flow_word(&f.status), "categories": account.flow_categories(&f.id), "validation_errors": account.flow_validation_errors(&f.id)}))
                 .collect();
             let n = items.len();
             Json(json!({"items": items, "paging": {}, "count": n, "total": n})).into_response()
@@ -315,7 +323,7 @@ fn send(
     }
 }
 
-fn refusal(r: Refusal) -> Response {
+pub(super) fn refusal(r: Refusal) -> Response {
     match r {
         Refusal::BadRequest(m) => error(StatusCode::BAD_REQUEST, m),
         Refusal::NotSent(m) => Json(json!({"sent": false, "message": m})).into_response(),
@@ -336,7 +344,7 @@ fn flow_word(s: &FlowStatus) -> String {
 /// Token in the query (every `token=` must match: the official SDKs can send
 /// it twice, docs/provider-1msg.md §5 item 10) or, without one, a Bearer header
 /// (§1.2).
-fn authorized(token: &Secret, query: &[(String, String)], headers: &HeaderMap) -> bool {
+pub(super) fn authorized(token: &Secret, query: &[(String, String)], headers: &HeaderMap) -> bool {
     let mut in_query = query.iter().filter(|(k, _)| k == "token").peekable();
     if in_query.peek().is_some() {
         return in_query.all(|(_, v)| v == token.expose());
@@ -351,7 +359,7 @@ fn authorized(token: &Secret, query: &[(String, String)], headers: &HeaderMap) -
 /// A JSON object from a JSON or form-urlencoded body. Form values that hold
 /// JSON objects or arrays (how the SDKs stringify nested fields, §5 item 3)
 /// are parsed; `a[b]=v` becomes `{"a": {"b": "v"}}`.
-fn decode_body(headers: &HeaderMap, body: &[u8]) -> Result<Value, String> {
+pub(super) fn decode_body(headers: &HeaderMap, body: &[u8]) -> Result<Value, String> {
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -393,7 +401,7 @@ fn decode_body(headers: &HeaderMap, body: &[u8]) -> Result<Value, String> {
 }
 
 /// `application/x-www-form-urlencoded` pairs (also the query string).
-fn parse_pairs(text: &str) -> Vec<(String, String)> {
+pub(super) fn parse_pairs(text: &str) -> Vec<(String, String)> {
     text.split('&')
         .filter(|p| !p.is_empty())
         .map(|pair| {

@@ -17,6 +17,7 @@ mod provider;
 mod reconcile;
 mod safety;
 mod sandbox;
+mod sandbox_flows;
 mod schema;
 mod state;
 mod validate;

@@ -25,6 +25,11 @@ pub struct AccountSnapshot {
     /// Name → Unix seconds of its removal.
     blocked_names: BTreeMap<String, i64>,
     flows: Vec<AccountFlow>,
+    /// Flow id → what the Flow API keeps (absent in older files).
+    #[serde(default)]
+    flow_assets: BTreeMap<String, super::flows::FlowAsset>,
+    #[serde(default)]
+    next_flow_id: u64,
     /// Phone digits → Unix seconds of the last inbound message.
     windows: BTreeMap<String, i64>,
     sends: Vec<SavedSend>,
@@ -143,6 +148,8 @@ impl Account {
                 .map(|(n, at)| (n.clone(), unix_at(*at, now)))
                 .collect(),
             flows: self.flows.clone(),
+            flow_assets: self.flow_assets.clone(),
+            next_flow_id: self.next_flow_id,
             windows: self
                 .windows
                 .iter()
@@ -271,6 +278,8 @@ impl Account {
             .collect();
         account.next_number = snapshot.next_number;
         account.next_template_id = snapshot.next_template_id;
+        account.flow_assets = snapshot.flow_assets;
+        account.next_flow_id = account.next_flow_id.max(snapshot.next_flow_id);
         Ok(account)
     }
 }
