@@ -62,6 +62,8 @@ pub enum StateError {
         "unsupported state URL {url:?}: expected sqlite://RELATIVE/PATH, sqlite:///ABSOLUTE/PATH or postgres://USER@HOST:PORT/DATABASE"
     )]
     UnsupportedUrl { url: String },
+    #[error("the state URL {url} uses ${{env.{name}}}, which is not set")]
+    UnsetVariable { name: String, url: String },
     #[error("corrupt value {value:?} in column {column} of the state database")]
     Corrupt { column: &'static str, value: String },
 }

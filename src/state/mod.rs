@@ -14,8 +14,10 @@
 //! the state in [`url`].
 
 pub mod error;
+pub(crate) mod event_row;
 pub mod lock;
 pub mod migrations;
+pub mod postgres;
 pub mod sqlite;
 pub mod store;
 pub mod url;
@@ -26,9 +28,10 @@ use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
 use serde::Serialize;
 
 pub use error::{BackendError, StateError};
+pub use postgres::PgLedger;
 pub use sqlite::Ledger;
 pub use store::{Group, HeldLock, LockGuard, LockHolder, SendLedger};
-pub use url::{resolve_state_url, StateLocation};
+pub use url::{resolve_state_url, PgLocation, StateLocation};
 
 /// How long the customer-service window stays open after an inbound message
 /// (docs/meta-rules.md, "Sending an interactive Flow").
@@ -42,6 +45,7 @@ pub const WINDOW: TimeDelta = TimeDelta::hours(24);
 pub fn open(location: &StateLocation) -> Result<Box<dyn SendLedger>, StateError> {
     match location {
         StateLocation::Sqlite(path) => Ok(Box::new(Ledger::open(path)?)),
+        StateLocation::Postgres(pg) => Ok(Box::new(PgLedger::open(pg)?)),
     }
 }
 
@@ -51,6 +55,9 @@ pub fn open_existing(location: &StateLocation) -> Result<Option<Box<dyn SendLedg
     match location {
         StateLocation::Sqlite(path) => {
             Ok(Ledger::open_existing(path)?.map(|l| Box::new(l) as Box<dyn SendLedger>))
+        }
+        StateLocation::Postgres(pg) => {
+            Ok(PgLedger::open_existing(pg)?.map(|l| Box::new(l) as Box<dyn SendLedger>))
         }
     }
 }

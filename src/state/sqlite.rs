@@ -18,8 +18,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
-use sha2::{Digest, Sha256};
 
+use super::event_row::dedupe_key;
 use super::lock;
 use super::migrations;
 use super::store::Group;
@@ -838,29 +838,6 @@ fn store_group(
         }
     }
     Ok(report)
-}
-
-/// Same message id and status is the same ack, in either format; a message
-/// is identified by its id; anything else by its content.
-fn dedupe_key(kind: &EventKind, raw: &str) -> String {
-    let hash = || hex::encode(&Sha256::digest(raw.as_bytes())[..16]);
-    match kind {
-        EventKind::Ack {
-            message_id, status, ..
-        } => format!("ack:{message_id}:{}", status.as_str()),
-        EventKind::Completion {
-            message_id: Some(id),
-            ..
-        }
-        | EventKind::Inbound {
-            message_id: Some(id),
-            ..
-        } => format!("msg:{id}"),
-        EventKind::Echo {
-            message_id: Some(id),
-        } => format!("echo:{id}"),
-        _ => format!("raw:{}", hash()),
-    }
 }
 
 /// Moves the row forward only (see [`Delivery`] for the order); timestamps

@@ -17,7 +17,30 @@ use super::StateError;
 pub enum StateLocation {
     /// The embedded SQLite file.
     Sqlite(PathBuf),
+    /// A PostgreSQL database (`postgres://USER@HOST:PORT/DB?sslmode=...`).
+    Postgres(PgLocation),
 }
+
+/// A PostgreSQL state: the URL with `${env.NAME}` already filled in (so it
+/// may hold a password: only its [`fmt::Display`] form, which hides it, is
+/// ever shown), and the schema its tables live in when not the default.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PgLocation {
+    pub url: String,
+    pub schema: Option<String>,
+}
+
+impl fmt::Debug for PgLocation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PgLocation")
+            .field("url", &super::postgres::redact(&self.url))
+            .field("schema", &self.schema)
+            .finish()
+    }
+}
+
+/// The schema a dry run (`--sandbox`) keeps its rows in, beside the real ones.
+pub const SANDBOX_SCHEMA: &str = "waform_sandbox";
 
 impl StateLocation {
     /// Where a dry run (`--sandbox`) keeps its state: always apart from the
@@ -28,15 +51,21 @@ impl StateLocation {
                 let name = path.file_stem().and_then(|s| s.to_str()).unwrap_or("state");
                 StateLocation::Sqlite(path.with_file_name(format!("{name}.sandbox.db")))
             }
+            StateLocation::Postgres(pg) => StateLocation::Postgres(PgLocation {
+                url: pg.url.clone(),
+                schema: Some(SANDBOX_SCHEMA.to_string()),
+            }),
         }
     }
 }
 
 impl StateLocation {
-    /// Whether anything was ever recorded there (a SQLite file exists).
+    /// Whether anything may have been recorded there: a SQLite file
+    /// exists; a database is asked when opened.
     pub fn exists(&self) -> bool {
         match self {
             StateLocation::Sqlite(path) => path.exists(),
+            StateLocation::Postgres(_) => true,
         }
     }
 }
@@ -46,6 +75,13 @@ impl fmt::Display for StateLocation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             StateLocation::Sqlite(path) => write!(f, "{}", path.display()),
+            StateLocation::Postgres(pg) => {
+                write!(f, "{}", super::postgres::redact(&pg.url))?;
+                match &pg.schema {
+                    Some(schema) => write!(f, " (schema {schema})"),
+                    None => Ok(()),
+                }
+            }
         }
     }
 }
@@ -107,6 +143,12 @@ fn url_to_path(url: &str, base: &Path) -> Result<StateLocation, StateError> {
     let unsupported = || StateError::UnsupportedUrl {
         url: url.to_string(),
     };
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return Ok(StateLocation::Postgres(PgLocation {
+            url: interpolate(url)?,
+            schema: None,
+        }));
+    }
     let rest = if let Some(rest) = url.strip_prefix("sqlite://") {
         rest
     } else if let Some(rest) = url.strip_prefix("sqlite:") {
@@ -127,6 +169,32 @@ fn url_to_path(url: &str, base: &Path) -> Result<StateLocation, StateError> {
             base.join(path)
         },
     ))
+}
+
+/// Fills in `${env.NAME}` (the way a password reaches the URL without
+/// being written in the config).
+fn interpolate(url: &str) -> Result<String, StateError> {
+    use crate::config::interp::{Interp, Var};
+    let shown = super::postgres::redact(url);
+    let t = Interp::parse(url).map_err(|_| StateError::UnsupportedUrl { url: shown.clone() })?;
+    let env: std::collections::HashMap<String, String> = t
+        .vars()
+        .filter_map(|var| match var {
+            Var::Env(name) => std::env::var(name).ok().map(|v| (name.clone(), v)),
+            _ => None,
+        })
+        .collect();
+    t.render(|var| match var {
+        Var::Env(name) => env.get(name).map(String::as_str),
+        _ => None,
+    })
+    .map_err(|var| StateError::UnsetVariable {
+        name: match var {
+            Var::Env(name) => name,
+            other => format!("{other:?}"),
+        },
+        url: shown,
+    })
 }
 
 #[cfg(test)]
@@ -167,7 +235,36 @@ mod tests {
 
     #[test]
     fn other_schemes_are_refused() {
-        let err = resolve_with_env(Some("postgres://x/y"), None, Path::new("."), None);
+        let err = resolve_with_env(Some("mysql://x/y"), None, Path::new("."), None);
         assert!(matches!(err, Err(StateError::UnsupportedUrl { .. })));
+    }
+
+    #[test]
+    fn postgres_urls_interpolate_env_and_display_without_password() {
+        std::env::set_var("WAFORM_TEST_URL_PW", "s3cret");
+        let loc = resolve_with_env(
+            None,
+            Some("postgres://app:${env.WAFORM_TEST_URL_PW}@db:5432/waform?sslmode=disable"),
+            Path::new("."),
+            None,
+        )
+        .unwrap();
+        let StateLocation::Postgres(pg) = &loc else {
+            panic!("{loc:?}")
+        };
+        assert!(pg.url.contains("s3cret"));
+        assert_eq!(
+            loc.to_string(),
+            "postgres://app:***@db:5432/waform?sslmode=disable"
+        );
+        assert!(!format!("{loc:?}").contains("s3cret"));
+        assert!(!loc.sandbox().to_string().contains("s3cret"));
+        let missing = resolve_with_env(
+            None,
+            Some("postgres://app:${env.WAFORM_TEST_URL_UNSET}@db/w"),
+            Path::new("."),
+            None,
+        );
+        assert!(matches!(missing, Err(StateError::UnsetVariable { .. })));
     }
 }

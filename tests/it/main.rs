@@ -4,9 +4,11 @@
 #![allow(unsafe_code)] // tests signal and reap their own children (kill, wait4)
 
 mod common;
+mod pg_cluster;
 
 mod apply;
 mod cli;
+mod conformance;
 mod diagnostics;
 mod dry_run;
 mod flows;

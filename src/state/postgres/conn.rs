@@ -1,0 +1,100 @@
+//! Connections to PostgreSQL for a synchronous caller.
+//!
+//! The state API is synchronous (SQLite is), and it is called both from
+//! plain threads and from inside apply's and the webhook's tokio runtimes.
+//! tokio-postgres splits a connection in two: the `Connection` future does
+//! the socket I/O, the `Client` sends queries to it over a channel. The
+//! `Connection` runs on a small runtime of our own ([`Io`]); query futures
+//! need no runtime, so a caller waits for them on its own thread with
+//! `futures_executor::block_on`, which never conflicts with a caller's
+//! runtime the way a nested `Runtime::block_on` would.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use tokio_postgres::{Client, Config, NoTls};
+
+use super::super::StateError;
+
+/// The runtime the connections' I/O runs on.
+#[derive(Debug)]
+pub(crate) struct Io {
+    rt: Option<tokio::runtime::Runtime>,
+}
+
+impl Io {
+    pub fn new() -> Result<Arc<Io>, StateError> {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("waform-pg-io")
+            .enable_all()
+            .build()
+            .map_err(|e| StateError::Backend {
+                backend: "PostgreSQL",
+                source: Box::new(e),
+            })?;
+        Ok(Arc::new(Io { rt: Some(rt) }))
+    }
+
+    fn handle(&self) -> Option<&tokio::runtime::Handle> {
+        self.rt.as_ref().map(|rt| rt.handle())
+    }
+
+    /// Opens a session. `closed` is set when the session ends for any
+    /// reason (server gone, network cut, our own close).
+    pub fn connect(
+        &self,
+        config: &Config,
+        location: &str,
+    ) -> Result<(Client, Arc<AtomicBool>), StateError> {
+        let open_err = |source: tokio_postgres::Error| StateError::Open {
+            location: location.to_string(),
+            source: Box::new(source),
+        };
+        let handle = self.handle().ok_or_else(|| StateError::Open {
+            location: location.to_string(),
+            source: "the connection runtime has stopped".into(),
+        })?;
+        let config = config.clone();
+        let closed = Arc::new(AtomicBool::new(false));
+        let flag = closed.clone();
+        let (tx, rx) = futures_channel::oneshot::channel();
+        handle.spawn(async move {
+            match config.connect(NoTls).await {
+                Ok((client, connection)) => {
+                    let _ = tx.send(Ok(client));
+                    // Errors end the session; the client sees them as
+                    // "connection closed" on its next query.
+                    let _ = connection.await;
+                    flag.store(true, Ordering::SeqCst);
+                }
+                Err(e) => {
+                    flag.store(true, Ordering::SeqCst);
+                    let _ = tx.send(Err(e));
+                }
+            }
+        });
+        let client = futures_executor::block_on(rx)
+            .map_err(|_| StateError::Open {
+                location: location.to_string(),
+                source: "the connection task stopped".into(),
+            })?
+            .map_err(open_err)?;
+        Ok((client, closed))
+    }
+}
+
+impl Drop for Io {
+    fn drop(&mut self) {
+        // A runtime may not be dropped (blocking) inside another runtime,
+        // which is where apply drops its ledger.
+        if let Some(rt) = self.rt.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+/// Waits for a query future on the calling thread.
+pub(crate) fn wait<F: std::future::Future>(f: F) -> F::Output {
+    futures_executor::block_on(f)
+}
