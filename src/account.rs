@@ -129,5 +129,11 @@ impl Account {
 pub fn sandbox_account_file(ledger: &StateLocation) -> PathBuf {
     match ledger {
         StateLocation::Sqlite(path) => crate::sandbox::store::account_path(path),
+        // The sandbox rows live in the database's sandbox schema; the
+        // emulated account is a local dry-run artefact, kept in the
+        // current folder.
+        StateLocation::Postgres(_) => {
+            crate::sandbox::store::account_path(std::path::Path::new(".waform/state.sandbox.db"))
+        }
     }
 }
