@@ -77,6 +77,10 @@ pub enum Unlock {
 pub fn clear_stale_lock(location: &StateLocation) -> Result<Unlock, StateError> {
     match location {
         StateLocation::Sqlite(path) => lock::clear(path),
+        StateLocation::Postgres(pg) => match PgLedger::open_existing(pg)? {
+            Some(ledger) => ledger.clear_stale_lock(),
+            None => Ok(Unlock::Cleared(None)),
+        },
     }
 }
 

@@ -155,6 +155,27 @@ impl PgLedger {
         Ok(s)
     }
 
+    /// `waform unlock`: the advisory lock ends with its session, so there
+    /// is never a lock to break; a holder row its dead session left is
+    /// cleared. A live holder is reported and left alone.
+    pub fn clear_stale_lock(&self) -> Result<super::Unlock, StateError> {
+        let s = self.session()?;
+        if let Some(holder) = lock::holder(&s.client)? {
+            return Ok(super::Unlock::Held(holder));
+        }
+        let row = wait(s.client.query_opt(
+            "DELETE FROM apply_lock_holder RETURNING host, pid, since, command",
+            &[],
+        ))
+        .map_err(pg_err)?;
+        Ok(super::Unlock::Cleared(row.map(|r| LockHolder {
+            host: r.get(0),
+            pid: u32::try_from(r.get::<_, i64>(1)).unwrap_or(0),
+            since: r.get(2),
+            command: Some(r.get(3)),
+        })))
+    }
+
     /// Every row of `sends`, in key order (for `state migrate`).
     pub fn visit_all_sends(&self, f: &mut dyn FnMut(SendRow)) -> Result<(), StateError> {
         let s = self.session()?;
