@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use serde_json::json;
 use waform::state::{
-    Delivery, EventKind, InboundEvent, Intent, IntentStatus, Outcome, OutcomeRecord, PgLocation,
-    Recorded, SendKind, SendLedger, StateError, StateLocation,
+    Delivery, EventKind, Group, InboundEvent, Intent, IntentStatus, Outcome, OutcomeRecord,
+    PgLocation, Recorded, SendKind, SendLedger, StateError, StateLocation,
 };
 
 use crate::common::TestContext;
@@ -276,6 +276,68 @@ pub fn outcomes_withdrawal_and_unknown_rows(b: &dyn Backend) {
     );
 }
 
+/// One group commit: outcomes, withdrawals and the next intents in one
+/// transaction; `replace_unknown` replaces only unknown rows without a
+/// completion.
+pub fn a_group_commit_writes_outcomes_withdrawals_and_intents(b: &dyn Backend) {
+    let l = b.open();
+    l.record_intents(&[intent("s", "1"), intent("s", "2"), intent("s", "3")])
+        .expect("intents");
+    let outcomes = [
+        accepted("s", "1", "m1"),
+        OutcomeRecord::new(
+            "s",
+            "3",
+            Outcome::Unknown {
+                reason: "cut".into(),
+            },
+            t(1),
+        ),
+    ];
+    let withdrawn = ["2".to_string()];
+    let intents = [intent("s", "4"), intent("s", "1")];
+    let got = l
+        .commit_group(&Group {
+            send: "s",
+            outcomes: &outcomes,
+            withdrawn: &withdrawn,
+            intents: &intents,
+            replace_unknown: false,
+        })
+        .expect("group");
+    assert_eq!(
+        got,
+        vec![IntentStatus::Recorded, IntentStatus::AlreadyRecorded]
+    );
+    assert_eq!(
+        l.lookup("s", &["1", "2", "3", "4"]).expect("lookup"),
+        vec![
+            Some(Recorded::Accepted),
+            None,
+            Some(Recorded::Unknown),
+            Some(Recorded::IntentOnly)
+        ]
+    );
+    let again = [intent("s", "3"), intent("s", "1")];
+    let got = l
+        .commit_group(&Group {
+            send: "s",
+            outcomes: &[],
+            withdrawn: &[],
+            intents: &again,
+            replace_unknown: true,
+        })
+        .expect("group");
+    assert_eq!(
+        got,
+        vec![IntentStatus::Recorded, IntentStatus::AlreadyRecorded]
+    );
+    assert_eq!(
+        l.row("s", "3").expect("row").expect("exists").recorded,
+        Recorded::IntentOnly
+    );
+}
+
 /// Acks move a row forward only, late or early (before the outcome).
 pub fn acks_never_move_a_row_backwards(b: &dyn Backend) {
     let l = b.open();
@@ -455,6 +517,7 @@ both!(
     intents_are_durable_when_the_call_returns,
     a_second_intent_for_the_same_send_and_phone_is_refused,
     outcomes_withdrawal_and_unknown_rows,
+    a_group_commit_writes_outcomes_withdrawals_and_intents,
     acks_never_move_a_row_backwards,
     redelivered_events_are_stored_once,
     the_lock_admits_one_holder,

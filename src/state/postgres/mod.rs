@@ -18,8 +18,9 @@ mod conn;
 mod events;
 mod lock;
 mod schema;
+mod sends;
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -32,13 +33,29 @@ pub use config::redact;
 pub use schema::LATEST;
 
 use super::{
-    Delivery, InboundEvent, Intent, IntentStatus, LockGuard, LockHolder, Outcome, OutcomeRecord,
+    Delivery, Group, InboundEvent, Intent, IntentStatus, LockGuard, LockHolder, OutcomeRecord,
     PgLocation, Recorded, Response, SendCounts, SendKind, SendLedger, SendRow, StateError,
     StateLocation, StoreReport, StoredEvent,
 };
 use conn::{wait, Io};
 
 const DANGLING_REASON: &str = "no outcome recorded: the process stopped during the request";
+
+/// Runs the body in one transaction on the ledger's session, committed
+/// (durable, with `synchronous_commit` on) before it returns; rolled back
+/// when the body fails.
+macro_rules! in_transaction {
+    ($ledger:expr, $tx:ident => $body:expr) => {{
+        let mut session = $ledger.session()?;
+        wait(async {
+            let $tx = session.client.transaction().await?;
+            let out = $body;
+            $tx.commit().await?;
+            Ok::<_, tokio_postgres::Error>(out)
+        })
+        .map_err(pg_err)
+    }};
+}
 
 pub(crate) fn pg_err(source: tokio_postgres::Error) -> StateError {
     StateError::Backend {
@@ -260,115 +277,23 @@ impl SendLedger for PgLedger {
     }
 
     fn record_intents(&self, intents: &[Intent]) -> Result<Vec<IntentStatus>, StateError> {
-        if intents.is_empty() {
-            return Ok(Vec::new());
-        }
-        let sends: Vec<&str> = intents.iter().map(|i| i.send.as_str()).collect();
-        let phones: Vec<&str> = intents.iter().map(|i| i.phone.as_str()).collect();
-        let tokens: Vec<&str> = intents.iter().map(|i| i.flow_token.as_str()).collect();
-        let kinds: Vec<&str> = intents.iter().map(|i| i.kind.as_str()).collect();
-        let templates: Vec<Option<&str>> = intents.iter().map(|i| i.template.as_deref()).collect();
-        let ats: Vec<DateTime<Utc>> = intents.iter().map(|i| i.at).collect();
-        let s = self.session()?;
-        // One statement, one transaction: committed (and flushed, with
-        // synchronous_commit on) before this returns.
-        let rows = wait(s.client.query(
-            "INSERT INTO sends (send, phone, flow_token, kind, template, intent_at)
-             SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
-                                  $6::timestamptz[])
-             ON CONFLICT (send, phone) DO NOTHING
-             RETURNING send, phone",
-            &[&sends, &phones, &tokens, &kinds, &templates, &ats],
-        ))
-        .map_err(pg_err)?;
-        let mut written: HashSet<(String, String)> =
-            rows.iter().map(|r| (r.get(0), r.get(1))).collect();
-        Ok(intents
-            .iter()
-            .map(|i| {
-                // A pair twice in one batch: only its first item was written.
-                if written.remove(&(i.send.clone(), i.phone.clone())) {
-                    IntentStatus::Recorded
-                } else {
-                    IntentStatus::AlreadyRecorded
-                }
-            })
-            .collect())
+        in_transaction!(self, tx => sends::insert_intents(&tx, intents, false).await?)
     }
 
     fn record_outcomes(&self, outcomes: &[OutcomeRecord]) -> Result<usize, StateError> {
-        if outcomes.is_empty() {
-            return Ok(0);
-        }
-        let mut cols = OutcomeColumns::default();
-        for o in outcomes {
-            let (message_id, job_id, reason) = match &o.outcome {
-                Outcome::Accepted { message_id, job_id } => {
-                    (message_id.as_deref(), job_id.as_deref(), None)
-                }
-                Outcome::Rejected { reason } | Outcome::Unknown { reason } => {
-                    (None, None, Some(reason.as_str()))
-                }
-            };
-            cols.send.push(&o.send);
-            cols.phone.push(&o.phone);
-            cols.outcome.push(o.outcome.as_str());
-            cols.message_id.push(message_id);
-            cols.job_id.push(job_id);
-            cols.reason.push(reason);
-            cols.at.push(o.at);
-            cols.kind.push(o.kind.map(SendKind::as_str));
-            cols.template.push(o.template.as_deref());
-        }
-        let mut s = self.session()?;
-        wait(async {
-            let tx = s.client.transaction().await?;
-            let rows = tx
-                .query(
-                    "UPDATE sends s SET outcome = u.outcome, message_id = u.message_id,
-                            job_id = u.job_id, reason = u.reason, outcome_at = u.at,
-                            kind = coalesce(u.kind, s.kind),
-                            template = coalesce(u.template, s.template)
-                     FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
-                                 $6::text[], $7::timestamptz[], $8::text[], $9::text[])
-                          AS u(send, phone, outcome, message_id, job_id, reason, at, kind, template)
-                     WHERE s.send = u.send AND s.phone = u.phone
-                     RETURNING s.message_id",
-                    &[
-                        &cols.send,
-                        &cols.phone,
-                        &cols.outcome,
-                        &cols.message_id,
-                        &cols.job_id,
-                        &cols.reason,
-                        &cols.at,
-                        &cols.kind,
-                        &cols.template,
-                    ],
-                )
-                .await?;
-            let ids: Vec<String> = rows
-                .iter()
-                .filter_map(|r| r.get::<_, Option<String>>(0))
-                .collect();
-            // Acks that reached a webhook before this outcome was recorded.
-            if !ids.is_empty() {
-                events::replay_acks(&tx, &ids).await?;
-            }
-            tx.commit().await?;
-            Ok::<usize, tokio_postgres::Error>(rows.len())
-        })
-        .map_err(pg_err)
+        in_transaction!(self, tx => sends::update_outcomes(&tx, outcomes).await?)
     }
 
     fn withdraw_intents(&self, send: &str, phones: &[String]) -> Result<usize, StateError> {
-        let s = self.session()?;
-        let n = wait(s.client.execute(
-            "DELETE FROM sends WHERE send = $1 AND phone = ANY($2) AND outcome IS NULL",
-            &[&send, &phones],
-        ))
-        .map_err(pg_err)?;
-        Ok(n as usize)
+        in_transaction!(self, tx => sends::delete_intents(&tx, send, phones).await?)
+    }
+
+    fn commit_group(&self, group: &Group<'_>) -> Result<Vec<IntentStatus>, StateError> {
+        in_transaction!(self, tx => {
+            sends::update_outcomes(&tx, group.outcomes).await?;
+            sends::delete_intents(&tx, group.send, group.withdrawn).await?;
+            sends::insert_intents(&tx, group.intents, group.replace_unknown).await?
+        })
     }
 
     fn visit_rows(&self, send: &str, f: &mut dyn FnMut(&str, Recorded)) -> Result<(), StateError> {
@@ -546,18 +471,4 @@ impl SendLedger for PgLedger {
         .map_err(pg_err)?;
         Ok(row.map(|r| r.get(0)))
     }
-}
-
-/// The outcome batch as columns, for one `unnest` update.
-#[derive(Default)]
-struct OutcomeColumns<'a> {
-    send: Vec<&'a str>,
-    phone: Vec<&'a str>,
-    outcome: Vec<&'a str>,
-    message_id: Vec<Option<&'a str>>,
-    job_id: Vec<Option<&'a str>>,
-    reason: Vec<Option<&'a str>>,
-    at: Vec<DateTime<Utc>>,
-    kind: Vec<Option<&'a str>>,
-    template: Vec<Option<&'a str>>,
 }
