@@ -261,6 +261,14 @@ pub fn outcomes_withdrawal_and_unknown_rows(b: &dyn Backend) {
         ]
     );
     assert_eq!(l.mark_dangling_intents_unknown().expect("mark"), 1);
+    let unknown: Vec<String> = l
+        .unknown_rows()
+        .expect("unknown rows")
+        .into_iter()
+        .map(|r| r.phone)
+        .collect();
+    assert_eq!(unknown.len(), 2);
+    assert!(unknown.contains(&"3".to_string()) && unknown.contains(&"5".to_string()));
     let row = l.row("s", "5").expect("row").expect("exists");
     assert_eq!(row.recorded, Recorded::Unknown);
     let c = l.counts(Some("s")).expect("counts")["s"];

@@ -349,6 +349,16 @@ impl SendLedger for PgLedger {
         Ok(n as usize)
     }
 
+    fn unknown_rows(&self) -> Result<Vec<SendRow>, StateError> {
+        let s = self.session()?;
+        let sql = format!(
+            "SELECT {ROW_COLUMNS} FROM sends WHERE outcome = 'unknown'
+             ORDER BY intent_at, send, phone"
+        );
+        let rows = wait(s.client.query(sql.as_str(), &[])).map_err(pg_err)?;
+        Ok(rows.iter().map(row_from).collect())
+    }
+
     fn forget_unknown(&self, send: &str) -> Result<usize, StateError> {
         let s = self.session()?;
         let n = wait(s.client.execute(
