@@ -244,15 +244,7 @@ fn unlock_refuses_while_the_holder_lives_and_clears_after_it_died() {
 fn a_holder_whose_lock_file_is_replaced_stops_sending() {
     let sb = sandbox(|_| {});
     let ctx = TestContext::new();
-    ctx.write("people.csv", &people(40));
-    // One request at a time: the dispatcher checks the stop flag before a
-    // request waits its turn at the rate limiter, so every concurrent slot
-    // could still send once after the stop.
-    ctx.write(
-        "waform.yaml",
-        &template_config("Hi {{1}}, sign up now.")
-            .replace("rate_limit: 0", "rate_limit: 5, concurrency: 1"),
-    );
+    slow_config(&ctx, 40);
     let holder = spawn(&sb, &ctx, &[], &[]);
     wait_for_sends(&sb, 2);
     std::fs::remove_file(ctx.path().join(".waform/state.db.lock")).expect("rm lock file");
@@ -260,8 +252,9 @@ fn a_holder_whose_lock_file_is_replaced_stops_sending() {
     let (code, stderr) = stderr_of(holder);
     assert_eq!(code, Some(1), "{stderr}");
     assert!(stderr.contains("lost the apply lock"), "{stderr}");
-    // At 5/s and a 100 ms watchdog: the request in flight and at most one
-    // already past the stop check.
+    // At 5/s and a 100 ms watchdog (the dispatcher checks the stop flag
+    // right before each request): the request in flight and at most one
+    // already past that check.
     let after = sb.handle.sends().len();
     assert!(after <= at_removal + 2, "{at_removal} then {after}");
     assert!(after < 40);
