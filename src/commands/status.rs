@@ -1,7 +1,7 @@
 //! `waform status`: each send's funnel from the ledger (recipients →
 //! accepted → delivered → read → completed), as a table or JSON.
 //!
-//! Also home of [`ledger_path`], the state lookup shared by `status`,
+//! Also home of `ledger_path`, the state lookup shared by `status`,
 //! `responses` and `webhook` (flag, env, the config's `state.url`, default).
 
 use std::collections::BTreeMap;
