@@ -17,7 +17,7 @@ pub fn config(cfg: &Config) -> std::io::Result<String> {
     for send in cfg.raw.sends.values() {
         for source in send.recipients.iter().chain(&send.exclude) {
             if let RecipientSource::Csv(csv) = source {
-                let mut f = std::fs::File::open(cfg.base_dir.join(&csv.csv))?;
+                let mut f = crate::limits::open_regular(&cfg.base_dir.join(&csv.csv))?;
                 std::io::copy(&mut f, &mut h)?;
             }
         }

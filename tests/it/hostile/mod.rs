@@ -3,3 +3,4 @@
 //! output, file or ledger.
 
 mod config_input;
+mod csv_input;
