@@ -162,6 +162,10 @@ pub enum StatusFormat {
     Text,
     /// One JSON document for scripts.
     Json,
+    /// A table plus a bar per stage, for a pull request or chat.
+    Markdown,
+    /// One self-contained HTML page: a funnel chart per send, completions over time, reasons.
+    Html,
 }
 
 #[derive(Debug, Args)]
@@ -177,6 +181,9 @@ pub struct StatusArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = StatusFormat::Text)]
     pub format: StatusFormat,
+    /// Write the report to this file instead of stdout (e.g. `--format html --out status.html`).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
     /// State URL (`sqlite://PATH`); env WAFORM_STATE.
     #[arg(long)]
     pub state: Option<String>,

@@ -14,6 +14,7 @@ pub mod flow;
 pub mod limits;
 pub mod plan;
 pub mod provider;
+pub mod report;
 pub mod sandbox;
 pub mod schema;
 pub mod secret;

@@ -1,5 +1,6 @@
 //! `waform status`: each send's funnel from the ledger (recipients →
-//! accepted → delivered → read → completed), as a table or JSON.
+//! accepted → delivered → read → completed), as a table, JSON, or the
+//! Markdown/HTML report of [`crate::report`].
 //!
 //! Also home of `ledger_path`, the state lookup shared by `status`,
 //! `responses` and `webhook` (flag, env, the config's `state.url`, default).
@@ -43,7 +44,8 @@ pub(crate) fn open_existing(
 pub fn run(args: StatusArgs) -> anyhow::Result<u8> {
     let source =
         super::ledger_source::resolve(&args.config, args.state.as_deref(), args.sandbox, "status")?;
-    let mut counts = match open_existing(&source.ledger)? {
+    let ledger = open_existing(&source.ledger)?;
+    let mut counts = match &ledger {
         None => {
             eprintln!(
                 "{}",
@@ -66,8 +68,29 @@ pub fn run(args: StatusArgs) -> anyhow::Result<u8> {
     let out = match args.format {
         StatusFormat::Json => render_json(&counts),
         StatusFormat::Text => render_text(&counts),
+        StatusFormat::Markdown | StatusFormat::Html => {
+            let funnels = crate::report::gather(ledger.as_deref(), &counts)
+                .with_context(|| format!("could not read the state at {}", source.ledger))?;
+            if args.format == StatusFormat::Markdown {
+                crate::report::markdown::render(&funnels)
+            } else {
+                let from = if args.sandbox {
+                    format!("the sandbox ledger {}", source.ledger)
+                } else {
+                    format!("the ledger {}", source.ledger)
+                };
+                crate::report::html::render(&funnels, &from)
+            }
+        }
     };
-    print!("{out}");
+    match &args.out {
+        Some(file) => {
+            std::fs::write(file, out.as_bytes())
+                .with_context(|| format!("could not write {}", file.display()))?;
+            eprintln!("wrote {}", file.display());
+        }
+        None => print!("{out}"),
+    }
     Ok(0)
 }
 

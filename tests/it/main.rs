@@ -17,6 +17,7 @@ mod lock;
 mod plan;
 mod provider;
 mod reconcile;
+mod report;
 mod safety;
 mod sandbox;
 mod sandbox_flows;
