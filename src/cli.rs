@@ -85,6 +85,9 @@ pub struct PlanArgs {
     /// Pin the clock (RFC 3339).
     #[arg(long)]
     pub now: Option<String>,
+    /// Plan to send again to SEND's recipients whose outcome is unknown (the explicit decision; the plan counts them as resend).
+    #[arg(long, value_name = "SEND")]
+    pub resend_unknown: Vec<String>,
     /// Plan against an in-process sandbox instead of the account.
     #[arg(long)]
     pub sandbox: bool,

@@ -27,6 +27,9 @@ pub fn run(args: ApplyArgs) -> anyhow::Result<u8> {
     if planfile.is_some() && args.watch {
         bail!("a plan file is applied once; --watch re-plans continuously: pass the config instead of the plan file");
     }
+    if planfile.is_some() && !args.resend_unknown.is_empty() {
+        bail!("--resend-unknown is part of the plan: run `waform plan --resend-unknown SEND --out FILE`, review it, then apply that file");
+    }
     if planfile.is_some() && args.sandbox {
         bail!("a plan file is applied to the account it was made for; --sandbox cannot apply it (run `waform apply --sandbox CONFIG` instead)");
     }
@@ -86,10 +89,8 @@ pub fn run(args: ApplyArgs) -> anyhow::Result<u8> {
             color,
             held: &held,
         };
+        super::plan::check_resend_names(&cfg, &args.resend_unknown)?;
         run.reconcile_unknown().await?;
-        if !args.resend_unknown.is_empty() {
-            resend_unknown(&cfg, &args, &run)?;
-        }
         let first = run.pass(true).await;
         // Saved even when the pass failed: whatever was sent stays sent.
         context::persist_sandbox(&account)?;
@@ -164,31 +165,6 @@ fn next_steps(config: &std::path::Path, sandbox: bool) -> String {
              arrive through `waform webhook {path}`.\n"
         )
     }
-}
-
-/// `--resend-unknown SEND`: the explicit decision to attempt again the
-/// recipients whose earlier outcome is unknown. Done once, before planning,
-/// so the plan (and its confirmation and cap) counts them as due, and a
-/// `--watch` loop never repeats it on its own.
-fn resend_unknown(cfg: &Config, args: &ApplyArgs, run: &Run<'_>) -> anyhow::Result<()> {
-    for send in &args.resend_unknown {
-        if !cfg.raw.sends.contains_key(send) {
-            let known: Vec<&str> = cfg.raw.sends.keys().map(String::as_str).collect();
-            bail!(
-                "--resend-unknown {send}: no such send in the config (sends: {})",
-                known.join(", ")
-            );
-        }
-    }
-    let ledger = crate::state::open(run.ledger_path)
-        .with_context(|| format!("cannot open the state ledger {}", run.ledger_path))?;
-    run.hold_lock(ledger.as_ref())?;
-    ledger.mark_dangling_intents_unknown()?;
-    for send in &args.resend_unknown {
-        let n = ledger.forget_unknown(send)?;
-        println!("{send}: {n} recipient(s) with an unknown outcome will be attempted again (--resend-unknown)");
-    }
-    Ok(())
 }
 
 async fn wait_stop(stop: Arc<Stop>) {
@@ -368,16 +344,45 @@ impl<'a> Run<'a> {
         }
         Ok(())
     }
-    async fn plan(&self) -> anyhow::Result<(Plan, crate::plan::Observed)> {
+    async fn plan(&self, resend: &[String]) -> anyhow::Result<(Plan, crate::plan::Observed)> {
         let now = context::now(self.now_flag)?;
-        super::plan::compute(self.cfg, self.account, self.ledger_path, now).await
+        super::plan::compute(self.cfg, self.account, self.ledger_path, now, resend).await
+    }
+
+    /// The sends whose unknown outcomes this pass resends: the decision is
+    /// taken once (the first pass; a plan file's own), never by a watch loop.
+    fn resend(&self, first: bool) -> Vec<String> {
+        match self.planfile {
+            Some(pf) => pf.review.as_ref().map_or_else(Vec::new, |r| {
+                r.sends
+                    .iter()
+                    .filter(|(_, s)| s.resend_unknown)
+                    .map(|(n, _)| n.clone())
+                    .collect()
+            }),
+            None if first => self.args.resend_unknown.clone(),
+            None => Vec::new(),
+        }
     }
 
     /// One reconcile pass. `first` prints the plan and asks for confirmation.
     async fn pass(&self, first: bool) -> anyhow::Result<u8> {
-        let (plan, observed) = self.plan().await?;
+        let resend = self.resend(first);
+        let (plan, observed) = self.plan(&resend).await?;
         if let Some(pf) = self.planfile {
+            let Some(review) = &pf.review else {
+                bail!("the plan file has no list of its recipients (an older waform made it); run `waform plan --out` again");
+            };
             if pf.plan.fingerprints.config != plan.fingerprints.config {
+                if let Some(file) = review.sends.iter().find_map(|(name, sr)| {
+                    self.cfg
+                        .raw
+                        .sends
+                        .get(name)
+                        .and_then(|send| sr.changed_input(send, &self.cfg.base_dir))
+                }) {
+                    bail!("plan is stale: {file} changed after the plan; run `waform plan --out` again");
+                }
                 bail!("the plan file is stale: the config or its recipient files changed since it was made; run `waform plan --out` again");
             }
             if pf.plan.fingerprints.account != plan.fingerprints.account {
@@ -399,11 +404,17 @@ impl<'a> Run<'a> {
         if first && !self.args.auto_approve && !self.args.sandbox {
             confirm(&plan)?;
         }
+        // What the reviewed plan (the file, or the plan just shown and
+        // confirmed) promised: apply never messages anyone else.
+        let promised = match self.planfile {
+            Some(pf) => pf.review.clone().unwrap_or_default(),
+            None => plan.review.clone(),
+        };
         let ledger = crate::state::open(self.ledger_path)
             .with_context(|| format!("cannot open the state ledger {}", self.ledger_path))?;
         // Another apply held the lock: what it did is not in the plan.
         let (plan, observed) = if self.hold_lock(ledger.as_ref())? {
-            self.plan().await?
+            self.plan(&resend).await?
         } else {
             (plan, observed)
         };
@@ -472,7 +483,7 @@ impl<'a> Run<'a> {
         let (plan, observed) = if waiting.is_empty() {
             (plan, observed)
         } else {
-            self.plan().await?
+            self.plan(&resend).await?
         };
         templates::delete(provider, &plan, &mut log).await?;
 
@@ -503,6 +514,23 @@ impl<'a> Run<'a> {
             let Some(send) = self.cfg.raw.sends.get(&sp.name) else {
                 continue;
             };
+            let Some(promise) = promised.sends.get(&sp.name) else {
+                println!(
+                    "  {}: {} due now but not in the reviewed plan; run apply again to send them",
+                    sp.name, sp.counts.due
+                );
+                continue;
+            };
+            // Checked after the approval wait and the confirmation, right
+            // before the first request: the files must be the ones shown.
+            if let Some(file) = promise.changed_input(send, &self.cfg.base_dir) {
+                eprintln!(
+                    "error: send {}: plan is stale: {file} changed after the plan; run plan again. Nothing of this send was sent.",
+                    sp.name
+                );
+                code = 1;
+                continue;
+            }
             let message =
                 self.message(&sp.name, send, sp.flow_id.as_deref(), &observed.templates)?;
             let cap = match self.planfile {
@@ -524,8 +552,8 @@ impl<'a> Run<'a> {
                 message,
                 cap,
                 window: Window::of(send, offset),
-                planned: None,
-                resend_unknown: false,
+                planned: Some(&promise.recipients),
+                resend_unknown: promise.resend_unknown,
             };
             let started = std::time::Instant::now();
             let total = cap.unwrap_or(sp.counts.due);

@@ -19,6 +19,7 @@ pub fn run(args: PlanArgs) -> anyhow::Result<u8> {
     }
     let color = context::color_enabled(args.no_color) && args.format == PlanFormat::Text;
     let cfg = context::load_config(&args.path, color)?;
+    check_resend_names(&cfg, &args.resend_unknown)?;
     let now = context::now(args.now.as_deref())?;
     let rt = super::runtime()?;
     let plan = rt.block_on(async {
@@ -29,7 +30,7 @@ pub fn run(args: PlanArgs) -> anyhow::Result<u8> {
         } else {
             context::real_account(&cfg)?
         };
-        compute(&cfg, &account, &ledger_path, now)
+        compute(&cfg, &account, &ledger_path, now, &args.resend_unknown)
             .await
             .map(|(plan, _)| plan)
     })?;
@@ -46,6 +47,7 @@ pub fn run(args: PlanArgs) -> anyhow::Result<u8> {
             config: args.path.clone(),
             now: args.now.clone(),
             plan: plan.clone(),
+            review: Some(plan.review.clone()),
         }
         .write(path)?;
         eprintln!(
@@ -64,6 +66,20 @@ pub fn run(args: PlanArgs) -> anyhow::Result<u8> {
     })
 }
 
+/// `--resend-unknown SEND` must name a send of the config.
+pub(crate) fn check_resend_names(cfg: &Config, names: &[String]) -> anyhow::Result<()> {
+    for send in names {
+        if !cfg.raw.sends.contains_key(send) {
+            let known: Vec<&str> = cfg.raw.sends.keys().map(String::as_str).collect();
+            anyhow::bail!(
+                "--resend-unknown {send}: no such send in the config (sends: {})",
+                known.join(", ")
+            );
+        }
+    }
+    Ok(())
+}
+
 /// Plans against `account` with the ledger at `ledger_path` (read only; a
 /// missing ledger means nothing was sent yet).
 pub async fn compute(
@@ -71,6 +87,7 @@ pub async fn compute(
     account: &Account,
     ledger_path: &StateLocation,
     now: chrono::DateTime<chrono::Utc>,
+    resend_unknown: &[String],
 ) -> anyhow::Result<(Plan, Observed)> {
     // Plan only reads: a missing ledger means nothing was sent yet, and is
     // not created here.
@@ -82,6 +99,7 @@ pub async fn compute(
         account_identity: &account.identity,
         ledger: ledger.as_deref(),
         now,
+        resend_unknown,
     })
     .await?;
     Ok((plan, observed))

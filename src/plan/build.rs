@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Utc};
 
+use super::planned::{self, PlannedSet, Review, SendReview};
 use super::{fingerprint, tally, Observed, Plan, Tally};
 use crate::config::Config;
 use crate::provider::{Provider, ProviderError};
@@ -23,6 +24,8 @@ pub struct PlanInputs<'a> {
     pub ledger: Option<&'a dyn SendLedger>,
     /// The clock (pinned in tests and `--now`).
     pub now: DateTime<Utc>,
+    /// Sends whose unknown outcomes are to be sent again (`--resend-unknown`).
+    pub resend_unknown: &'a [String],
 }
 
 /// Why a plan could not be built.
@@ -82,19 +85,47 @@ pub fn tallies(
     cfg: &Config,
     ledger: Option<&dyn SendLedger>,
 ) -> Result<BTreeMap<String, Tally>, BuildError> {
+    Ok(tallies_with_review(cfg, ledger, &[])?.0)
+}
+
+/// [`tallies`], plus per send the recipients it counts as remaining and
+/// the hashes of its input files.
+///
+/// # Errors
+/// A recipient file or the ledger cannot be read.
+pub fn tallies_with_review(
+    cfg: &Config,
+    ledger: Option<&dyn SendLedger>,
+    resend_unknown: &[String],
+) -> Result<(BTreeMap<String, Tally>, Review), BuildError> {
     let mut out = BTreeMap::new();
+    let mut review = Review::default();
     for (name, send) in &cfg.raw.sends {
         let rec = match ledger {
             Some(ledger) => tally::recorded(ledger, name)?,
             None => HashMap::new(),
         };
-        let t = tally::tally(send, &cfg.base_dir, &rec).map_err(|d| BuildError::Recipients {
-            send: name.clone(),
-            summary: d.summary.clone(),
+        let resend = resend_unknown.contains(name);
+        let mut recipients = PlannedSet::new();
+        let t = tally::tally(send, &cfg.base_dir, &rec, resend, &mut recipients).map_err(|d| {
+            BuildError::Recipients {
+                send: name.clone(),
+                summary: d.summary.clone(),
+            }
         })?;
+        recipients.seal();
+        let inputs = planned::inputs(send, &cfg.base_dir).map_err(BuildError::Fingerprint)?;
+        review.sends.insert(
+            name.clone(),
+            SendReview {
+                recipients,
+                inputs,
+                resend_unknown: resend,
+            },
+        );
         out.insert(name.clone(), t);
     }
-    Ok(out)
+    Ok((out, review))
 }
 
 /// Builds the plan: observes the account, tallies every send against the
@@ -104,8 +135,16 @@ pub fn tallies(
 /// See [`BuildError`].
 pub async fn build(inputs: PlanInputs<'_>) -> Result<(Plan, Observed), BuildError> {
     let observed = observe(inputs.provider).await?;
-    let tallies = tallies(inputs.config, inputs.ledger)?;
+    let (tallies, mut review) =
+        tallies_with_review(inputs.config, inputs.ledger, inputs.resend_unknown)?;
     let mut plan = super::diff(&inputs.config.raw, &observed, &tallies, inputs.now);
+    // Only what goes out now or after approval is promised.
+    for sp in &plan.sends {
+        if sp.counts.due + sp.counts.waiting == 0 {
+            review.sends.remove(&sp.name);
+        }
+    }
+    plan.review = review;
     plan.fingerprints.config =
         fingerprint::config(inputs.config).map_err(BuildError::Fingerprint)?;
     plan.fingerprints.account = fingerprint::account(inputs.account_identity, &observed);

@@ -28,8 +28,10 @@ pub struct Tally {
     pub accepted: u64,
     pub rejected: u64,
     pub unknown: u64,
-    /// Never attempted: the ones this apply may send.
+    /// Never attempted: the ones this apply may send (with `resend`).
     pub remaining: u64,
+    /// Unknown before, counted in `remaining` by `--resend-unknown`.
+    pub resend: u64,
 }
 
 /// The template a send will use, as found on the account.
@@ -93,6 +95,7 @@ pub fn diff(
         sends,
         messages,
         fingerprints: Fingerprints::default(),
+        review: Default::default(),
     }
 }
 
@@ -446,6 +449,7 @@ fn send_plan(
             unknown: tally.unknown,
             excluded: tally.excluded,
             duplicates: tally.duplicates,
+            resend: tally.resend,
             ..SendCounts::default()
         },
     };

@@ -19,6 +19,10 @@ pub struct PlanFile {
     /// `--now` when given, so apply evaluates schedules the same way.
     pub now: Option<String>,
     pub plan: Plan,
+    /// Per send, the recipients the plan counted (salted hashes) and the
+    /// hashes of its recipient files; absent in files of older waforms.
+    #[serde(default)]
+    pub review: Option<super::planned::Review>,
 }
 
 impl PlanFile {

@@ -122,6 +122,14 @@ pub struct SendCounts {
     pub waiting: u64,
     pub blocked: u64,
     pub duplicates: u64,
+    /// Of `due`/`waiting`: recipients whose earlier outcome was unknown,
+    /// sent again by the `--resend-unknown` decision.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub resend: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -180,6 +188,10 @@ pub struct Plan {
     pub sends: Vec<SendPlan>,
     pub messages: Vec<PlanMessage>,
     pub fingerprints: Fingerprints,
+    /// What this plan promises per send (recipients, input files); plan
+    /// files carry it beside the plan, views never show it.
+    #[serde(skip)]
+    pub review: super::planned::Review,
 }
 
 impl Plan {

@@ -8,8 +8,79 @@
 //! determined reader: phone numbers are few enough to enumerate. Treat plan
 //! files as internal documents all the same.
 
+use std::collections::BTreeMap;
+use std::path::Path;
+
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+
+use crate::config::types::{RecipientSource, Send};
+
+/// What a reviewed plan promised, per send with anyone to send now or after
+/// approval. Carried by plan files; apply checks against it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Review {
+    pub sends: BTreeMap<String, SendReview>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SendReview {
+    /// The recipients the plan counted as to-be-sent.
+    pub recipients: PlannedSet,
+    /// SHA-256 of each recipient and exclude file, as read for the plan.
+    pub inputs: Vec<InputFile>,
+    /// `--resend-unknown` was part of the plan: unknown rows are resent.
+    #[serde(default)]
+    pub resend_unknown: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InputFile {
+    /// As written in the config (relative to it).
+    pub path: String,
+    pub sha256: String,
+}
+
+/// Hashes a send's recipient and exclude files.
+///
+/// # Errors
+/// A file cannot be read.
+pub fn inputs(send: &Send, base_dir: &Path) -> std::io::Result<Vec<InputFile>> {
+    let mut out = Vec::new();
+    for source in send.recipients.iter().chain(&send.exclude) {
+        if let RecipientSource::Csv(csv) = source {
+            let mut h = Sha256::new();
+            let mut f = std::fs::File::open(base_dir.join(&csv.csv))?;
+            std::io::copy(&mut f, &mut h)?;
+            out.push(InputFile {
+                path: csv.csv.clone(),
+                sha256: hex::encode(h.finalize()),
+            });
+        }
+    }
+    Ok(out)
+}
+
+impl SendReview {
+    /// The first input file that differs from what the plan read (or can no
+    /// longer be read), by its config path.
+    pub fn changed_input(&self, send: &Send, base_dir: &Path) -> Option<String> {
+        let Ok(now) = inputs(send, base_dir) else {
+            return Some(
+                self.inputs
+                    .first()
+                    .map_or_else(|| "a recipient file".to_string(), |f| f.path.clone()),
+            );
+        };
+        if now.len() != self.inputs.len() {
+            return Some("the list of recipient files".to_string());
+        }
+        now.iter()
+            .zip(&self.inputs)
+            .find(|(a, b)| a != b)
+            .map(|(a, _)| a.path.clone())
+    }
+}
 
 /// A set of phones (E.164 digits) as 64-bit salted hashes, sorted.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

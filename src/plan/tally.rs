@@ -7,6 +7,7 @@ use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
 use super::diff::Tally;
+use super::planned::PlannedSet;
 use crate::config::recipients::{self, Row};
 use crate::config::types::Send;
 use crate::diag::Diagnostic;
@@ -57,11 +58,15 @@ pub fn audience<'a>(
         })
 }
 
-/// Counts a send's audience against the ledger.
+/// Counts a send's audience against the ledger, and collects into
+/// `planned` every recipient it counts as remaining. With `resend`
+/// (`--resend-unknown`) an unknown outcome counts as remaining too.
 pub fn tally(
     send: &Send,
     base_dir: &Path,
     recorded: &HashMap<u64, Recorded>,
+    resend: bool,
+    planned: &mut PlannedSet,
 ) -> Result<Tally, Box<Diagnostic>> {
     let excluded = excluded(send, base_dir)?;
     let mut t = Tally::default();
@@ -75,8 +80,16 @@ pub fn tally(
                 Some(Recorded::Accepted) => t.accepted += 1,
                 Some(Recorded::Rejected) => t.rejected += 1,
                 // An intent without outcome: the request may have been made.
+                Some(Recorded::Unknown | Recorded::IntentOnly) if resend => {
+                    t.resend += 1;
+                    t.remaining += 1;
+                    planned.insert(&row.phone);
+                }
                 Some(Recorded::Unknown | Recorded::IntentOnly) => t.unknown += 1,
-                None => t.remaining += 1,
+                None => {
+                    t.remaining += 1;
+                    planned.insert(&row.phone);
+                }
             }
         }
     }

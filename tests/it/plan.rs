@@ -258,6 +258,7 @@ fn markdown_stays_under_the_github_limit() {
         sends: vec![send; 1000],
         messages: vec![message; 3000],
         fingerprints: Fingerprints::default(),
+        review: Default::default(),
     };
     let md = markdown::render(&plan);
     assert!(md.len() <= markdown::LIMIT, "{}", md.len());

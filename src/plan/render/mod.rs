@@ -27,6 +27,10 @@ pub(crate) fn send_line(s: &SendPlan) -> String {
     };
     let mut extra = Vec::new();
     for (n, label) in [
+        (
+            c.resend,
+            "of them resend (unknown before, --resend-unknown)",
+        ),
         (c.already_sent, "already sent"),
         (c.rejected, "rejected earlier"),
         (
