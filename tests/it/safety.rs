@@ -7,7 +7,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use waform::provider::{AccountFlow, FlowStatus};
 use waform::sandbox::{SandboxConfig, SandboxHandle};
@@ -278,4 +278,377 @@ fn kill_loop_with_rate_limit_leaves_only_requests_in_flight_in_doubt() {
         c.latency = Duration::from_millis(10);
         c.seed = fastrand::u64(..);
     });
+}
+
+fn signal(child: &Child, sig: i32) {
+    // SAFETY: signalling our own child process.
+    unsafe { libc::kill(child.id() as i32, sig) };
+}
+
+fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn output(child: Child) -> (Option<i32>, String) {
+    let out = child.wait_with_output().expect("wait");
+    (
+        out.status.code(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+/// Every column that matters of every row, to compare ledgers before/after.
+fn snapshot(ctx: &TestContext) -> Vec<String> {
+    let ledger = Ledger::open(&ctx.path().join(".waform/state.db")).expect("ledger");
+    let mut phones: Vec<String> = rows(ctx).into_keys().collect();
+    phones.sort();
+    phones
+        .iter()
+        .map(|p| format!("{:?}", ledger.row("spring", p).expect("row")))
+        .collect()
+}
+
+#[test]
+fn resend_unknown_changes_nothing_until_it_sends() {
+    let faulty = sandbox(|c| {
+        c.fault_500 = 1.0;
+        c.approve_after = Duration::ZERO;
+    });
+    let ctx = TestContext::new();
+    ctx.write("waform.yaml", &config(0, 4, ""));
+    ctx.write("people.csv", &people(0..5));
+    let (code, out) = faulty.run(&ctx, &["--auto-approve"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("5 unknown"), "{out}");
+    let before = snapshot(&ctx);
+    assert_eq!(before.len(), 5);
+
+    // Refused: no terminal to confirm on.
+    let healthy = sandbox(|c| c.approve_after = Duration::ZERO);
+    let (code, out) = faulty.run(&ctx, &["--resend-unknown", "spring"]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("no terminal"), "{out}");
+    assert_eq!(snapshot(&ctx), before, "a refused run changed the ledger");
+
+    // Failed: the API is unreachable.
+    let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("waform"));
+    healthy.env(&mut cmd);
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let dead_url = format!("http://{}", closed.local_addr().expect("addr"));
+    drop(closed);
+    let out = cmd
+        .current_dir(ctx.path())
+        .env("WAFORM_BASE_URL", &dead_url)
+        .args(["apply", "--auto-approve", "--resend-unknown", "spring"])
+        .output()
+        .expect("runs");
+    assert_ne!(out.status.code(), Some(0));
+    assert_eq!(snapshot(&ctx), before, "a failed run changed the ledger");
+
+    // A plain apply still resends nobody.
+    let (code, out) = healthy.run(&ctx, &["--auto-approve"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(healthy.handle.sends().is_empty(), "{out}");
+
+    // The decision: the plan shows them as resends, then each goes out once.
+    let (code, out) = healthy.run(&ctx, &["--auto-approve", "--resend-unknown", "spring"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("5 due now"), "{out}");
+    assert!(out.contains("5 of them resend (unknown before"), "{out}");
+    assert!(out.contains("spring: 5 accepted"), "{out}");
+    let sent = healthy.sent_per_phone();
+    assert_eq!(sent.len(), 5);
+    assert!(sent.values().all(|c| *c == 1));
+    assert!(rows(&ctx).values().all(|r| *r == Recorded::Accepted));
+}
+
+/// The template waits for review; the CSV changes during the wait.
+#[test]
+fn csv_changed_during_the_approval_wait_stops_the_send() {
+    let sb = sandbox(|c| c.approve_after = Duration::from_millis(1500));
+    let ctx = TestContext::new();
+    ctx.write("waform.yaml", &config(0, 4, ""));
+    ctx.write("people.csv", &people(0..6));
+    let child = sb.spawn(&ctx, &["--auto-approve", "--approval-timeout", "20s"]);
+    wait_until("the template submission", || {
+        !sb.handle.templates().is_empty()
+    });
+    // One planned person dropped, one never planned added.
+    ctx.write("people.csv", &people(1..7));
+    let (code, out) = output(child);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.contains("plan is stale: people.csv changed after the plan; run plan again"),
+        "{out}"
+    );
+    assert!(
+        sb.handle.requests().is_empty(),
+        "someone was messaged: {out}"
+    );
+    assert!(rows(&ctx).is_empty());
+}
+
+/// A real terminal (script(1) gives apply a pty): the CSV changes while the
+/// confirmation prompt waits for `yes`.
+#[test]
+fn csv_changed_between_confirmation_and_send_stops_the_send() {
+    let sb = sandbox(|c| c.approve_after = Duration::ZERO);
+    let ctx = TestContext::new();
+    ctx.write("waform.yaml", &config(0, 4, ""));
+    ctx.write("people.csv", &people(0..4));
+    // Template approved beforehand, so the send follows the confirmation.
+    let (code, out) = sb.run(&ctx, &["--auto-approve"]);
+    assert_eq!(code, Some(0), "{out}");
+    let first = sb.handle.requests().len();
+    ctx.write("people.csv", &people(0..8));
+    let line = format!(
+        "{} apply --approval-timeout 5s",
+        assert_cmd::cargo::cargo_bin("waform").display()
+    );
+    let mut cmd = Command::new("script");
+    cmd.args(["-qefc", &line, "/dev/null"])
+        .current_dir(ctx.path())
+        .env_remove("WAFORM_STATE")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    sb.env(&mut cmd);
+    let mut child = cmd.spawn().expect("script");
+    let mut stdout = child.stdout.take().expect("stdout");
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let reader = {
+        let seen = seen.clone();
+        std::thread::spawn(move || {
+            use std::io::Read;
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = stdout.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                if let Ok(mut s) = seen.lock() {
+                    s.push_str(&String::from_utf8_lossy(&buf[..n]));
+                }
+            }
+        })
+    };
+    wait_until("the confirmation prompt", || {
+        seen.lock().is_ok_and(|s| s.contains("Type `yes`"))
+    });
+    ctx.write("people.csv", &people(2..10));
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().expect("stdin");
+        let _ = stdin.write_all(b"yes\n");
+    }
+    let status = child.wait().expect("wait");
+    let _ = reader.join();
+    let out = seen.lock().map(|s| s.clone()).unwrap_or_default();
+    assert_eq!(status.code(), Some(1), "{out}");
+    assert!(
+        out.contains("plan is stale: people.csv changed after the plan"),
+        "{out}"
+    );
+    assert_eq!(
+        sb.handle.requests().len(),
+        first,
+        "someone was messaged: {out}"
+    );
+}
+
+#[test]
+fn a_plan_file_never_reaches_people_it_did_not_show() {
+    let sb = sandbox(|c| c.approve_after = Duration::ZERO);
+    let ctx = TestContext::new();
+    ctx.write("waform.yaml", &config(5, 1, ""));
+    ctx.write("people.csv", &people(0..4));
+    let (code, out) = sb.run(&ctx, &["--auto-approve"]);
+    assert_eq!(code, Some(0), "{out}");
+    let first = sb.handle.requests().len();
+    ctx.write("people.csv", &people(0..8));
+    let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("waform"));
+    sb.env(&mut cmd);
+    let out = cmd
+        .current_dir(ctx.path())
+        .args(["plan", "--out", "plan.json"])
+        .output()
+        .expect("plan");
+    assert!(out.status.success());
+    let text = std::fs::read_to_string(ctx.path().join("plan.json")).expect("plan file");
+    for i in 0..8 {
+        assert!(
+            !text.contains(&phone(i)[4..]),
+            "a phone in clear in the plan file"
+        );
+    }
+    // Changed after the plan: refused before any request.
+    ctx.write("people.csv", &people(0..9));
+    let (code, out) = sb.run(&ctx, &["--auto-approve", "plan.json"]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.contains("plan is stale: people.csv changed after the plan"),
+        "{out}"
+    );
+    assert_eq!(sb.handle.requests().len(), first);
+    // Restored: applied exactly; rows appended while sending are not messaged.
+    ctx.write("people.csv", &people(0..8));
+    let child = sb.spawn(&ctx, &["--auto-approve", "plan.json"]);
+    wait_until("the first send", || sb.handle.requests().len() > first);
+    {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(ctx.path().join("people.csv"))
+            .expect("open");
+        let _ = f.write_all(
+            people(20..23)
+                .trim_start_matches("phone,fname\n")
+                .as_bytes(),
+        );
+    }
+    let (_, out) = output(child);
+    let sent = sb.sent_per_phone();
+    let expected: HashSet<String> = (0..8).map(phone).collect();
+    assert_eq!(
+        sent.keys().cloned().collect::<HashSet<_>>(),
+        expected,
+        "{out}"
+    );
+}
+
+#[test]
+fn expires_holds_per_request_and_now_needs_the_sandbox() {
+    let sb = sandbox(|c| {
+        c.approve_after = Duration::ZERO;
+        c.latency = Duration::from_millis(250);
+    });
+    let ctx = TestContext::new();
+    ctx.write("people.csv", &people(0..40));
+    ctx.write("waform.yaml", &config(0, 1, ""));
+    let (code, out) = sb.run(&ctx, &["--auto-approve", "--no-wait"]);
+    assert_eq!(code, Some(0), "{out}");
+    let first = sb.handle.requests().len();
+
+    // --now on a real apply: refused, nothing sent.
+    let later = (chrono::Utc::now() + chrono::Duration::days(30)).to_rfc3339();
+    let (code, out) = sb.run(&ctx, &["--auto-approve", "--now", &later]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("--now is only for"), "{out}");
+    assert_eq!(sb.handle.requests().len(), first);
+
+    ctx.write("people.csv", &people(0..80));
+    let expires = chrono::Utc::now() + chrono::Duration::milliseconds(2500);
+    let extra = format!("    expires: {}\n", expires.to_rfc3339());
+    ctx.write("waform.yaml", &config(0, 1, &extra));
+    let (code, out) = sb.run(&ctx, &["--auto-approve"]);
+    assert_eq!(code, Some(1), "{out}");
+    let log = sb.handle.requests();
+    let late: Vec<_> = log
+        .iter()
+        .skip(first)
+        .filter(|r| r.at_ms > expires.timestamp_millis() + 100)
+        .collect();
+    assert!(
+        late.is_empty(),
+        "{} request(s) after expires: {out}",
+        late.len()
+    );
+    let made = log.len() - first;
+    assert!(made > 0 && made < 40, "{made} requests: {out}");
+    assert!(out.contains(&format!("{} expired", 40 - made)), "{out}");
+    // The expired ones are recorded nowhere.
+    assert_eq!(rows(&ctx).len(), 40 + made);
+}
+
+#[test]
+fn sigint_and_sigterm_exit_130_and_143_and_say_what_remains() {
+    for (sig, code) in [(libc::SIGINT, 130), (libc::SIGTERM, 143)] {
+        let sb = sandbox(|c| c.approve_after = Duration::ZERO);
+        let ctx = TestContext::new();
+        ctx.write("people.csv", &people(0..40));
+        ctx.write("waform.yaml", &config(8, 2, ""));
+        let child = sb.spawn(&ctx, &["--auto-approve"]);
+        wait_until("three sends", || sb.handle.sends().len() >= 3);
+        signal(&child, sig);
+        let (got, out) = output(child);
+        assert_eq!(got, Some(code), "{out}");
+        let done = rows(&ctx).len();
+        assert!(done < 40);
+        assert!(
+            out.contains(&format!(
+                "{} not yet sent; run apply again to continue",
+                40 - done
+            )),
+            "{out}"
+        );
+        assert!(
+            !out.contains("accepted in") || out.contains("interrupted"),
+            "{out}"
+        );
+    }
+}
+
+#[test]
+fn sigint_during_the_approval_wait_is_not_a_timeout() {
+    let sb = sandbox(|c| c.approve_after = Duration::from_secs(3600));
+    let ctx = TestContext::new();
+    ctx.write("people.csv", &people(0..3));
+    ctx.write("waform.yaml", &config(0, 2, ""));
+    let child = sb.spawn(&ctx, &["--auto-approve", "--approval-timeout", "30m"]);
+    wait_until("the template submission", || {
+        !sb.handle.templates().is_empty()
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    signal(&child, libc::SIGINT);
+    let (code, out) = output(child);
+    assert_eq!(code, Some(130), "{out}");
+    assert!(!out.contains("timeout"), "{out}");
+    assert!(
+        out.contains("interrupted (SIGINT) while waiting for template approval"),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_second_sigint_stops_at_once_and_in_flight_become_unknown() {
+    let sb = sandbox(|c| {
+        c.approve_after = Duration::ZERO;
+        c.latency = Duration::from_secs(2);
+    });
+    let ctx = TestContext::new();
+    ctx.write("people.csv", &people(0..10));
+    ctx.write("waform.yaml", &config(0, 3, ""));
+    let child = sb.spawn(&ctx, &["--auto-approve"]);
+    wait_until("three requests in flight", || {
+        sb.handle.requests().len() >= 3
+    });
+    signal(&child, libc::SIGINT);
+    std::thread::sleep(Duration::from_millis(200));
+    let t = Instant::now();
+    signal(&child, libc::SIGINT);
+    let (code, out) = output(child);
+    assert!(
+        t.elapsed() < Duration::from_millis(1500),
+        "did not stop at once"
+    );
+    assert_eq!(code, Some(130), "{out}");
+    let rows = rows(&ctx);
+    assert_eq!(rows.len(), 3, "{out}");
+    let ledger = Ledger::open(&ctx.path().join(".waform/state.db")).expect("ledger");
+    for phone in rows.keys() {
+        let row = ledger.row("spring", phone).expect("row").expect("exists");
+        assert_eq!(row.recorded, Recorded::Unknown);
+        assert!(
+            row.reason.unwrap_or_default().contains("stopped at once"),
+            "untruthful reason"
+        );
+    }
+    assert!(out.contains("7 not yet sent"), "{out}");
 }
