@@ -305,14 +305,22 @@ fn output(child: Child) -> (Option<i32>, String) {
     )
 }
 
-/// Every column that matters of every row, to compare ledgers before/after.
+/// What decides whether a row is sent again, for every row: compares
+/// ledgers before/after. (The reason may gain the evidence of the opening
+/// history lookup, which finds nothing in another account.)
 fn snapshot(ctx: &TestContext) -> Vec<String> {
     let ledger = Ledger::open(&ctx.path().join(".waform/state.db")).expect("ledger");
     let mut phones: Vec<String> = rows(ctx).into_keys().collect();
     phones.sort();
     phones
         .iter()
-        .map(|p| format!("{:?}", ledger.row("spring", p).expect("row")))
+        .map(|p| {
+            let r = ledger.row("spring", p).expect("row").expect("exists");
+            format!(
+                "{} {:?} {} {:?} {}",
+                r.phone, r.recorded, r.intent_at, r.message_id, r.flow_token
+            )
+        })
         .collect()
 }
 
@@ -331,9 +339,10 @@ fn resend_unknown_changes_nothing_until_it_sends() {
     let before = snapshot(&ctx);
     assert_eq!(before.len(), 5);
 
-    // Refused: no terminal to confirm on.
+    // Refused: no terminal to confirm on. (Another account from here on,
+    // whose history cannot resolve the unknowns.)
     let healthy = sandbox(|c| c.approve_after = Duration::ZERO);
-    let (code, out) = faulty.run(&ctx, &["--resend-unknown", "spring"]);
+    let (code, out) = healthy.run(&ctx, &["--resend-unknown", "spring"]);
     assert_eq!(code, Some(1), "{out}");
     assert!(out.contains("no terminal"), "{out}");
     assert_eq!(snapshot(&ctx), before, "a refused run changed the ledger");
