@@ -131,8 +131,9 @@ fn apply_reconciles_unknowns_before_anything_else() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}");
     assert!(stdout.contains("6 found (now accepted)"), "{stdout}");
+    // Resolved before planning: nothing is left for --resend-unknown.
     assert!(
-        stdout.contains("spring: 0 recipient(s) with an unknown outcome will be attempted again"),
+        stdout.contains("nothing left to send; 6 already sent"),
         "{stdout}"
     );
     assert_eq!(sb.handle.sends().len(), 6, "nobody was messaged twice");
