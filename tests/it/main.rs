@@ -14,6 +14,7 @@ mod dry_run;
 mod flows;
 mod hostile;
 mod lock;
+mod pg_e2e;
 mod plan;
 mod provider;
 mod reconcile;

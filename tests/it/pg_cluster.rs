@@ -206,19 +206,25 @@ impl Cluster {
     /// Runs SQL on database `db`.
     pub fn sql(&self, db: &str, sql: &str) {
         let url = self.url(db);
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("runtime");
-        rt.block_on(async {
-            let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
-                .await
-                .expect("admin connection");
-            let task = tokio::spawn(conn);
-            client.batch_execute(sql).await.expect(sql);
-            drop(client);
-            let _ = task.await;
-        });
+        let sql = sql.to_string();
+        // On its own thread: callers may be inside a tokio runtime.
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(async {
+                let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+                    .await
+                    .expect("admin connection");
+                let task = tokio::spawn(conn);
+                client.batch_execute(&sql).await.expect(&sql);
+                drop(client);
+                let _ = task.await;
+            });
+        })
+        .join()
+        .expect("admin SQL");
     }
 
     /// A fresh, empty database; returns its URL.
