@@ -419,7 +419,12 @@ impl Provider for OneMsgClient {
             })
             .await
         {
-            Ok(body) => wire::parse_messages(&body).map_err(ProviderError::Decode),
+            // A notice is the server's text: it could echo the token.
+            Ok(body) => match wire::parse_messages(&body) {
+                Ok(History::Unavailable(why)) => Ok(History::Unavailable(self.token.redact(&why))),
+                Ok(history) => Ok(history),
+                Err(e) => Err(ProviderError::Decode(self.token.redact(&e))),
+            },
             Err(ProviderError::Http {
                 status: 501,
                 message,

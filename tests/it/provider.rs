@@ -636,6 +636,29 @@ async fn provider_send_flow_window_and_status() {
 }
 
 #[tokio::test]
+async fn provider_history_notice_never_carries_the_token() {
+    let app = Router::new().route(
+        "/inst/messages",
+        get(|| async {
+            Json(json!({"messages": [], "notice": "history is off for token s3cr3t-history-token"}))
+        }),
+    );
+    let addr = serve(app).await;
+    let client = client_at(&format!("http://{addr}"), "s3cr3t-history-token");
+    let answer = client
+        .list_messages(&HistoryQuery::default())
+        .await
+        .expect("answers");
+    match answer {
+        History::Unavailable(why) => {
+            assert!(why.contains("history is off"), "{why}");
+            assert!(!why.contains("s3cr3t-history-token"), "{why}");
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
 async fn provider_history_disabled_is_unavailable_not_empty() {
     let sb = start(SandboxConfig {
         history_disabled: true,

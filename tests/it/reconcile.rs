@@ -160,6 +160,8 @@ fn a_history_that_cannot_answer_changes_nothing() {
     let out = reconcile(&sb, &ctx);
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
+    let token = sb.handle.token().expose();
+    assert!(!stderr.contains(token) && !String::from_utf8_lossy(&out.stdout).contains(token));
     assert!(
         stderr.contains("4 unknown outcome(s) could not be checked and are unchanged")
             && stderr.contains("disabled"),
