@@ -11,6 +11,7 @@ pub mod commands;
 pub mod config;
 pub mod diag;
 pub mod flow;
+pub mod lenient;
 pub mod limits;
 pub mod plan;
 pub mod provider;

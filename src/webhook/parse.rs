@@ -14,6 +14,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
+use crate::lenient::{chat_phone, truthy};
 use crate::state::{Delivery, EventKind, InboundEvent};
 
 /// The body is not JSON at all (the receiver answers 400).
@@ -126,39 +127,7 @@ fn normalized_ack(a: &Map<String, Value>) -> Option<EventKind> {
 fn phone_of(m: &Map<String, Value>) -> Option<String> {
     ["phone", "chatId", "author"]
         .iter()
-        .find_map(|k| m.get(*k).and_then(phone_digits))
-}
-
-/// E.164 digits without `+` from `"15551234567"`, `"+1 555…"` or
-/// `"15551234567@c.us"`; group chats (`@g.us`) and non-numbers are not phones.
-fn phone_digits(v: &Value) -> Option<String> {
-    let s = match v {
-        Value::String(s) => s.trim().to_string(),
-        Value::Number(n) => n.to_string(),
-        _ => return None,
-    };
-    let s = match s.split_once('@') {
-        Some((user, "c.us" | "s.whatsapp.net")) => user.to_string(),
-        Some(_) => return None,
-        None => s,
-    };
-    let digits: String = s
-        .trim_start_matches('+')
-        .chars()
-        .filter(|c| !matches!(c, ' ' | '-'))
-        .collect();
-    (!digits.is_empty() && digits.len() <= 20 && digits.bytes().all(|b| b.is_ascii_digit()))
-        .then_some(digits)
-}
-
-/// `fromMe` as 1msg sends it: `true`, `1`, `"1"`, `"true"`.
-fn truthy(v: &Value) -> bool {
-    match v {
-        Value::Bool(b) => *b,
-        Value::Number(n) => n.as_i64().is_some_and(|n| n != 0),
-        Value::String(s) => matches!(s.trim().to_ascii_lowercase().as_str(), "1" | "true"),
-        _ => false,
-    }
+        .find_map(|k| m.get(*k).and_then(chat_phone))
 }
 
 // ---- Meta raw format (§3.3) ----
@@ -225,7 +194,7 @@ fn customer_message(
 
 fn meta_message(m: &Map<String, Value>) -> Option<EventKind> {
     let message_id = string_field(m, "id");
-    let phone = m.get("from").and_then(phone_digits);
+    let phone = m.get("from").and_then(chat_phone);
     let at = m.get("timestamp").and_then(unix_time);
     customer_message(message_id, phone, at, m.get("interactive"))
 }
@@ -238,7 +207,7 @@ fn meta_status(s: &Map<String, Value>) -> Option<EventKind> {
         message_id,
         status,
         error,
-        phone: s.get("recipient_id").and_then(phone_digits),
+        phone: s.get("recipient_id").and_then(chat_phone),
         at: s.get("timestamp").and_then(unix_time),
     })
 }
@@ -577,17 +546,7 @@ mod tests {
     }
 
     #[test]
-    fn phones_and_times() {
-        assert_eq!(
-            phone_digits(&json!("15551230001@c.us")).as_deref(),
-            Some("15551230001")
-        );
-        assert_eq!(phone_digits(&json!("120363@g.us")), None);
-        assert_eq!(phone_digits(&json!("Ana")), None);
-        assert_eq!(
-            phone_digits(&json!(15551230001_i64)).as_deref(),
-            Some("15551230001")
-        );
+    fn times() {
         assert_eq!(unix_time(&json!("1700000000")), at(1_700_000_000));
         assert_eq!(
             unix_time(&json!(1_700_000_000_123_i64)).map(|t| t.timestamp()),

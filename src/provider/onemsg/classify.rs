@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::wire::{error_code, message_of, scalar_string, truthy};
+use super::wire::{error_code, message_of, scalar_string};
+use crate::lenient::truthy;
 use crate::provider::SendOutcome;
 
 /// Strings that mark the 24-hour customer-service window refusal; the official

@@ -15,7 +15,7 @@ use crate::provider::{
 /// Digits only: 1msg wants country code + number without `+` (docs/provider-1msg.md
 /// §1.5). Kept a string end to end so no phone ever passes through an integer
 /// type (§5 item 1, the official SDK's i32 bug).
-pub fn phone_digits(phone: &str) -> String {
+pub fn api_phone(phone: &str) -> String {
     phone.chars().filter(|c| c.is_ascii_digit()).collect()
 }
 
@@ -59,7 +59,7 @@ pub fn send_template_body(m: &TemplateMessage) -> Value {
     if let Some(ns) = m.namespace.as_deref().filter(|ns| !ns.is_empty()) {
         body.insert("namespace".into(), Value::String(ns.to_string()));
     }
-    body.insert("phone".into(), Value::String(phone_digits(&m.phone)));
+    body.insert("phone".into(), Value::String(api_phone(&m.phone)));
     body.insert("params".into(), Value::Array(params));
     Value::Object(body)
 }
@@ -96,7 +96,7 @@ pub fn send_flow_body(m: &FlowMessage) -> Value {
     }
     body.insert("flowMessageVersion".into(), Value::String("3".into()));
     body.insert("mode".into(), Value::String(m.mode.clone()));
-    body.insert("phone".into(), Value::String(phone_digits(&m.phone)));
+    body.insert("phone".into(), Value::String(api_phone(&m.phone)));
     Value::Object(body)
 }
 
@@ -314,7 +314,10 @@ pub fn parse_messages(body: &Value) -> Result<History, String> {
                         .and_then(as_i64)
                         .and_then(|n| u64::try_from(n).ok()),
                     chat_id: text("chatId"),
-                    from_me: obj.get("fromMe").map(truthy).unwrap_or(false),
+                    from_me: obj
+                        .get("fromMe")
+                        .map(crate::lenient::truthy)
+                        .unwrap_or(false),
                     time: obj.get("time").and_then(as_i64),
                     kind: text("type"),
                     body: text("body"),
@@ -377,15 +380,6 @@ pub fn error_code(value: &Value) -> Option<i64> {
         .or_else(|| obj.get("error_code"))
         .and_then(as_i64)
         .or_else(|| obj.get("error").and_then(error_code))
-}
-
-pub(crate) fn truthy(v: &Value) -> bool {
-    match v {
-        Value::Bool(b) => *b,
-        Value::Number(n) => n.as_f64().is_some_and(|f| f != 0.0),
-        Value::String(s) => matches!(s.trim().to_ascii_lowercase().as_str(), "1" | "true" | "yes"),
-        _ => false,
-    }
 }
 
 pub(crate) fn scalar_string(v: &Value) -> Option<String> {
