@@ -257,9 +257,8 @@ pub struct ResponsesArgs {
 
 #[derive(Debug, Args)]
 pub struct WebhookArgs {
-    /// Config file or folder of *.yaml files (for its `state.url`).
-    #[arg(default_value = "waform.yaml")]
-    pub path: PathBuf,
+    #[command(flatten)]
+    pub config: ConfigPath,
     /// Address to listen on, e.g. 127.0.0.1:8081 (port 0 picks a free one).
     #[arg(long)]
     pub listen: SocketAddr,

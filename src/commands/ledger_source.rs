@@ -75,7 +75,7 @@ impl Source {
 
 /// Loads the config (without reading recipient files) and resolves the
 /// ledger. A missing config is an error unless it was not typed and
-/// `--state` names the ledger.
+/// `--state` (or WAFORM_STATE) names the ledger.
 pub(crate) fn resolve(
     args: &ConfigPath,
     state_flag: Option<&str>,
@@ -83,8 +83,10 @@ pub(crate) fn resolve(
     command: &str,
 ) -> anyhow::Result<Source> {
     let (path, typed) = config_path(args);
+    let state_named = state_flag.is_some_and(|s| !s.trim().is_empty())
+        || std::env::var(crate::state::url::STATE_ENV).is_ok_and(|s| !s.trim().is_empty());
     if !path.exists() {
-        if typed || state_flag.is_none() {
+        if typed || !state_named {
             let mut msg = if typed {
                 format!("{}: no such config file or folder", path.display())
             } else {
@@ -92,7 +94,7 @@ pub(crate) fn resolve(
             };
             msg.push_str(&format!(
                 "; pass the config as the first argument (`waform {command} examples/course-signup`) \
-                 or name the ledger with --state"
+                 or name the ledger with --state (or WAFORM_STATE)"
             ));
             if typed && !path.to_string_lossy().contains(['/', '.', '\\']) {
                 msg.push_str(&format!(" (to pick a send, use --send {})", path.display()));

@@ -2,36 +2,16 @@
 //! accepted → delivered → read → completed), as a table, JSON, or the
 //! Markdown/HTML report of [`crate::report`].
 //!
-//! Also home of `ledger_path`, the state lookup shared by `status`,
-//! `responses` and `webhook` (flag, env, the config's `state.url`, default).
+//! Also home of [`open_existing`], the read-only ledger opening shared by
+//! `status` and `responses`.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 
 use anyhow::Context;
 use serde_json::json;
 
 use crate::cli::{StatusArgs, StatusFormat};
 use crate::state::{SendCounts, SendLedger, StateLocation};
-
-/// Where the ledger is for a command given `--state` and a config path.
-/// The config is read (without recipient files) only when it exists, for
-/// its optional `state.url`.
-pub(crate) fn ledger_path(flag: Option<&str>, config_path: &Path) -> anyhow::Result<StateLocation> {
-    let configured = if flag.is_none() && config_path.exists() {
-        crate::config::load(config_path, crate::config::Depth::NoRecipients)
-            .config
-            .and_then(|c| c.raw.state)
-            .and_then(|s| s.url)
-    } else {
-        None
-    };
-    Ok(crate::state::resolve_state_url(
-        flag,
-        config_path,
-        configured.as_deref(),
-    )?)
-}
 
 /// Opens the ledger for reading, or `None` when nothing was recorded yet.
 pub(crate) fn open_existing(

@@ -24,7 +24,11 @@ pub fn run(args: WebhookArgs) -> anyhow::Result<u8> {
             args.secret_env
         ),
     };
-    let path = super::status::ledger_path(args.state.as_deref(), &args.path)?;
+    // The config (for its `state.url`) must exist unless the ledger is
+    // named directly: a typo must not start a receiver on the wrong ledger.
+    let path =
+        super::ledger_source::resolve(&args.config, args.state.as_deref(), false, "webhook")?
+            .ledger;
     let ledger: Arc<dyn SendLedger> = Arc::from(
         crate::state::open(&path).with_context(|| format!("could not open the state at {path}"))?,
     );

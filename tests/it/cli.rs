@@ -277,3 +277,29 @@ fn the_ci_example_installs_this_repository_at_this_version() {
     assert!(yml.contains("group: waform-plan-"));
     assert!(yml.contains("group: waform-apply"));
 }
+
+#[test]
+fn webhook_refuses_a_config_path_that_does_not_exist() {
+    let ctx = TestContext::new();
+    let out = ctx
+        .cmd()
+        .args(["webhook", "nowhere", "--listen", "127.0.0.1:0"])
+        .env("WAFORM_WEBHOOK_SECRET", "s")
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("nowhere: no such config"), "{err}");
+    // WAFORM_STATE names the ledger: no config needed.
+    let out = ctx
+        .cmd()
+        .args(["status", "--format", "json"])
+        .env("WAFORM_STATE", ctx.path().join("s.db"))
+        .output()
+        .expect("runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
