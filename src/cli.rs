@@ -32,6 +32,8 @@ pub enum Command {
     Reconcile(ReconcileArgs),
     /// Clear an apply lock whose holder is gone (refused while it lives).
     Unlock(UnlockArgs),
+    /// Manage the state itself (`state migrate`).
+    State(StateArgs),
     /// Run the local 1msg emulator.
     Sandbox(SandboxArgs),
     /// Print the JSON Schema of the config (or of Flow JSON files).
@@ -209,6 +211,28 @@ pub struct ReconcileArgs {
     /// No ANSI colors in config diagnostics.
     #[arg(long)]
     pub no_color: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StateArgs {
+    #[command(subcommand)]
+    pub command: StateCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StateCommand {
+    /// Copy every row of a state into a new, empty one (e.g. SQLite to PostgreSQL), verified by counts.
+    Migrate(StateMigrateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct StateMigrateArgs {
+    /// The state to copy: sqlite://PATH or postgres://USER@HOST:PORT/DB (relative paths from the current folder).
+    #[arg(long)]
+    pub from: String,
+    /// The new state; refused unless empty: sqlite://PATH or postgres://USER@HOST:PORT/DB.
+    #[arg(long)]
+    pub to: String,
 }
 
 #[derive(Debug, Args)]

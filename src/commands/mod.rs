@@ -10,6 +10,7 @@ pub mod reconcile;
 pub mod responses;
 pub mod sandbox;
 pub mod schema;
+pub mod state;
 pub mod status;
 pub mod unlock;
 pub mod validate;
@@ -29,6 +30,7 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Webhook(args) => webhook::run(args),
         Command::Reconcile(args) => reconcile::run(args),
         Command::Unlock(args) => unlock::run(args),
+        Command::State(args) => state::run(args),
         Command::Sandbox(args) => sandbox::run(args),
         Command::Schema(args) => schema::run(args),
     }

@@ -20,6 +20,7 @@ pub mod migrations;
 pub mod postgres;
 pub mod sqlite;
 pub mod store;
+pub mod transfer;
 pub mod url;
 
 use std::fmt;

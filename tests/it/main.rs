@@ -24,5 +24,6 @@ mod sandbox;
 mod sandbox_flows;
 mod schema;
 mod state;
+mod state_migrate;
 mod validate;
 mod webhook;

@@ -205,7 +205,7 @@ async fn apply_completion(
         _ => return Ok(false),
     };
     tx.execute(
-        "UPDATE sends SET completed_at = $3, response_json = $4::text::jsonb
+        "UPDATE sends SET completed_at = $3, response_json = $4
          WHERE flow_token = $1 AND phone = $2 AND (completed_at IS NULL OR completed_at <= $3)",
         &[&flow_token, &target, &at, &json],
     )

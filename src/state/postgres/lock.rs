@@ -156,6 +156,7 @@ fn split_key(key: i64) -> (i64, i64) {
 fn record_holder(client: &Client) -> Result<(), StateError> {
     // A state URL on the command line may carry a password.
     let command = std::env::args()
+        .skip(1)
         .map(|a| {
             if a.contains("://") {
                 super::redact(&a)

@@ -19,6 +19,7 @@ mod events;
 mod lock;
 mod schema;
 mod sends;
+mod transfer;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -220,7 +221,7 @@ fn no_params() -> Vec<&'static (dyn tokio_postgres::types::ToSql + Sync)> {
 
 const ROW_COLUMNS: &str = "send, phone, flow_token, kind, template, intent_at, outcome, message_id,
     job_id, reason, outcome_at, delivery, delivery_error, delivered_at, read_at, completed_at,
-    response_json::text";
+    response_json";
 
 fn row_from(r: &tokio_postgres::Row) -> SendRow {
     let kind: String = r.get(3);
@@ -407,7 +408,7 @@ impl SendLedger for PgLedger {
     fn responses(&self, send: &str) -> Result<Vec<Response>, StateError> {
         let s = self.session()?;
         let rows = wait(s.client.query(
-            "SELECT phone, flow_token, completed_at, response_json::text FROM sends
+            "SELECT phone, flow_token, completed_at, response_json FROM sends
              WHERE send = $1 AND completed_at IS NOT NULL ORDER BY completed_at, phone",
             &[&send],
         ))

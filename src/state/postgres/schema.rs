@@ -2,7 +2,7 @@
 //! like code.
 //!
 //! The same tables as the SQLite ledger (`sends`, `events`, `windows`),
-//! with PostgreSQL types a team can query (`timestamptz`, `jsonb`), plus
+//! with PostgreSQL types a team can query (`timestamptz`), plus
 //! `apply_lock_holder`, the row naming who holds the advisory lock.
 //! Applied steps are recorded in `waform_migrations`; never edit a step
 //! that has shipped: append one. A database migrated by a newer waform is
@@ -37,7 +37,9 @@ const STEPS: &[&str] = &[
         read_at        timestamptz,
         failed_at      timestamptz,
         completed_at   timestamptz,
-        response_json  jsonb,
+        -- text, not jsonb: kept byte for byte as written, so a migration
+        -- round-trips exactly; query it with response_json::jsonb.
+        response_json  text,
         PRIMARY KEY (send, phone)
     );
     CREATE INDEX sends_message_id ON sends (message_id) WHERE message_id IS NOT NULL;
