@@ -69,6 +69,8 @@ pub struct ReconcileReport {
     pub unanswered: usize,
     /// Phones queried.
     pub phones: usize,
+    /// Rows an earlier pass did not find, not looked up again (`recheck` off).
+    pub skipped: usize,
     /// Why the history could not answer (the first reason seen).
     pub unavailable: Option<String>,
 }
@@ -81,6 +83,11 @@ pub struct Reconciler {
     /// The Flow id of each `flow_message` send, by send name (a marker for
     /// Flow rows, which record no template).
     pub flow_ids: HashMap<String, String>,
+    /// Look up again the rows an earlier pass did not find. `waform
+    /// reconcile` does; apply's opening pass does not, so its work is bounded
+    /// by the unknowns new since the last pass (at most the requests in
+    /// doubt of one interrupted run), not by every unknown ever left.
+    pub recheck: bool,
 }
 
 impl Reconciler {
@@ -103,6 +110,7 @@ impl Reconciler {
             limiter: Arc::new(RateLimiter::new(crate::settings::rate_limit(cfg).value)),
             concurrency: crate::settings::concurrency(cfg).value,
             flow_ids,
+            recheck: true,
         }
     }
 
@@ -116,11 +124,14 @@ impl Reconciler {
         ledger: &dyn SendLedger,
         now: DateTime<Utc>,
     ) -> Result<ReconcileReport, StateError> {
-        let rows = ledger.unknown_rows()?;
-        let mut report = ReconcileReport {
-            rows: rows.len(),
-            ..ReconcileReport::default()
-        };
+        let mut rows = ledger.unknown_rows()?;
+        let mut report = ReconcileReport::default();
+        if !self.recheck {
+            let before = rows.len();
+            rows.retain(|r| !was_looked_up(r));
+            report.skipped = before - rows.len();
+        }
+        report.rows = rows.len();
         if rows.is_empty() {
             return Ok(report);
         }
@@ -336,6 +347,12 @@ fn not_found_outcome(row: &SendRow, now: DateTime<Utc>) -> OutcomeRecord {
         },
         row.outcome_at.unwrap_or(now),
     )
+}
+
+/// Whether an earlier pass looked the row up and did not find it (its
+/// reason carries the evidence [`with_evidence`] writes).
+fn was_looked_up(row: &SendRow) -> bool {
+    row.reason.as_deref().is_some_and(|r| r.contains(NOT_FOUND))
 }
 
 /// The row's reason with the latest "not found" evidence (replacing an

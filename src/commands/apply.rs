@@ -307,8 +307,9 @@ impl<'a> Run<'a> {
     }
 
     /// Before anything is planned or offered for resending, looks the
-    /// ledger's `unknown` outcomes up in the account's history
-    /// (`apply::reconcile`). Nothing recorded yet: nothing to do, and no
+    /// ledger's new `unknown` outcomes up in the account's history
+    /// (`apply::reconcile`; rows an earlier pass did not find are left to
+    /// `waform reconcile`). Nothing recorded yet: nothing to do, and no
     /// state is created.
     async fn reconcile_unknown(&self) -> anyhow::Result<()> {
         let Some(ledger) = crate::state::open_existing(self.ledger_path)? else {
@@ -316,9 +317,17 @@ impl<'a> Run<'a> {
         };
         self.hold_lock(ledger.as_ref())?;
         ledger.mark_dangling_intents_unknown()?;
-        let report = Reconciler::for_config(self.cfg, self.account.provider.clone())
-            .run(ledger.as_ref(), chrono::Utc::now())
-            .await?;
+        let reconciler = Reconciler {
+            recheck: false,
+            ..Reconciler::for_config(self.cfg, self.account.provider.clone())
+        };
+        let report = reconciler.run(ledger.as_ref(), chrono::Utc::now()).await?;
+        if report.skipped > 0 {
+            println!(
+                "{} unknown outcome(s) were not found in the account's history before; `waform reconcile` looks again",
+                report.skipped
+            );
+        }
         if report.rows == 0 {
             return Ok(());
         }

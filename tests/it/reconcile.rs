@@ -116,6 +116,15 @@ fn reconcile_turns_every_unknown_the_history_holds_into_accepted() {
         .unwrap_or_default();
     assert_eq!(again.matches("not found").count(), 1, "{again}");
     assert_eq!(sb.handle.sends().len(), 80, "reconcile sends nothing");
+
+    // Apply's opening pass leaves rows already not found to `reconcile`.
+    let out = sb.apply(&ctx, &[]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("1 unknown outcome(s) were not found in the account's history before")
+            && !stdout.contains("Unknown outcomes checked"),
+        "{stdout}"
+    );
 }
 
 #[test]
@@ -312,6 +321,7 @@ fn one_history_query_per_phone_whatever_its_unknown_rows() {
         limiter: Arc::new(RateLimiter::new(0.0)),
         concurrency: 2,
         flow_ids: HashMap::new(),
+        recheck: true,
     };
     let l = ledger(&ctx);
     let report = rt
