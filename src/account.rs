@@ -74,6 +74,10 @@ impl Account {
             .map_err(|e| AccountError::Sandbox(format!("{e:#}")))?;
         let mut flows = Vec::new();
         for (i, (key, flow)) in cfg.raw.flows.iter().enumerate() {
+            // A managed Flow is created by apply itself, as on a real account.
+            if flow.is_managed() {
+                continue;
+            }
             let name = flow.name.clone().unwrap_or_else(|| key.clone());
             // A Flow known by name keeps the id the saved account gave it.
             let known = saved.as_ref().and_then(|s| {

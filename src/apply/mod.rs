@@ -2,6 +2,7 @@
 //! removed templates deleted, due sends sent exactly once.
 
 pub mod dispatch;
+pub mod flows;
 pub mod group_commit;
 pub mod held_lock;
 pub mod ratelimit;

@@ -436,6 +436,10 @@ impl<'a> Run<'a> {
         let mut log = |line: String| println!("{line}");
         let mut code = 0u8;
 
+        if plan.flow_changes.iter().any(|f| f.is_change()) {
+            println!("\nFlows:");
+            crate::apply::flows::apply(provider, &plan, &mut log).await?;
+        }
         println!("\nTemplates:");
         let submitted = templates::create(provider, &plan, &mut log).await?;
         let mut waiting = submitted.clone();

@@ -145,6 +145,13 @@ pub async fn build(inputs: PlanInputs<'_>) -> Result<(Plan, Observed), BuildErro
         }
     }
     plan.review = review;
+    match super::flows::plan(inputs.config, &observed.flows, inputs.provider).await {
+        Ok(changes) => plan.flow_changes = changes,
+        Err(message) => plan.messages.push(super::PlanMessage {
+            severity: "warning".into(),
+            message,
+        }),
+    }
     plan.fingerprints.config =
         fingerprint::config(inputs.config).map_err(BuildError::Fingerprint)?;
     plan.fingerprints.account = fingerprint::account(inputs.account_identity, &observed);

@@ -92,6 +92,7 @@ pub fn diff(
         templates,
         unmanaged,
         flows,
+        flow_changes: Vec::new(),
         sends,
         messages,
         fingerprints: Fingerprints::default(),
@@ -299,7 +300,17 @@ fn flow_checks(
                     flow_ref.id.as_deref() == Some(f.id.as_str())
                         || flow_ref.name.as_deref() == Some(f.name.as_str())
                 });
+                // A managed Flow is created and published by apply itself
+                // (plan/flows.rs), before the templates that open it.
+                let managed = flow_ref.is_managed();
+                let publishes = managed && flow_ref.publish.unwrap_or(true);
                 match found {
+                    None if managed => check.status = "created by this apply".into(),
+                    Some(f) if publishes && f.status == FlowStatus::Draft => {
+                        check.id = Some(f.id.clone());
+                        check.name = Some(f.name.clone());
+                        check.status = "DRAFT (published by this apply)".into();
+                    }
                     None => {
                         check.status = "missing".into();
                         let what = flow_ref

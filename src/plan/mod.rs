@@ -6,6 +6,7 @@ pub mod desired;
 pub mod diff;
 pub mod file;
 pub mod fingerprint;
+pub mod flows;
 pub mod model;
 pub mod planned;
 pub mod render;

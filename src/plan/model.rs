@@ -185,6 +185,9 @@ pub struct Plan {
     /// Account templates not managed by this config (left alone).
     pub unmanaged: u64,
     pub flows: Vec<FlowCheck>,
+    /// Managed Flows: created, updated, published (plan/flows.rs).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub flow_changes: Vec<super::flows::FlowChange>,
     pub sends: Vec<SendPlan>,
     pub messages: Vec<PlanMessage>,
     pub fingerprints: Fingerprints,
@@ -199,6 +202,13 @@ impl Plan {
         self.templates.iter().filter(|t| t.action == action).count() as u64
     }
 
+    pub fn flow_count(&self, action: super::flows::FlowAction) -> u64 {
+        self.flow_changes
+            .iter()
+            .filter(|f| f.action == action)
+            .count() as u64
+    }
+
     pub fn send_total(&self, f: impl Fn(&SendCounts) -> u64) -> u64 {
         self.sends.iter().map(|s| f(&s.counts)).sum()
     }
@@ -209,7 +219,9 @@ impl Plan {
 
     /// True when apply would change the account or message anyone.
     pub fn has_changes(&self) -> bool {
-        self.templates.iter().any(|t| t.action.is_change()) || self.send_total(|c| c.due) > 0
+        self.templates.iter().any(|t| t.action.is_change())
+            || self.flow_changes.iter().any(|f| f.is_change())
+            || self.send_total(|c| c.due) > 0
     }
 
     /// The `summary` object of docs/design.md §3.
@@ -225,6 +237,12 @@ impl Plan {
                 "conflict": self.count(TemplateAction::Conflict),
                 "superseded": self.count(TemplateAction::Superseded),
                 "unmanaged": self.unmanaged,
+            },
+            "flows": {
+                "create": self.flow_count(super::flows::FlowAction::Create),
+                "update": self.flow_count(super::flows::FlowAction::Update),
+                "publish": self.flow_count(super::flows::FlowAction::Publish),
+                "unchanged": self.flow_count(super::flows::FlowAction::Unchanged),
             },
             "sends": {
                 "due": self.send_total(|c| c.due),

@@ -250,4 +250,47 @@ pub trait Provider: Send + Sync {
     async fn send_flow(&self, message: &FlowMessage) -> SendOutcome;
     /// One page of the account's stored message history.
     async fn list_messages(&self, query: &HistoryQuery) -> Result<History, ProviderError>;
+
+    // Managed Flows (docs/provider-1msg.md §2.8–2.11). The defaults say the
+    // account has no Flow API, so a provider without one needs no code.
+
+    /// The Flow JSON the account holds for `id`, when the API shows it.
+    async fn flow_json(&self, _id: &str) -> Result<Option<Value>, ProviderError> {
+        Ok(None)
+    }
+    /// Creates a Flow (DRAFT unless `publish` and the JSON is valid).
+    async fn create_flow(&self, _flow: &NewFlow) -> Result<FlowWrite, ProviderError> {
+        Err(no_flow_api())
+    }
+    /// Replaces a Flow's JSON; a PUBLISHED Flow returns to DRAFT.
+    async fn update_flow_json(&self, _id: &str, _json: &Value) -> Result<FlowWrite, ProviderError> {
+        Err(no_flow_api())
+    }
+    async fn publish_flow(&self, _id: &str) -> Result<(), ProviderError> {
+        Err(no_flow_api())
+    }
+}
+
+fn no_flow_api() -> ProviderError {
+    ProviderError::Http {
+        status: 501,
+        message: "this provider has no Flow API".into(),
+    }
+}
+
+/// A managed Flow to create (docs/provider-1msg.md §2.9).
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewFlow {
+    pub name: String,
+    pub categories: Vec<String>,
+    pub endpoint_uri: Option<String>,
+    pub json: Value,
+    pub publish: bool,
+}
+
+/// What a Flow write answered: the id and Meta's `validation_errors`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FlowWrite {
+    pub id: String,
+    pub validation_errors: Vec<Value>,
 }

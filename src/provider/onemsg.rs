@@ -10,6 +10,7 @@
 //!   tolerant and lives in [`wire`].
 
 mod classify;
+mod flows;
 mod retry;
 pub mod wire;
 
@@ -431,6 +432,29 @@ impl Provider for OneMsgClient {
             }) => Ok(History::Unavailable(message)),
             Err(e) => Err(e),
         }
+    }
+
+    async fn flow_json(&self, id: &str) -> Result<Option<Value>, ProviderError> {
+        self.get_flow_json(id).await
+    }
+
+    async fn create_flow(
+        &self,
+        flow: &crate::provider::NewFlow,
+    ) -> Result<crate::provider::FlowWrite, ProviderError> {
+        self.post_flow(flow).await
+    }
+
+    async fn update_flow_json(
+        &self,
+        id: &str,
+        json: &Value,
+    ) -> Result<crate::provider::FlowWrite, ProviderError> {
+        self.patch_flow_json(id, json).await
+    }
+
+    async fn publish_flow(&self, id: &str) -> Result<(), ProviderError> {
+        self.post_publish(id).await
     }
 }
 

@@ -11,6 +11,7 @@ mod cli;
 mod conformance;
 mod diagnostics;
 mod dry_run;
+mod flow_apply;
 mod flows;
 mod hostile;
 mod lock;

@@ -255,6 +255,7 @@ fn markdown_stays_under_the_github_limit() {
         templates: vec![t; 3000],
         unmanaged: 0,
         flows: vec![],
+        flow_changes: vec![],
         sends: vec![send; 1000],
         messages: vec![message; 3000],
         fingerprints: Fingerprints::default(),

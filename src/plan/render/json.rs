@@ -12,6 +12,7 @@ pub fn render(plan: &Plan) -> String {
         "templates": plan.templates,
         "unmanaged_templates": plan.unmanaged,
         "flows": plan.flows,
+        "flow_changes": super::flows::json(plan),
         "sends": plan.sends,
         "messages": plan.messages,
     });

@@ -130,6 +130,7 @@ fn summary(plan: &Plan) -> String {
 /// One self-contained markdown section per changed template, then sends.
 fn detail_sections(plan: &Plan) -> Vec<String> {
     let mut sections = Vec::new();
+    sections.extend(super::flows::markdown(plan));
     for t in plan
         .templates
         .iter()

@@ -1,5 +1,6 @@
 //! Views of a Plan. Commands never print plans themselves.
 
+mod flows;
 pub mod json;
 pub mod markdown;
 pub mod text;

@@ -71,6 +71,19 @@ pub fn render(plan: &Plan, color: bool) -> String {
         "  ({unchanged} unchanged, {} unmanaged on the account left alone)",
         plan.unmanaged
     );
+    if !plan.flow_changes.is_empty() {
+        let _ = writeln!(out, "\nManaged Flows:");
+        for (action, breaking, line) in super::flows::text(plan) {
+            let code = match (breaking, action) {
+                (true, _) => "1;31",
+                (_, crate::plan::flows::FlowAction::Create) => "32",
+                (_, crate::plan::flows::FlowAction::Update) => "33",
+                (_, crate::plan::flows::FlowAction::Publish) => "36",
+                (_, crate::plan::flows::FlowAction::Unchanged) => "0",
+            };
+            let _ = writeln!(out, "{}", p.code(code, &line));
+        }
+    }
     if !plan.flows.is_empty() {
         let _ = writeln!(out, "\nFlows:");
         for f in &plan.flows {

@@ -1,0 +1,98 @@
+//! Managed Flows, applied before the templates that open them: create as
+//! DRAFT with the JSON, read Meta's `validation_errors`, publish; an update
+//! replaces the JSON in place (same id; templates untouched) and publishes
+//! again.
+
+use anyhow::bail;
+use serde_json::Value;
+
+use crate::plan::flows::{FlowAction, FlowChange};
+use crate::plan::Plan;
+use crate::provider::{NewFlow, Provider};
+
+pub async fn apply(
+    provider: &dyn Provider,
+    plan: &Plan,
+    log: &mut dyn FnMut(String),
+) -> anyhow::Result<()> {
+    for f in plan.flow_changes.iter().filter(|f| f.is_change()) {
+        let json: Value = serde_json::from_str(&f.json)?;
+        let id = match (f.action, &f.id) {
+            (FlowAction::Create, _) => {
+                let written = provider
+                    .create_flow(&NewFlow {
+                        name: f.name.clone(),
+                        categories: f.categories.clone(),
+                        endpoint_uri: f.endpoint_uri.clone(),
+                        json,
+                        publish: false,
+                    })
+                    .await?;
+                log(format!(
+                    "  + flow {} \"{}\" created as DRAFT, id {}",
+                    f.key, f.name, written.id
+                ));
+                refuse_invalid(f, &written.validation_errors)?;
+                written.id
+            }
+            (FlowAction::Update, Some(id)) => {
+                let written = provider.update_flow_json(id, &json).await?;
+                log(format!(
+                    "  ~ flow {} \"{}\" ({id}): Flow JSON replaced",
+                    f.key, f.name
+                ));
+                refuse_invalid(f, &written.validation_errors)?;
+                id.clone()
+            }
+            (FlowAction::Publish, Some(id)) => id.clone(),
+            _ => continue,
+        };
+        if f.publish {
+            provider.publish_flow(&id).await?;
+            log(format!(
+                "  ^ flow {} \"{}\" ({id}) published",
+                f.key, f.name
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Meta's validation errors stop the apply before anything uses the Flow.
+fn refuse_invalid(f: &FlowChange, errors: &[Value]) -> anyhow::Result<()> {
+    if errors.is_empty() {
+        return Ok(());
+    }
+    let lines: Vec<String> = errors
+        .iter()
+        .map(|e| {
+            let path = e
+                .pointers_path()
+                .map(|p| format!(" at {p}"))
+                .unwrap_or_default();
+            format!(
+                "    {}{path}",
+                e.get("message")
+                    .and_then(Value::as_str)
+                    .unwrap_or("invalid")
+            )
+        })
+        .collect();
+    bail!(
+        "the account found {} problem(s) in Flow `{}` (left as DRAFT, not published):\n{}\n  run `waform validate` to see them at their line and column",
+        errors.len(),
+        f.key,
+        lines.join("\n")
+    )
+}
+
+trait PointerPath {
+    fn pointers_path(&self) -> Option<&str>;
+}
+
+impl PointerPath for Value {
+    /// Meta's `pointers[0].path`: where in the Flow JSON the problem is.
+    fn pointers_path(&self) -> Option<&str> {
+        self.get("pointers")?.get(0)?.get("path")?.as_str()
+    }
+}

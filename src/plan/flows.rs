@@ -1,0 +1,323 @@
+//! Managed Flows in the plan: `create`, `update` (with a screen and
+//! component diff of the canonical JSON), `publish` and `unchanged`, and
+//! the **breaking** marks a reviewer must see — a removed screen or form
+//! field, a changed `data` model — because messages already sent keep the
+//! old version of the Flow.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::config::Config;
+use crate::provider::{AccountFlow, FlowList, FlowStatus, Provider};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FlowAction {
+    /// `+` created (as DRAFT, then published when `publish`).
+    Create,
+    /// `~` its JSON is replaced in place (same id), then republished.
+    Update,
+    /// `^` the JSON is current but the Flow is DRAFT: published.
+    Publish,
+    Unchanged,
+}
+
+impl FlowAction {
+    pub fn symbol(self) -> &'static str {
+        match self {
+            FlowAction::Create => "+",
+            FlowAction::Update => "~",
+            FlowAction::Publish => "^",
+            FlowAction::Unchanged => " ",
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            FlowAction::Create => "create",
+            FlowAction::Update => "update in place",
+            FlowAction::Publish => "publish",
+            FlowAction::Unchanged => "unchanged",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FlowChange {
+    /// Key in `flows:`.
+    pub key: String,
+    /// The Flow name on the account.
+    pub name: String,
+    pub action: FlowAction,
+    /// The account's id, when the Flow exists.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// Its status on the account, when it exists.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    /// Screens and components added (`+`), removed (`-`), changed (`~`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub diff: Vec<String>,
+    /// Why this update breaks messages already sent.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub breaking: Vec<String>,
+    pub categories: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub endpoint_uri: Option<String>,
+    pub publish: bool,
+    /// The Flow JSON to upload (compact).
+    pub json: String,
+}
+
+impl FlowChange {
+    pub fn is_change(&self) -> bool {
+        self.action != FlowAction::Unchanged
+    }
+}
+
+/// Plans every managed Flow against the account's Flow list, reading the
+/// current JSON of those that exist. `Err` is a message for the plan: the
+/// channel has no Flow API, so managed Flows cannot be reconciled.
+pub async fn plan(
+    config: &Config,
+    observed: &FlowList,
+    provider: &dyn Provider,
+) -> Result<Vec<FlowChange>, String> {
+    if config.flows.is_empty() {
+        return Ok(Vec::new());
+    }
+    let account: &[AccountFlow] = match observed {
+        FlowList::Flows(flows) => flows,
+        FlowList::Unavailable(why) => {
+            return Err(format!(
+                "managed Flows ({}) cannot be created or updated: {why}; waform does not yet carry a managed Flow inline in its template's FLOW button",
+                config.flows.keys().cloned().collect::<Vec<_>>().join(", ")
+            ))
+        }
+    };
+    let mut out = Vec::new();
+    for (key, loaded) in &config.flows {
+        let Some(declared) = config.raw.flows.get(key) else {
+            continue;
+        };
+        let name = declared.name.clone().unwrap_or_else(|| key.clone());
+        let wanted: Value = serde_json::from_str(&loaded.json).unwrap_or(Value::Null);
+        let publish = declared.publish.unwrap_or(true);
+        let mut change = FlowChange {
+            key: key.clone(),
+            name: name.clone(),
+            action: FlowAction::Create,
+            id: None,
+            status: None,
+            diff: Vec::new(),
+            breaking: Vec::new(),
+            categories: declared
+                .categories
+                .iter()
+                .map(|c| {
+                    serde_json::to_value(c)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_string))
+                        .unwrap_or_default()
+                })
+                .collect(),
+            endpoint_uri: declared.endpoint_uri.clone(),
+            publish,
+            json: loaded.json.clone(),
+        };
+        if let Some(existing) = account.iter().find(|f| f.name == name) {
+            change.id = Some(existing.id.clone());
+            change.status = Some(status_word(&existing.status));
+            let current = provider
+                .flow_json(&existing.id)
+                .await
+                .map_err(|e| format!("cannot read Flow `{key}` ({}): {e}", existing.id))?;
+            let same = current.as_ref() == Some(&wanted);
+            change.action = match (same, &existing.status) {
+                (false, _) => FlowAction::Update,
+                (true, FlowStatus::Draft) if publish => FlowAction::Publish,
+                (true, _) => FlowAction::Unchanged,
+            };
+            if !same {
+                let (diff, breaking) = match &current {
+                    Some(current) => screen_diff(current, &wanted),
+                    None => (
+                        vec![
+                            "~ the account does not show this Flow's JSON: it is uploaded again"
+                                .to_string(),
+                        ],
+                        Vec::new(),
+                    ),
+                };
+                change.diff = diff;
+                change.breaking = breaking;
+            }
+        } else {
+            change.diff = screens(&wanted)
+                .keys()
+                .map(|id| format!("+ screen {id}"))
+                .collect();
+        }
+        out.push(change);
+    }
+    Ok(out)
+}
+
+fn status_word(s: &FlowStatus) -> String {
+    match s {
+        FlowStatus::Other(w) => w.clone(),
+        other => format!("{other:?}").to_ascii_uppercase(),
+    }
+}
+
+fn screens(flow: &Value) -> BTreeMap<String, &Map<String, Value>> {
+    flow.get("screens")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|s| {
+            let map = s.as_object()?;
+            Some((map.get("id")?.as_str()?.to_string(), map))
+        })
+        .collect()
+}
+
+/// Components of a screen keyed by input `name`, else `Type#n` in order.
+fn components(screen: &Map<String, Value>) -> BTreeMap<String, Value> {
+    let mut out = BTreeMap::new();
+    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+    let mut stack: Vec<&Value> = screen
+        .get("layout")
+        .and_then(|l| l.get("children"))
+        .and_then(Value::as_array)
+        .map(|c| c.iter().rev().collect())
+        .unwrap_or_default();
+    while let Some(node) = stack.pop() {
+        let Some(map) = node.as_object() else {
+            continue;
+        };
+        let kind = map.get("type").and_then(Value::as_str).unwrap_or("?");
+        let key = match map.get("name").and_then(Value::as_str) {
+            Some(name) if kind != "Form" => format!("{kind} `{name}`"),
+            _ => {
+                let n = counts.entry(kind.to_string()).or_default();
+                *n += 1;
+                format!("{kind} #{n}")
+            }
+        };
+        for nested in ["children", "then", "else"] {
+            if let Some(items) = map.get(nested).and_then(Value::as_array) {
+                stack.extend(items.iter().rev());
+            }
+        }
+        out.insert(key, node.clone());
+    }
+    out
+}
+
+/// Form field names over the whole Flow.
+fn fields(flow: &Value) -> Vec<String> {
+    screens(flow)
+        .values()
+        .flat_map(|s| components(s).into_values())
+        .filter_map(|c| c.get("name").and_then(Value::as_str).map(str::to_string))
+        .collect()
+}
+
+/// The screen and component diff of two Flow JSONs, and what in it breaks
+/// messages already sent.
+pub fn screen_diff(before: &Value, after: &Value) -> (Vec<String>, Vec<String>) {
+    let (old, new) = (screens(before), screens(after));
+    let mut diff = Vec::new();
+    let mut breaking = Vec::new();
+    for id in old.keys().filter(|id| !new.contains_key(*id)) {
+        diff.push(format!("- screen {id}"));
+        breaking.push(format!("screen {id} is removed"));
+    }
+    for (id, screen) in &new {
+        let Some(previous) = old.get(id) else {
+            diff.push(format!("+ screen {id}"));
+            continue;
+        };
+        if previous == screen {
+            continue;
+        }
+        diff.push(format!("~ screen {id}"));
+        for (key, value) in screen
+            .iter()
+            .filter(|(k, _)| !matches!(k.as_str(), "layout" | "data"))
+        {
+            if previous.get(key) != Some(value) {
+                diff.push(format!("    ~ {key}"));
+            }
+        }
+        for key in previous.keys().filter(|k| !screen.contains_key(*k)) {
+            diff.push(format!("    - {key}"));
+        }
+        let (was, is) = (components(previous), components(screen));
+        for key in was.keys().filter(|k| !is.contains_key(*k)) {
+            diff.push(format!("    - {key}"));
+        }
+        for (key, component) in &is {
+            match was.get(key) {
+                None => diff.push(format!("    + {key}")),
+                Some(c) if c != component => diff.push(format!("    ~ {key}")),
+                Some(_) => {}
+            }
+        }
+        if previous.get("data") != screen.get("data") {
+            diff.push("    ~ data model".to_string());
+            breaking.push(format!("screen {id}: its `data` model changes"));
+        }
+    }
+    let kept = fields(after);
+    for field in fields(before) {
+        if !kept.contains(&field) {
+            breaking.push(format!("form field `{field}` is removed"));
+        }
+    }
+    if diff.is_empty() {
+        diff.push("~ top-level fields change (version, routing, endpoint)".to_string());
+    }
+    (diff, breaking)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn flow(fields: &[&str], data: Value) -> Value {
+        let children: Vec<Value> = fields
+            .iter()
+            .map(|f| json!({"type": "TextInput", "name": f, "label": f}))
+            .collect();
+        json!({"version": "7.3", "screens": [
+            {"id": "A", "data": data, "layout": {"type": "SingleColumnLayout", "children": children}}]})
+    }
+
+    #[test]
+    fn removed_fields_and_changed_data_are_breaking() {
+        let before = flow(&["email", "phone"], json!({}));
+        let after = flow(
+            &["email", "city"],
+            json!({"x": {"type": "string", "__example__": "1"}}),
+        );
+        let (diff, breaking) = screen_diff(&before, &after);
+        assert_eq!(
+            diff,
+            vec![
+                "~ screen A",
+                "    - TextInput `phone`",
+                "    + TextInput `city`",
+                "    ~ data model"
+            ]
+        );
+        assert!(breaking.contains(&"form field `phone` is removed".to_string()));
+        assert!(breaking.iter().any(|b| b.contains("data` model")));
+        let (_, breaking) = screen_diff(&before, &flow(&["email", "phone", "city"], json!({})));
+        assert!(breaking.is_empty(), "an added field breaks nothing");
+    }
+}

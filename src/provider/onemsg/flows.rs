@@ -1,0 +1,109 @@
+//! The Flow API calls (docs/provider-1msg.md §2.8–2.11): `GET /flows/{id}`,
+//! `POST /flows` (JSON body `name`, `categories`, `endpointUri`, `publish`,
+//! `flowJson`), `PATCH /flows/{id}/assets` (JSON body `flowJson`),
+//! `POST /flows/{id}/publish`. Writes are never retried once they may have
+//! reached the API (the client's `Safety::Write`).
+
+use reqwest::Method;
+use serde_json::{json, Value};
+
+use super::{in_body_error, OneMsgClient, Safety};
+use crate::provider::{FlowWrite, NewFlow, ProviderError};
+
+/// The `validation_errors` of an answer, in either spelling.
+fn validation_errors(answer: &Value) -> Vec<Value> {
+    answer
+        .get("validation_errors")
+        .or_else(|| answer.get("validationErrors"))
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default()
+}
+
+impl OneMsgClient {
+    pub(super) async fn get_flow_json(&self, id: &str) -> Result<Option<Value>, ProviderError> {
+        let path = format!("flows/{}", urlencode(id));
+        let answer = self
+            .json(Safety::Read, || self.request(Method::GET, &path, &[]))
+            .await?;
+        in_body_error(&self.token, &answer)?;
+        Ok(answer
+            .get("flow_json")
+            .or_else(|| answer.get("flowJson"))
+            .and_then(|j| match j {
+                Value::String(text) => serde_json::from_str(text).ok(),
+                Value::Object(_) => Some(j.clone()),
+                _ => None,
+            }))
+    }
+
+    pub(super) async fn post_flow(&self, flow: &NewFlow) -> Result<FlowWrite, ProviderError> {
+        let mut body = json!({
+            "name": flow.name,
+            "categories": flow.categories,
+            "flowJson": flow.json,
+            "publish": flow.publish,
+        });
+        if let Some(uri) = &flow.endpoint_uri {
+            body["endpointUri"] = json!(uri);
+        }
+        let answer = self
+            .json(Safety::Write, || {
+                self.request(Method::POST, "flows", &[]).json(&body)
+            })
+            .await?;
+        in_body_error(&self.token, &answer)?;
+        let id = answer
+            .get("id")
+            .and_then(|v| {
+                v.as_str()
+                    .map(str::to_string)
+                    .or_else(|| v.as_u64().map(|n| n.to_string()))
+            })
+            .ok_or_else(|| ProviderError::Decode("the created Flow has no id".into()))?;
+        Ok(FlowWrite {
+            id,
+            validation_errors: validation_errors(&answer),
+        })
+    }
+
+    pub(super) async fn patch_flow_json(
+        &self,
+        id: &str,
+        flow_json: &Value,
+    ) -> Result<FlowWrite, ProviderError> {
+        let path = format!("flows/{}/assets", urlencode(id));
+        let body = json!({ "flowJson": flow_json });
+        let answer = self
+            .json(Safety::Write, || {
+                self.request(Method::PATCH, &path, &[]).json(&body)
+            })
+            .await?;
+        in_body_error(&self.token, &answer)?;
+        Ok(FlowWrite {
+            id: id.to_string(),
+            validation_errors: validation_errors(&answer),
+        })
+    }
+
+    pub(super) async fn post_publish(&self, id: &str) -> Result<(), ProviderError> {
+        let path = format!("flows/{}/publish", urlencode(id));
+        let answer = self
+            .json(Safety::Write, || self.request(Method::POST, &path, &[]))
+            .await?;
+        in_body_error(&self.token, &answer)
+    }
+}
+
+/// Flow ids are digits; anything else is encoded so it stays one segment.
+fn urlencode(id: &str) -> String {
+    id.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b == b'_' || b == b'-' {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}

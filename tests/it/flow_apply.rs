@@ -1,0 +1,104 @@
+//! Managed Flows through plan and apply on the in-process sandbox: the
+//! example's sign-up Flow is created, published and used by its campaign; a
+//! second run changes nothing; an edit is an update in place (same id,
+//! republished) whose removed form field is marked breaking.
+
+use serde_json::Value;
+
+use crate::common::{copy_example, TestContext};
+
+fn waform(ctx: &TestContext, args: &[&str], dir: &std::path::Path) -> std::process::Output {
+    let out = ctx.cmd().args(args).arg(dir).output().expect("runs");
+    assert!(
+        out.status.success(),
+        "{args:?}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+fn plan(ctx: &TestContext, dir: &std::path::Path) -> Value {
+    let out = waform(ctx, &["plan", "--sandbox", "--format", "json"], dir);
+    serde_json::from_slice(&out.stdout).expect("json")
+}
+
+#[test]
+fn managed_flow_is_created_published_sent_then_updated_in_place() {
+    let ctx = TestContext::new();
+    let dir = copy_example(&ctx, "course-signup");
+
+    let first = plan(&ctx, &dir);
+    assert_eq!(first["flow_changes"][0]["action"], "create", "{first}");
+    assert_eq!(first["summary"]["flows"]["create"], 1);
+    assert!(
+        first["flow_changes"][0].get("json").is_none(),
+        "no Flow JSON in the plan output"
+    );
+    assert_eq!(first["has_changes"], true);
+
+    let out = waform(&ctx, &["apply", "--sandbox"], &dir);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let created = stdout.find("created as DRAFT").expect("created");
+    let published = stdout.find("published").expect("published");
+    let submitted = stdout.find("submitted for review").expect("template");
+    assert!(
+        created < published && published < submitted,
+        "Flow before template:\n{stdout}"
+    );
+    assert!(stdout.contains("8 accepted"), "{stdout}");
+
+    let second = plan(&ctx, &dir);
+    assert_eq!(second["has_changes"], false, "{second}");
+    assert_eq!(second["flow_changes"][0]["action"], "unchanged");
+    let id = second["flow_changes"][0]["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+
+    // Drop the opt-in field: an update in place, marked breaking.
+    let path = dir.join("flows/signup.json");
+    let mut flow: Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).expect("read")).expect("json");
+    let confirm = &mut flow["screens"][2]["layout"]["children"];
+    let kept: Vec<Value> = confirm
+        .as_array()
+        .expect("children")
+        .iter()
+        .filter(|c| c["name"] != "news_opt_in")
+        .cloned()
+        .collect();
+    *confirm = Value::Array(kept);
+    if let Some(payload) =
+        flow["screens"][2]["layout"]["children"][2]["on-click-action"]["payload"].as_object_mut()
+    {
+        payload.remove("news_opt_in");
+    }
+    std::fs::write(&path, serde_json::to_string_pretty(&flow).expect("json")).expect("write");
+    waform(&ctx, &["validate"], &dir);
+
+    let third = plan(&ctx, &dir);
+    let change = &third["flow_changes"][0];
+    assert_eq!(change["action"], "update", "{third}");
+    assert_eq!(change["id"], id.as_str());
+    let breaking = change["breaking"].to_string();
+    assert!(breaking.contains("news_opt_in"), "{breaking}");
+    let text =
+        String::from_utf8_lossy(&waform(&ctx, &["plan", "--sandbox"], &dir).stdout).to_string();
+    assert!(
+        text.contains("! breaking: form field `news_opt_in` is removed"),
+        "{text}"
+    );
+    assert!(text.contains("- OptIn `news_opt_in`"), "{text}");
+
+    let out = waform(&ctx, &["apply", "--sandbox"], &dir);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains(&format!("({id}): Flow JSON replaced")),
+        "{stdout}"
+    );
+    assert!(stdout.contains(&format!("({id}) published")), "{stdout}");
+    let fourth = plan(&ctx, &dir);
+    assert_eq!(fourth["has_changes"], false, "{fourth}");
+    assert_eq!(fourth["flow_changes"][0]["id"], id.as_str(), "same Flow id");
+}
