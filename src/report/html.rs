@@ -132,6 +132,9 @@ fn section(out: &mut String, f: &Funnel) {
         "<p class=\"note\">Bars are shares of planned; rates: accepted of planned, \
          delivered, read and completed of accepted.</p>\n",
     );
+    if let Some(note) = super::no_acks_note(f) {
+        let _ = writeln!(out, "<p class=\"note\">{}</p>", esc(&note));
+    }
     let c = &f.counts;
     let _ = writeln!(
         out,

@@ -38,16 +38,23 @@ pub fn render(funnels: &[Funnel]) -> String {
         out.push_str("| stage | count | rate | |\n|---|---:|---:|---|\n");
         for stage in f.stages() {
             let shown_rate = stage.of.map(|of| rate(stage.count, of)).unwrap_or_default();
+            let bar = bar(stage.count, f.counts.recipients);
+            // An empty code span would show as two backticks.
+            let bar = if bar.is_empty() {
+                bar
+            } else {
+                format!("`{bar}`")
+            };
             let _ = writeln!(
                 out,
-                "| {} | {} | {} | `{}` |",
-                stage.label,
-                stage.count,
-                shown_rate,
-                bar(stage.count, f.counts.recipients)
+                "| {} | {} | {} | {bar} |",
+                stage.label, stage.count, shown_rate,
             );
         }
         out.push_str("\nRates: accepted of planned; delivered, read and completed of accepted.\n");
+        if let Some(note) = super::no_acks_note(f) {
+            let _ = writeln!(out, "\n_{note}_");
+        }
         let c = &f.counts;
         let _ = writeln!(
             out,

@@ -83,6 +83,17 @@ impl Funnel {
     }
 }
 
+/// Said when messages went out but nothing came back yet: the later stages
+/// are filled by `waform webhook`, and a dry run gets no callbacks.
+pub fn no_acks_note(f: &Funnel) -> Option<String> {
+    let c = &f.counts;
+    (c.accepted > 0 && c.delivered == 0 && c.read == 0 && c.completed == 0).then(|| {
+        "No delivery, read or completion recorded yet: they arrive through `waform webhook` \
+         (an `apply --sandbox` dry run gets none)."
+            .to_string()
+    })
+}
+
 /// `n` of `of` as a percentage with one decimal, `-` when `of` is 0.
 pub fn rate(n: u64, of: u64) -> String {
     if of == 0 {

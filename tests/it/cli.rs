@@ -141,6 +141,18 @@ fn status_after_a_sandbox_apply_reads_the_sandbox_ledger() {
     );
     assert_eq!(one["sends"].as_object().map(|m| m.len()), Some(1), "{one}");
 
+    // The report says why the later stages are empty after a dry run.
+    let md = ctx
+        .cmd()
+        .args(["status", "--sandbox", "--format", "markdown"])
+        .arg(&dir)
+        .output()
+        .expect("status");
+    let md = String::from_utf8_lossy(&md.stdout).to_string();
+    assert!(md.contains("| accepted | 8 | 100.0% |"), "{md}");
+    assert!(md.contains("they arrive through `waform webhook`"), "{md}");
+    assert!(!md.contains("``"), "{md}");
+
     let responses = ctx
         .cmd()
         .args(["responses", "--sandbox", "--send", "spring_campaign"])
