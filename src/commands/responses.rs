@@ -33,8 +33,22 @@ pub fn run(args: ResponsesArgs) -> anyhow::Result<u8> {
             ledger.responses(&args.send)?
         }
     };
+    let declared = source
+        .config
+        .as_ref()
+        .and_then(|cfg| crate::flow::response_fields(cfg, &args.send));
+    if let Some(declared) = &declared {
+        let extra: BTreeSet<&str> = responses
+            .iter()
+            .flat_map(|r| r.fields.keys().map(String::as_str))
+            .filter(|f| !declared.iter().any(|d| d == f))
+            .collect();
+        for field in extra {
+            eprintln!("warning: submitted field `{field}` is not in the Flow's `complete` payload (an older version of the Flow?); it gets its own column after the declared ones");
+        }
+    }
     let bytes = match args.format {
-        ResponsesFormat::Csv => render_csv(&responses)?,
+        ResponsesFormat::Csv => render_csv_declared(&responses, declared.as_deref())?,
         ResponsesFormat::Jsonl => render_jsonl(&responses),
     };
     match &args.out {
@@ -81,10 +95,30 @@ fn column(field: &str) -> String {
 
 /// `phone, flow_token, submitted_at`, then the sorted union of field names.
 pub fn render_csv(responses: &[Response]) -> anyhow::Result<Vec<u8>> {
-    let fields: BTreeSet<&str> = responses
+    render_csv_declared(responses, None)
+}
+
+/// Like [`render_csv`], but a managed Flow's `complete` payload fields come
+/// first, in declared order (stable columns even before anyone answered);
+/// undeclared submitted fields follow, sorted.
+pub fn render_csv_declared(
+    responses: &[Response],
+    declared: Option<&[String]>,
+) -> anyhow::Result<Vec<u8>> {
+    let submitted: BTreeSet<&str> = responses
         .iter()
         .flat_map(|r| r.fields.keys().map(String::as_str))
         .collect();
+    let mut fields: Vec<&str> = declared
+        .unwrap_or_default()
+        .iter()
+        .map(String::as_str)
+        .collect();
+    let rest: Vec<&str> = submitted
+        .into_iter()
+        .filter(|f| !fields.contains(f))
+        .collect();
+    fields.extend(rest);
     let mut w = csv::Writer::from_writer(Vec::new());
     let mut header: Vec<String> = ["phone", "flow_token", "submitted_at"]
         .iter()
@@ -124,6 +158,26 @@ pub fn render_jsonl(responses: &[Response]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn declared_fields_come_first_in_declared_order() {
+        let r = Response {
+            phone: "1".into(),
+            flow_token: "t".into(),
+            submitted_at: chrono::DateTime::from_timestamp(0, 0).unwrap_or_default(),
+            fields: json!({"zeta": 1, "extra": 2, "alpha": 3})
+                .as_object()
+                .cloned()
+                .unwrap_or_default(),
+        };
+        let declared = vec!["zeta".to_string(), "alpha".to_string(), "never".to_string()];
+        let csv = String::from_utf8(render_csv_declared(&[r], Some(&declared)).expect("csv"))
+            .expect("utf8");
+        assert_eq!(
+            csv.lines().next(),
+            Some("phone,flow_token,submitted_at,zeta,alpha,never,extra")
+        );
+    }
 
     #[test]
     fn csv_is_safe_for_spreadsheets_and_headers_are_unique() {

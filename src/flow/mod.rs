@@ -64,6 +64,31 @@ impl FlowFacts {
     }
 }
 
+/// The fields a send's managed Flow returns when completed, in declared
+/// order: the Flow the send opens (its `flow_message`, or its template's
+/// FLOW button). `None` when the send opens no managed Flow.
+pub fn response_fields(config: &crate::config::Config, send: &str) -> Option<Vec<String>> {
+    use crate::config::types::Button;
+    let send = config.raw.sends.get(send)?;
+    let key = match (&send.flow_message, &send.template) {
+        (Some(fm), _) => fm.flow.clone(),
+        (None, Some(t)) => config
+            .raw
+            .templates
+            .get(t)?
+            .languages
+            .values()
+            .flat_map(|l| &l.buttons)
+            .find_map(|b| match b {
+                Button::Flow { flow, .. } => Some(flow.clone()),
+                _ => None,
+            })?,
+        (None, None) => return None,
+    };
+    let fields = config.flows.get(&key)?.facts.response_fields();
+    (!fields.is_empty()).then_some(fields)
+}
+
 /// Where a managed Flow's JSON came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FlowSource {

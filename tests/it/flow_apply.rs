@@ -48,6 +48,20 @@ fn managed_flow_is_created_published_sent_then_updated_in_place() {
     );
     assert!(stdout.contains("8 accepted"), "{stdout}");
 
+    // The CSV columns are the Flow's `complete` payload, in declared order,
+    // before anyone has answered.
+    let out = waform(
+        &ctx,
+        &["responses", "--sandbox", "--send", "spring_campaign"],
+        &dir,
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).lines().next(),
+        Some(
+            "phone,flow_token,submitted_at,first_name,last_name,email,course,schedule,news_opt_in"
+        )
+    );
+
     let second = plan(&ctx, &dir);
     assert_eq!(second["has_changes"], false, "{second}");
     assert_eq!(second["flow_changes"][0]["action"], "unchanged");
