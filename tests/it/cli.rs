@@ -288,6 +288,14 @@ fn the_ci_example_installs_this_repository_at_this_version() {
     assert!(yml.contains("key: waform-bin-${{ runner.os }}-${{ env.WAFORM_VERSION }}"));
     assert!(yml.contains("group: waform-plan-"));
     assert!(yml.contains("group: waform-apply"));
+    // The state is the shared PostgreSQL from a secret, not a cached file.
+    assert_eq!(
+        yml.matches("WAFORM_STATE: ${{ secrets.WAFORM_STATE }}")
+            .count(),
+        2,
+        "{yml}"
+    );
+    assert!(!yml.contains("path: campaigns/.waform"), "{yml}");
 }
 
 #[test]

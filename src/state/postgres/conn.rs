@@ -12,7 +12,8 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use tokio_postgres::{Client, Config, NoTls};
+use tokio_postgres::{Client, Config};
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::super::StateError;
 
@@ -56,11 +57,12 @@ impl Io {
             source: "the connection runtime has stopped".into(),
         })?;
         let config = config.clone();
+        let tls = tls(location)?;
         let closed = Arc::new(AtomicBool::new(false));
         let flag = closed.clone();
         let (tx, rx) = futures_channel::oneshot::channel();
         handle.spawn(async move {
-            match config.connect(NoTls).await {
+            match config.connect(tls).await {
                 Ok((client, connection)) => {
                     let _ = tx.send(Ok(client));
                     // Errors end the session; the client sees them as
@@ -92,6 +94,40 @@ impl Drop for Io {
             rt.shutdown_background();
         }
     }
+}
+
+/// TLS for `sslmode=prefer` (the default) and `require`: the server's
+/// certificate is verified against the public web roots plus the CA file
+/// named by `PGSSLROOTCERT` (a cloud provider's own CA), if set.
+fn tls(location: &str) -> Result<MakeRustlsConnect, StateError> {
+    let err = |what: String| StateError::Open {
+        location: location.to_string(),
+        source: what.into(),
+    };
+    let mut roots = rustls::RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    if let Some(path) = std::env::var_os("PGSSLROOTCERT") {
+        use rustls_pki_types::pem::PemObject;
+        let certs = rustls_pki_types::CertificateDer::pem_file_iter(&path).map_err(|e| {
+            err(format!(
+                "cannot read PGSSLROOTCERT {}: {e}",
+                path.to_string_lossy()
+            ))
+        })?;
+        for cert in certs {
+            let cert = cert.map_err(|e| err(format!("PGSSLROOTCERT: {e}")))?;
+            roots
+                .add(cert)
+                .map_err(|e| err(format!("PGSSLROOTCERT: {e}")))?;
+        }
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| err(format!("TLS setup: {e}")))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(MakeRustlsConnect::new(config))
 }
 
 /// Waits for a query future on the calling thread.
