@@ -67,6 +67,10 @@ pub struct FlowChange {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub endpoint_uri: Option<String>,
     pub publish: bool,
+    /// A public link to try the Flow as it is on the account (existing
+    /// Flows), for the reviewer of the plan.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preview_url: Option<String>,
     /// The Flow JSON to upload (compact).
     pub json: String,
 }
@@ -125,6 +129,7 @@ pub async fn plan(
                 .collect(),
             endpoint_uri: declared.endpoint_uri.clone(),
             publish,
+            preview_url: None,
             json: loaded.json.clone(),
         };
         if let Some(existing) = account.iter().find(|f| f.name == name) {
@@ -134,6 +139,8 @@ pub async fn plan(
                 .flow_json(&existing.id)
                 .await
                 .map_err(|e| format!("cannot read Flow `{key}` ({}): {e}", existing.id))?;
+            // A preview is a convenience: a channel without one still plans.
+            change.preview_url = provider.flow_preview_url(&existing.id).await.ok().flatten();
             let same = current.as_ref() == Some(&wanted);
             change.action = match (same, &existing.status) {
                 (false, _) => FlowAction::Update,

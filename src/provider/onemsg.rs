@@ -456,6 +456,10 @@ impl Provider for OneMsgClient {
     async fn publish_flow(&self, id: &str) -> Result<(), ProviderError> {
         self.post_publish(id).await
     }
+
+    async fn flow_preview_url(&self, id: &str) -> Result<Option<String>, ProviderError> {
+        self.get_preview_url(id).await
+    }
 }
 
 /// Template writes answer 200 with free-form bodies (docs/provider-1msg.md §2.2,

@@ -97,6 +97,18 @@ fn managed_flow_is_created_published_sent_then_updated_in_place() {
     assert_eq!(change["id"], id.as_str());
     let breaking = change["breaking"].to_string();
     assert!(breaking.contains("news_opt_in"), "{breaking}");
+    let md = String::from_utf8_lossy(
+        &waform(&ctx, &["plan", "--sandbox", "--format", "markdown"], &dir).stdout,
+    )
+    .to_string();
+    assert!(
+        md.contains("[preview the Flow on the account](https://"),
+        "{md}"
+    );
+    assert!(
+        md.contains("**breaking**: form field `news_opt_in` is removed"),
+        "{md}"
+    );
     let text =
         String::from_utf8_lossy(&waform(&ctx, &["plan", "--sandbox"], &dir).stdout).to_string();
     assert!(

@@ -45,6 +45,9 @@ pub fn markdown(plan: &Plan) -> Option<String> {
     let mut out = String::from("#### Flows\n\n");
     for f in &plan.flow_changes {
         let _ = writeln!(out, "- `{}`", title(f));
+        if let Some(url) = &f.preview_url {
+            let _ = writeln!(out, "  - [preview the Flow on the account]({url})");
+        }
         for b in &f.breaking {
             let _ = writeln!(
                 out,

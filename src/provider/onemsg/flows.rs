@@ -86,6 +86,20 @@ impl OneMsgClient {
         })
     }
 
+    pub(super) async fn get_preview_url(&self, id: &str) -> Result<Option<String>, ProviderError> {
+        let path = format!("flows/{}/preview", urlencode(id));
+        let answer = self
+            .json(Safety::Read, || self.request(Method::GET, &path, &[]))
+            .await?;
+        in_body_error(&self.token, &answer)?;
+        Ok(answer
+            .get("preview")
+            .and_then(|p| p.get("preview_url"))
+            .or_else(|| answer.get("preview_url"))
+            .and_then(Value::as_str)
+            .map(str::to_string))
+    }
+
     pub(super) async fn post_publish(&self, id: &str) -> Result<(), ProviderError> {
         let path = format!("flows/{}/publish", urlencode(id));
         let answer = self
