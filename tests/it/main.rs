@@ -14,6 +14,7 @@ mod dry_run;
 mod flow_apply;
 mod flows;
 mod hostile;
+mod json_output;
 mod lock;
 mod pg_e2e;
 mod plan;
