@@ -5,14 +5,10 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
-    // Like other Unix tools, end quietly when the reader of stdout goes
-    // away (`waform plan | head`) instead of panicking on a broken pipe.
-    #[cfg(unix)]
-    #[allow(unsafe_code)]
-    // SAFETY: restoring the default disposition of SIGPIPE before any thread starts.
-    unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-    }
+    // SIGPIPE stays ignored (Rust's default): hyper writes to sockets with
+    // `writev`, so a server closing its end would otherwise kill an apply
+    // silently mid-send. A stdout reader that goes away (`waform plan |
+    // head`) is handled where output is written (`secret::emit`).
     // Usage errors exit 1, not clap's 2: under `plan --detailed-exitcode`,
     // 2 means "changes", and a typo must not look like one.
     let cli = match waform::cli::Cli::try_parse() {
@@ -30,9 +26,9 @@ fn main() -> ExitCode {
     match waform::commands::run(cli) {
         Ok(code) => ExitCode::from(code),
         Err(err) => {
-            eprintln!("error: {err}");
+            waform::errln!("error: {err}");
             for cause in err.chain().skip(1) {
-                eprintln!("  Caused by: {cause}");
+                waform::errln!("  Caused by: {cause}");
             }
             ExitCode::from(1)
         }

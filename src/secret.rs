@@ -273,11 +273,32 @@ impl fmt::Display for Secret {
     }
 }
 
+/// Writes `text`, scrubbed, to stdout or stderr. A reader that went away
+/// (`waform plan | head`) ends the process quietly with the status a
+/// SIGPIPE death would give; SIGPIPE itself stays ignored, because hyper
+/// writes to sockets with `writev`, and a server closing its end must be an
+/// error to handle, not a silent death in the middle of an apply.
+pub fn emit(to_stdout: bool, text: &str) {
+    use std::io::Write;
+    let text = scrub(text);
+    let result = if to_stdout {
+        let mut out = std::io::stdout().lock();
+        out.write_all(text.as_bytes()).and_then(|()| out.flush())
+    } else {
+        std::io::stderr().lock().write_all(text.as_bytes())
+    };
+    if let Err(e) = result {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(141);
+        }
+    }
+}
+
 /// `println!` through [`scrub`]: what a command prints on stdout.
 #[macro_export]
 macro_rules! outln {
     ($($arg:tt)*) => {
-        println!("{}", $crate::secret::scrub(&format!($($arg)*)))
+        $crate::secret::emit(true, &format!("{}\n", format_args!($($arg)*)))
     };
 }
 
@@ -285,7 +306,7 @@ macro_rules! outln {
 #[macro_export]
 macro_rules! out {
     ($($arg:tt)*) => {
-        print!("{}", $crate::secret::scrub(&format!($($arg)*)))
+        $crate::secret::emit(true, &format!($($arg)*))
     };
 }
 
@@ -293,7 +314,7 @@ macro_rules! out {
 #[macro_export]
 macro_rules! errln {
     ($($arg:tt)*) => {
-        eprintln!("{}", $crate::secret::scrub(&format!($($arg)*)))
+        $crate::secret::emit(false, &format!("{}\n", format_args!($($arg)*)))
     };
 }
 
@@ -301,7 +322,7 @@ macro_rules! errln {
 #[macro_export]
 macro_rules! err {
     ($($arg:tt)*) => {
-        eprint!("{}", $crate::secret::scrub(&format!($($arg)*)))
+        $crate::secret::emit(false, &format!($($arg)*))
     };
 }
 

@@ -179,6 +179,21 @@ pub fn provider_with_env(
         env,
         &mut problems,
     );
+    if let Some(token) = &token {
+        let length = token.value.chars().count();
+        if length < crate::secret::MIN_SECRET_LEN {
+            // Masking a one-letter token would garble every message, and
+            // no real 1msg token is this short: it is a mistake.
+            problems.push(format!(
+                "the API token ({}) is {length} character{} long; 1msg tokens are much longer (at least {} characters are required): check the value",
+                token.source,
+                if length == 1 { "" } else { "s" },
+                crate::secret::MIN_SECRET_LEN
+            ));
+        } else {
+            crate::secret::register_text(&token.value);
+        }
+    }
     match (instance, token) {
         (Some(instance), Some(token)) if problems.is_empty() => Ok(ProviderSettings {
             base_url,

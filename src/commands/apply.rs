@@ -43,7 +43,7 @@ pub fn run(args: ApplyArgs) -> anyhow::Result<u8> {
             // previewed with --now must not send early (or after expiry).
             if let Some(then) = &pf.now {
                 if args.now.is_none() {
-                    eprintln!("note: the plan was made with --now {then}; apply judges `at`/`expires` by the current time");
+                    crate::errln!("note: the plan was made with --now {then}; apply judges `at`/`expires` by the current time");
                 }
             }
             (pf.config.clone(), args.now.clone())
@@ -69,7 +69,7 @@ pub fn run(args: ApplyArgs) -> anyhow::Result<u8> {
         };
         let sent_before = account.sandbox.as_ref().map_or(0, |(s, _)| s.sends().len());
         if args.sandbox {
-            println!(
+            crate::outln!(
                 "Sandbox run: an in-process emulator of the 1msg API; nobody real is messaged \
                  (state {ledger_path}).\n"
             );
@@ -98,7 +98,7 @@ pub fn run(args: ApplyArgs) -> anyhow::Result<u8> {
         let mut wait = run.next_wake().await;
         while args.watch && !stop.is_requested() {
             let pause = wait.unwrap_or(Duration::from_secs(60));
-            println!(
+            crate::outln!(
                 "Watching: next check in {}s (Ctrl-C to stop).",
                 pause.as_secs().max(1)
             );
@@ -112,7 +112,7 @@ pub fn run(args: ApplyArgs) -> anyhow::Result<u8> {
             let cfg = match context::load_config(&config_path, color) {
                 Ok(cfg) => cfg,
                 Err(err) => {
-                    eprintln!("error: {err}; keeping watch, nothing sent this round");
+                    crate::errln!("error: {err}; keeping watch, nothing sent this round");
                     continue;
                 }
             };
@@ -121,17 +121,17 @@ pub fn run(args: ApplyArgs) -> anyhow::Result<u8> {
             code = match run.pass(false).await {
                 Ok(code) => code,
                 Err(err) => {
-                    eprintln!("error: {err:#}; retrying at the next check");
+                    crate::errln!("error: {err:#}; retrying at the next check");
                     1
                 }
             };
             if let Err(err) = context::persist_sandbox(&account) {
-                eprintln!("error: {err:#}");
+                crate::errln!("error: {err:#}");
             }
             wait = run.next_wake().await;
         }
         if let Some((sandbox, _)) = &account.sandbox {
-            println!(
+            crate::outln!(
                 "\nSandbox: {} message(s) accepted in this run; state ledger {}",
                 sandbox.sends().len().saturating_sub(sent_before),
                 ledger_path
@@ -143,7 +143,7 @@ pub fn run(args: ApplyArgs) -> anyhow::Result<u8> {
             return Ok(interrupted_code(sig));
         }
         if code == 0 {
-            print!("{}", next_steps(&config_path, args.sandbox));
+            crate::out!("{}", next_steps(&config_path, args.sandbox));
         }
         Ok(code)
     })
@@ -179,11 +179,11 @@ async fn watch_signals(stop: Arc<Stop>) {
     let mut first = true;
     while let Some(sig) = next_signal().await {
         if first {
-            eprintln!("waform: stopping after the requests in flight ({}); interrupt again to stop at once", signal_name(sig));
+            crate::errln!("waform: stopping after the requests in flight ({}); interrupt again to stop at once", signal_name(sig));
             stop.request(sig);
             first = false;
         } else {
-            eprintln!("waform: stopping at once; requests in flight are recorded as unknown");
+            crate::errln!("waform: stopping at once; requests in flight are recorded as unknown");
             stop.halt();
         }
     }
@@ -287,7 +287,7 @@ impl<'a> Run<'a> {
         let (guard, waited) = match ledger.acquire_lock(Duration::ZERO) {
             Ok(guard) => (guard, false),
             Err(crate::state::StateError::Locked { holder, .. }) => {
-                eprintln!(
+                crate::errln!(
                     "waiting up to {} for the state lock held by pid {} on {} since {}",
                     humantime::format_duration(self.lock_timeout),
                     holder.pid,
@@ -323,7 +323,7 @@ impl<'a> Run<'a> {
         };
         let report = reconciler.run(ledger.as_ref(), chrono::Utc::now()).await?;
         if report.skipped > 0 {
-            println!(
+            crate::outln!(
                 "{} unknown outcome(s) were not found in the account's history before; `waform reconcile` looks again",
                 report.skipped
             );
@@ -331,7 +331,7 @@ impl<'a> Run<'a> {
         if report.rows == 0 {
             return Ok(());
         }
-        println!(
+        crate::outln!(
             "Unknown outcomes checked against the account's message history: {} found (now accepted), {} not found (still unknown){}",
             report.found,
             report.not_found,
@@ -399,15 +399,15 @@ impl<'a> Run<'a> {
             }
         }
         if first {
-            print!("{}", render::text::render(&plan, self.color));
+            crate::out!("{}", render::text::render(&plan, self.color));
         }
         if plan.has_errors() {
-            eprintln!("error: the plan has errors (above); nothing was sent or changed");
+            crate::errln!("error: the plan has errors (above); nothing was sent or changed");
             return Ok(1);
         }
         let pending = plan.count(TemplateAction::Pending) + plan.count(TemplateAction::Superseded);
         if !plan.has_changes() && pending == 0 {
-            println!("\nNo changes. The account and the ledger match the config.");
+            crate::outln!("\nNo changes. The account and the ledger match the config.");
             return Ok(0);
         }
         if first && !self.args.auto_approve && !self.args.sandbox {
@@ -430,17 +430,17 @@ impl<'a> Run<'a> {
         // Intents without outcomes are requests a killed apply may have made.
         let dangling = ledger.mark_dangling_intents_unknown()?;
         if dangling > 0 {
-            println!("{dangling} request(s) from an interrupted apply have an unknown outcome; they are not resent automatically");
+            crate::outln!("{dangling} request(s) from an interrupted apply have an unknown outcome; they are not resent automatically");
         }
         let provider = self.account.provider.as_ref();
-        let mut log = |line: String| println!("{line}");
+        let mut log = |line: String| crate::outln!("{line}");
         let mut code = 0u8;
 
         if plan.flow_changes.iter().any(|f| f.is_change()) {
-            println!("\nFlows:");
+            crate::outln!("\nFlows:");
             crate::apply::flows::apply(provider, &plan, &mut log).await?;
         }
-        println!("\nTemplates:");
+        crate::outln!("\nTemplates:");
         let submitted = templates::create(provider, &plan, &mut log).await?;
         let mut waiting = submitted.clone();
         waiting.extend(
@@ -451,7 +451,7 @@ impl<'a> Run<'a> {
         );
         if !waiting.is_empty() {
             if self.args.no_wait {
-                println!("  {} template(s) in review; not waiting (--no-wait). A later apply sends once they are approved.", waiting.len());
+                crate::outln!("  {} template(s) in review; not waiting (--no-wait). A later apply sends once they are approved.", waiting.len());
             } else {
                 let review = templates::wait_for_review(
                     provider,
@@ -465,7 +465,7 @@ impl<'a> Run<'a> {
                     code = 1;
                 }
                 if let (Some(sig), false) = (self.stop.signal(), review.pending.is_empty()) {
-                    eprintln!(
+                    crate::errln!(
                         "\ninterrupted ({}) while waiting for template approval; nothing was sent. {} template(s) still in review; run apply again to continue",
                         signal_name(sig),
                         review.pending.len()
@@ -473,14 +473,14 @@ impl<'a> Run<'a> {
                     return Ok(interrupted_code(sig));
                 }
                 if !review.pending.is_empty() {
-                    eprintln!(
+                    crate::errln!(
                         "error: approval timeout ({}) reached; still in review:",
                         humantime::format_duration(self.approval_timeout)
                     );
                     for (n, l) in &review.pending {
-                        eprintln!("  {n} [{l}]");
+                        crate::errln!("  {n} [{l}]");
                     }
-                    eprintln!("run apply again later (or use --no-wait in scheduled jobs); it picks up where this run stopped");
+                    crate::errln!("run apply again later (or use --no-wait in scheduled jobs); it picks up where this run stopped");
                     code = 1;
                 }
             }
@@ -500,7 +500,7 @@ impl<'a> Run<'a> {
         };
         templates::delete(provider, &plan, &mut log).await?;
 
-        println!("\nSends:");
+        crate::outln!("\nSends:");
         let dispatcher = Dispatcher {
             provider: self.account.provider.clone(),
             limiter: Arc::new(RateLimiter::new(self.rate())),
@@ -518,7 +518,7 @@ impl<'a> Run<'a> {
                 continue;
             }
             if sp.state != SendState::Due {
-                println!("  {}: {}", sp.name, render::send_line(sp));
+                crate::outln!("  {}: {}", sp.name, render::send_line(sp));
                 if sp.state == SendState::Blocked {
                     code = 1;
                 }
@@ -528,16 +528,17 @@ impl<'a> Run<'a> {
                 continue;
             };
             let Some(promise) = promised.sends.get(&sp.name) else {
-                println!(
+                crate::outln!(
                     "  {}: {} due now but not in the reviewed plan; run apply again to send them",
-                    sp.name, sp.counts.due
+                    sp.name,
+                    sp.counts.due
                 );
                 continue;
             };
             // Checked after the approval wait and the confirmation, right
             // before the first request: the files must be the ones shown.
             if let Some(file) = promise.changed_input(send, &self.cfg.base_dir) {
-                eprintln!(
+                crate::errln!(
                     "error: send {}: plan is stale: {file} changed after the plan; run plan again. Nothing of this send was sent.",
                     sp.name
                 );
@@ -588,7 +589,7 @@ impl<'a> Run<'a> {
         // nothing; a one-off apply reports any signal.
         let cut_short = left > 0 || self.stop.is_halted() || !self.args.watch;
         if let (Some(sig), true) = (self.stop.signal(), cut_short) {
-            eprintln!(
+            crate::errln!(
                 "\ninterrupted ({}): {}",
                 signal_name(sig),
                 if left > 0 {
@@ -716,7 +717,7 @@ impl<'a> Run<'a> {
 /// `status` is the command that shows this send's funnel
 /// (`waform status [--sandbox] PATH`).
 fn print_report(name: &str, report: &SendReport, took: Duration, status: &str) {
-    println!(
+    crate::outln!(
         "  {}: {} accepted{}, {} rejected, {} unknown in {:.1}s",
         name,
         report.accepted,
@@ -730,31 +731,31 @@ fn print_report(name: &str, report: &SendReport, took: Duration, status: &str) {
         took.as_secs_f64()
     );
     if report.resent > 0 {
-        println!(
+        crate::outln!(
             "      {} of them resent (unknown before, --resend-unknown)",
             report.resent
         );
     }
     if report.expired > 0 {
-        println!(
+        crate::outln!(
             "      {} expired: `expires` passed before their request could start; not sent, not recorded",
             report.expired
         );
     }
     if report.not_in_plan > 0 {
-        println!(
+        crate::outln!(
             "      {} in the recipient files but not in the reviewed plan: not messaged",
             report.not_in_plan
         );
     }
     if report.halted {
-        println!("      stopped at once: requests in flight are recorded unknown");
+        crate::outln!("      stopped at once: requests in flight are recorded unknown");
     }
     if let Some(reason) = &report.first_rejection {
-        println!("      first rejection: {reason}");
+        crate::outln!("      first rejection: {reason}");
     }
     if report.unknown > 0 {
-        println!("      {} outcome(s) unknown: never resent automatically; check `{status} --send {name}` and decide with --resend-unknown {name}", report.unknown);
+        crate::outln!("      {} outcome(s) unknown: never resent automatically; check `{status} --send {name}` and decide with --resend-unknown {name}", report.unknown);
     }
 }
 
@@ -792,7 +793,7 @@ impl Progress {
         match &self.bar {
             Some(bar) => bar.set_position(done),
             None if self.last_line.elapsed() >= Duration::from_secs(5) => {
-                println!("  {}: {done}/{} attempted…", self.name, self.total);
+                crate::outln!("  {}: {done}/{} attempted…", self.name, self.total);
                 self.last_line = std::time::Instant::now();
             }
             None => {}
@@ -817,7 +818,7 @@ fn confirm(plan: &Plan) -> anyhow::Result<()> {
     if !std::io::stdin().is_terminal() {
         bail!("apply would message {people} people and make {changes} template change(s), and there is no terminal to confirm on; review the plan and pass --auto-approve");
     }
-    print!("\nThis will message {people} people and make {changes} template change(s). Type `yes` to continue: ");
+    crate::out!("\nThis will message {people} people and make {changes} template change(s). Type `yes` to continue: ");
     std::io::stdout().flush()?;
     let mut answer = String::new();
     std::io::stdin().lock().read_line(&mut answer)?;

@@ -17,7 +17,7 @@ use crate::state::StateLocation;
 pub fn load_config(path: &Path, color: bool) -> anyhow::Result<Config> {
     let result = config::load(path, Depth::Full);
     if !result.diagnostics.is_empty() {
-        eprint!("{}", result.render(color));
+        crate::err!("{}", result.render(color));
     }
     match result.config {
         Some(cfg) if !result.diagnostics.has_errors() => Ok(cfg),

@@ -66,13 +66,13 @@ pub fn run(args: ImportArgs) -> anyhow::Result<u8> {
         let flows = match account.provider.list_flows().await {
             Ok(FlowList::Flows(flows)) => flows,
             Ok(FlowList::Unavailable(why)) => {
-                eprintln!(
+                crate::errln!(
                     "note: the account does not list its Flows ({why}); Flow keys use their ids"
                 );
                 Vec::new()
             }
             Err(e) => {
-                eprintln!(
+                crate::errln!(
                     "warning: cannot list the account's Flows ({e}); Flow keys use their ids"
                 );
                 Vec::new()
@@ -82,7 +82,7 @@ pub fn run(args: ImportArgs) -> anyhow::Result<u8> {
     })?;
     let (yaml, skipped) = render(&templates, &flows);
     for s in &skipped {
-        eprintln!("warning: {s}");
+        crate::errln!("warning: {s}");
     }
     match &args.out {
         Some(path) => {
@@ -92,14 +92,14 @@ pub fn run(args: ImportArgs) -> anyhow::Result<u8> {
             }
             std::fs::write(path, &yaml)
                 .with_context(|| format!("cannot write {}", path.display()))?;
-            eprintln!(
+            crate::errln!(
                 "wrote {} template(s) to {}; run `waform plan {}` to check it shows no template changes",
                 count_templates(&templates, &skipped),
                 path.display(),
                 path.display()
             );
         }
-        None => print!("{yaml}"),
+        None => crate::out!("{yaml}"),
     }
     Ok(0)
 }

@@ -17,7 +17,7 @@ const DEFAULT_CONFIG: &str = "waform.yaml";
 /// absent when `--state` names the ledger directly).
 pub(crate) fn config_path(args: &ConfigPath) -> (PathBuf, bool) {
     if args.config_flag.is_some() && args.path.is_none() {
-        eprintln!("warning: --config is deprecated; pass the config as the first argument");
+        crate::errln!("warning: --config is deprecated; pass the config as the first argument");
     }
     match args.path.as_ref().or(args.config_flag.as_ref()) {
         Some(p) => (p.clone(), true),
@@ -115,7 +115,7 @@ pub(crate) fn resolve(
     let cfg = match loaded.config {
         Some(cfg) if !loaded.diagnostics.has_errors() => cfg,
         _ => {
-            eprint!("{}", loaded.render(false));
+            crate::err!("{}", loaded.render(false));
             bail!(
                 "{} is not valid; run `waform validate` on it",
                 path.display()

@@ -39,7 +39,7 @@ pub fn run(args: PlanArgs) -> anyhow::Result<u8> {
         PlanFormat::Json => render::json::render(&plan),
         PlanFormat::Markdown => render::markdown::render(&plan),
     };
-    print!("{out}");
+    crate::out!("{out}");
     if let Some(path) = &args.out {
         PlanFile {
             kind: KIND.to_string(),
@@ -50,7 +50,7 @@ pub fn run(args: PlanArgs) -> anyhow::Result<u8> {
             review: Some(plan.review.clone()),
         }
         .write(path)?;
-        eprintln!(
+        crate::errln!(
             "Plan written to {}; run `waform apply {}` to execute exactly this plan.",
             path.display(),
             path.display()

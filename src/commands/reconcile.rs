@@ -17,7 +17,7 @@ pub fn run(args: ReconcileArgs) -> anyhow::Result<u8> {
         .map_err(|e| anyhow!("--lock-timeout {:?}: {e}", args.lock_timeout))?;
     let state = context::state_path(&cfg, args.state.as_deref(), &args.path, args.sandbox)?;
     let Some(ledger) = crate::state::open_existing(&state)? else {
-        println!("Nothing recorded yet (no state at {state}); nothing to reconcile.");
+        crate::outln!("Nothing recorded yet (no state at {state}); nothing to reconcile.");
         return Ok(0);
     };
     let rt = super::runtime()?;
@@ -32,7 +32,7 @@ pub fn run(args: ReconcileArgs) -> anyhow::Result<u8> {
         let _lock = ledger.acquire_lock(lock_timeout)?;
         let dangling = ledger.mark_dangling_intents_unknown()?;
         if dangling > 0 {
-            println!("{dangling} request(s) from an interrupted apply had no outcome; they are unknown until found");
+            crate::outln!("{dangling} request(s) from an interrupted apply had no outcome; they are unknown until found");
         }
         let report = Reconciler::for_config(&cfg, account.provider.clone())
             .run(ledger.as_ref(), chrono::Utc::now())
@@ -45,22 +45,23 @@ pub fn run(args: ReconcileArgs) -> anyhow::Result<u8> {
 /// What a pass did, in the words `apply` also uses at its start.
 pub(crate) fn print_report(r: &ReconcileReport, state: &str) {
     if r.rows == 0 {
-        println!("No unknown outcomes in {state}; nothing to reconcile.");
+        crate::outln!("No unknown outcomes in {state}; nothing to reconcile.");
         return;
     }
-    println!(
+    crate::outln!(
         "Reconciled {} unknown outcome(s) ({} phone(s)) against the account's message history:",
-        r.rows, r.phones
+        r.rows,
+        r.phones
     );
-    println!("  {} found in the history: now accepted", r.found);
+    crate::outln!("  {} found in the history: now accepted", r.found);
     if r.not_found > 0 {
-        println!(
+        crate::outln!(
             "  {} not found: still unknown (history can be incomplete); never resent automatically, decide with `apply --resend-unknown SEND`",
             r.not_found
         );
     }
     if r.unanswered > 0 {
-        eprintln!(
+        crate::errln!(
             "error: {} unknown outcome(s) could not be checked and are unchanged: {}",
             r.unanswered,
             r.unavailable

@@ -21,7 +21,7 @@ pub fn run(args: ResponsesArgs) -> anyhow::Result<u8> {
     let responses = match super::status::open_existing(&source.ledger)? {
         None => {
             source.check_send(&args.send, &[])?;
-            eprintln!(
+            crate::errln!(
                 "{}",
                 super::ledger_source::missing_ledger_note(&source, args.sandbox)
             );
@@ -44,12 +44,16 @@ pub fn run(args: ResponsesArgs) -> anyhow::Result<u8> {
             .filter(|f| !declared.iter().any(|d| d == f))
             .collect();
         for field in extra {
-            eprintln!("warning: submitted field `{field}` is not in the Flow's `complete` payload (an older version of the Flow?); it gets its own column after the declared ones");
+            crate::errln!("warning: submitted field `{field}` is not in the Flow's `complete` payload (an older version of the Flow?); it gets its own column after the declared ones");
         }
     }
     let bytes = match args.format {
         ResponsesFormat::Csv => render_csv_declared(&responses, declared.as_deref())?,
         ResponsesFormat::Jsonl => render_jsonl(&responses),
+    };
+    let bytes = match crate::secret::scrub(&String::from_utf8_lossy(&bytes)) {
+        std::borrow::Cow::Owned(scrubbed) => scrubbed.into_bytes(),
+        std::borrow::Cow::Borrowed(_) => bytes,
     };
     match &args.out {
         Some(file) => std::fs::write(file, &bytes)

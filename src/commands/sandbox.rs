@@ -21,7 +21,7 @@ pub fn run(args: SandboxArgs) -> anyhow::Result<u8> {
             .await
             .with_context(|| format!("could not listen on {listen}"))?;
         let signals = Signals::install()?;
-        println!(
+        crate::outln!(
             "sandbox listening on {} (instance {instance})",
             handle.base_url()
         );

@@ -5,9 +5,9 @@ use crate::cli::SchemaArgs;
 
 pub fn run(args: SchemaArgs) -> anyhow::Result<u8> {
     if args.flow_json {
-        println!("{}", crate::flow::schema::schema_json()?);
+        crate::outln!("{}", crate::flow::schema::schema_json()?);
     } else {
-        println!("{}", crate::schema::schema_json()?);
+        crate::outln!("{}", crate::schema::schema_json()?);
     }
     Ok(0)
 }

@@ -14,11 +14,11 @@ pub fn run(args: StateArgs) -> anyhow::Result<u8> {
             let from = resolve_with_env(Some(&m.from), None, Path::new("."), None)?;
             let to = resolve_with_env(Some(&m.to), None, Path::new("."), None)?;
             let counts = crate::state::transfer::migrate(&from, &to)?;
-            println!(
+            crate::outln!(
                 "Migrated {} send row(s), {} event(s) and {} window(s) from {from} to {to}; counts verified.",
                 counts.sends, counts.events, counts.windows
             );
-            println!("Point waform at the new state (state.url, WAFORM_STATE or --state) before the next apply.");
+            crate::outln!("Point waform at the new state (state.url, WAFORM_STATE or --state) before the next apply.");
             Ok(0)
         }
     }

@@ -27,7 +27,7 @@ pub fn run(args: StatusArgs) -> anyhow::Result<u8> {
     let ledger = open_existing(&source.ledger)?;
     let mut counts = match &ledger {
         None => {
-            eprintln!(
+            crate::errln!(
                 "{}",
                 super::ledger_source::missing_ledger_note(&source, args.sandbox)
             );
@@ -67,9 +67,9 @@ pub fn run(args: StatusArgs) -> anyhow::Result<u8> {
         Some(file) => {
             std::fs::write(file, out.as_bytes())
                 .with_context(|| format!("could not write {}", file.display()))?;
-            eprintln!("wrote {}", file.display());
+            crate::errln!("wrote {}", file.display());
         }
-        None => print!("{out}"),
+        None => crate::out!("{out}"),
     }
     Ok(0)
 }

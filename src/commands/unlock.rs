@@ -22,7 +22,7 @@ pub fn run(args: UnlockArgs) -> anyhow::Result<u8> {
     }
     match clear_stale_lock(state)? {
         Unlock::Held(h) => {
-            eprintln!(
+            crate::errln!(
                 "error: the state {state} is locked by a running apply (host {}, pid {}, since {}{}); refusing to unlock while its holder lives.\n\
                  The lock is released the moment that process ends, even when killed: let it finish, or stop it.",
                 h.host,
@@ -33,7 +33,7 @@ pub fn run(args: UnlockArgs) -> anyhow::Result<u8> {
             Ok(1)
         }
         Unlock::Cleared(Some(h)) => {
-            println!(
+            crate::outln!(
                 "The state {state} was not locked: its last holder (host {}, pid {}, since {}) is gone. Cleared its name.",
                 h.host,
                 h.pid,
@@ -42,7 +42,7 @@ pub fn run(args: UnlockArgs) -> anyhow::Result<u8> {
             Ok(0)
         }
         Unlock::Cleared(None) => {
-            println!("The state {state} is not locked; nothing to clear.");
+            crate::outln!("The state {state} is not locked; nothing to clear.");
             Ok(0)
         }
     }

@@ -13,13 +13,13 @@ pub fn run(args: ValidateArgs) -> anyhow::Result<u8> {
         return Ok(flow_file(&args, color));
     }
     let result = config::load(&args.path, Depth::Full);
-    eprint!("{}", result.render(color));
+    crate::err!("{}", result.render(color));
     if result.diagnostics.has_errors() || result.config.is_none() {
         return Ok(1);
     }
     let warnings = result.diagnostics.count(Severity::Warning);
     if let Some(cfg) = &result.config {
-        println!(
+        crate::outln!(
             "{} is valid: {} template(s), {} send(s), {} flow(s){}",
             args.path.display(),
             cfg.raw.templates.len(),
@@ -38,12 +38,12 @@ pub fn run(args: ValidateArgs) -> anyhow::Result<u8> {
 /// A Flow JSON file checked on its own (no config, so no cross-checks).
 fn flow_file(args: &ValidateArgs, color: bool) -> u8 {
     let result = crate::flow::validate_file(&args.path);
-    eprint!("{}", result.render(color));
+    crate::err!("{}", result.render(color));
     if result.diagnostics.has_errors() {
         return 1;
     }
     let warnings = result.diagnostics.count(Severity::Warning);
-    println!(
+    crate::outln!(
         "{} is a valid Flow JSON{}",
         args.path.display(),
         if warnings > 0 {

@@ -17,7 +17,11 @@ use crate::state::SendLedger;
 /// Serves until SIGINT or SIGTERM.
 pub fn run(args: WebhookArgs) -> anyhow::Result<u8> {
     let secret = match std::env::var(&args.secret_env) {
-        Ok(v) if !v.trim().is_empty() => Secret::new(v),
+        Ok(v) if !v.trim().is_empty() => {
+            // Logs and errors mask it from now on.
+            crate::secret::register_text(&v);
+            Secret::new(v)
+        }
         _ => bail!(
             "the webhook secret is not set: export {} with a random value and register the \
              webhook URL with `?secret=<that value>`",

@@ -28,6 +28,8 @@ pub struct PlanFile {
 impl PlanFile {
     pub fn write(&self, path: &Path) -> anyhow::Result<()> {
         let text = serde_json::to_string_pretty(self)?;
+        // A plan file is text leaving the process: scrubbed like any output.
+        let text = crate::secret::scrub(&text).into_owned();
         std::fs::write(path, text + "\n")
             .map_err(|e| anyhow::anyhow!("cannot write plan file {}: {e}", path.display()))
     }

@@ -43,6 +43,9 @@ pub struct OneMsgConfig {
     pub connect_timeout: Duration,
     /// Whole request, connect included.
     pub timeout: Duration,
+    /// A read, retries and their waits included, fails after this: a
+    /// black-holed API must not hold a run for minutes.
+    pub read_budget: Duration,
     /// Retries of a safe request after the first attempt.
     pub max_read_retries: u32,
     /// Backoff between those retries.
@@ -62,6 +65,7 @@ impl OneMsgConfig {
             token,
             connect_timeout: Duration::from_secs(10),
             timeout: Duration::from_secs(30),
+            read_budget: Duration::from_secs(25),
             max_read_retries: 4,
             backoff: Backoff {
                 base: Duration::from_millis(200),
@@ -80,6 +84,7 @@ pub struct OneMsgClient {
     channel_url: Url,
     token: Secret,
     max_read_retries: u32,
+    read_budget: Duration,
     backoff: Backoff,
     page_size: usize,
 }
@@ -155,6 +160,7 @@ impl OneMsgClient {
             channel_url,
             token: cfg.token,
             max_read_retries: cfg.max_read_retries,
+            read_budget: cfg.read_budget,
             backoff: cfg.backoff,
             page_size: cfg.page_size.max(1),
         })
@@ -193,8 +199,24 @@ impl OneMsgClient {
     ) -> Result<Answer, ProviderError> {
         let mut rng = fastrand::Rng::new();
         let mut attempt = 0;
+        let started = tokio::time::Instant::now();
         loop {
-            let (retry_after, failure) = match build().send().await {
+            let mut builder = build();
+            if safety == Safety::Read {
+                let left = self.read_budget.saturating_sub(started.elapsed());
+                builder = builder.timeout(left.max(Duration::from_millis(1)));
+            }
+            let request = builder
+                .build()
+                .map_err(|e| ProviderError::Network(describe(&self.token, e)))?;
+            // Errors name the endpoint (never the query, which holds the token).
+            let mut shown = request.url().clone();
+            shown.set_query(None);
+            let shown = format!("{} {shown}", request.method());
+            let network = |e: reqwest::Error| {
+                ProviderError::Network(format!("{shown}: {}", describe(&self.token, e)))
+            };
+            let (retry_after, failure) = match self.http.execute(request).await {
                 Ok(response) => {
                     let status = response.status();
                     let retry_after = retry_after(&response);
@@ -211,15 +233,13 @@ impl OneMsgClient {
                                 message: self.token.redact(&wire::error_message(&body)),
                             },
                         ),
-                        Err(e) if safety == Safety::Read => {
-                            (None, ProviderError::Network(describe(&self.token, e)))
-                        }
-                        Err(e) => return Err(ProviderError::Network(describe(&self.token, e))),
+                        Err(e) if safety == Safety::Read => (None, network(e)),
+                        Err(e) => return Err(network(e)),
                     }
                 }
                 Err(e) => {
                     let before_write = failure_kind(&e) == TransportFailure::BeforeWrite;
-                    let err = ProviderError::Network(describe(&self.token, e));
+                    let err = network(e);
                     if safety == Safety::Write && !before_write {
                         return Err(err);
                     }
@@ -229,7 +249,11 @@ impl OneMsgClient {
             if attempt >= self.max_read_retries {
                 return Err(failure);
             }
-            tokio::time::sleep(self.backoff.delay(attempt, retry_after, &mut rng)).await;
+            let delay = self.backoff.delay(attempt, retry_after, &mut rng);
+            if safety == Safety::Read && started.elapsed() + delay >= self.read_budget {
+                return Err(failure);
+            }
+            tokio::time::sleep(delay).await;
             attempt += 1;
         }
     }
@@ -278,7 +302,7 @@ impl OneMsgClient {
                 self.request(Method::GET, "templates", &query)
             })
             .await?;
-        wire::parse_template_page(&body).map_err(ProviderError::Decode)
+        wire::parse_template_page(&body).map_err(|e| ProviderError::Decode(self.token.redact(&e)))
     }
 
     /// A send: exactly one attempt, classified (docs/design.md §5).

@@ -179,7 +179,18 @@ pub struct OutcomeRecord {
 }
 
 impl OutcomeRecord {
+    /// The reason of a refused or unknown outcome is scrubbed of every
+    /// secret here, where all outcomes pass on their way into any ledger.
     pub fn new(send: &str, phone: &str, outcome: Outcome, at: DateTime<Utc>) -> Self {
+        let outcome = match outcome {
+            Outcome::Rejected { reason } => Outcome::Rejected {
+                reason: crate::secret::scrub(&reason).into_owned(),
+            },
+            Outcome::Unknown { reason } => Outcome::Unknown {
+                reason: crate::secret::scrub(&reason).into_owned(),
+            },
+            accepted => accepted,
+        };
         OutcomeRecord {
             send: send.to_string(),
             phone: phone.to_string(),

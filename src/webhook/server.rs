@@ -185,13 +185,13 @@ async fn receive(State(app): State<Arc<App>>, req: Request<Body>) -> Response {
         Ok(events) => events,
         Err(e) => {
             // The serde error names a line and column, never the content.
-            eprintln!("webhook: 400 for a {}-byte body: {e}", bytes.len());
+            crate::errln!("webhook: 400 for a {}-byte body: {e}", bytes.len());
             return error(StatusCode::BAD_REQUEST, "body is not JSON");
         }
     };
     let (reply, answer) = oneshot::channel();
     if app.writer.send(Job { events, reply }).await.is_err() {
-        eprintln!("webhook: 503, the storage writer has stopped");
+        crate::errln!("webhook: 503, the storage writer has stopped");
         return error(
             StatusCode::SERVICE_UNAVAILABLE,
             "could not store the events; retry",
@@ -204,14 +204,14 @@ async fn receive(State(app): State<Arc<App>>, req: Request<Body>) -> Response {
         )
             .into_response(),
         Ok(Err(e)) => {
-            eprintln!("webhook: 503, could not store events: {e}");
+            crate::errln!("webhook: 503, could not store events: {e}");
             error(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "could not store the events; retry",
             )
         }
         Err(_) => {
-            eprintln!("webhook: 503, the storage writer dropped the request");
+            crate::errln!("webhook: 503, the storage writer dropped the request");
             error(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "could not store the events; retry",

@@ -4,3 +4,4 @@
 
 mod config_input;
 mod csv_input;
+mod secrets;
