@@ -93,7 +93,8 @@ fn spreadsheet_safe(s: &str) -> String {
 fn column(field: &str) -> String {
     match field {
         "phone" | "flow_token" | "submitted_at" => format!("field.{field}"),
-        other => other.to_string(),
+        // Field names come from the public's form too: escaped like cells.
+        other => spreadsheet_safe(other),
     }
 }
 
@@ -223,5 +224,32 @@ mod tests {
         );
         let jsonl = String::from_utf8(render_jsonl(&rows)).expect("utf8");
         assert_eq!(jsonl.lines().count(), 2);
+    }
+}
+
+#[cfg(test)]
+mod header_tests {
+    use super::*;
+
+    #[test]
+    fn field_names_are_escaped_like_cells() {
+        let mut fields = serde_json::Map::new();
+        fields.insert(
+            "=HYPERLINK(\"http://x\",\"y\")".into(),
+            Value::String("=1+1".into()),
+        );
+        let response = Response {
+            phone: "15551230001".into(),
+            flow_token: "t".into(),
+            submitted_at: chrono::Utc::now(),
+            fields,
+        };
+        let csv = String::from_utf8(render_csv(&[response]).expect("csv")).expect("utf8");
+        let header = csv.lines().next().expect("header");
+        assert!(header.contains("\"'=HYPERLINK("), "{header}");
+        assert!(
+            !header.contains(",=HYPERLINK") && !header.contains(",\"=HYPERLINK"),
+            "{header}"
+        );
     }
 }

@@ -167,6 +167,13 @@ async fn receive(State(app): State<Arc<App>>, req: Request<Body>) -> Response {
         return error(StatusCode::METHOD_NOT_ALLOWED, "POST webhook events here");
     }
     if !app.authorized(req.uri()) {
+        // One line, so a webhook registered with a wrong secret is visible;
+        // never the query (it holds what was sent as the secret).
+        crate::errln!(
+            "webhook: 401 for {} {} (missing or wrong ?secret=)",
+            req.method(),
+            req.uri().path()
+        );
         return error(StatusCode::UNAUTHORIZED, "missing or wrong ?secret=");
     }
     let declared = req

@@ -5,3 +5,4 @@
 mod config_input;
 mod csv_input;
 mod secrets;
+mod webhook_input;
