@@ -116,10 +116,12 @@ async fn api(
     }
     // Send requests are logged on arrival, before the latency: a request in
     // flight has reached the API, whatever happens to its answer.
-    let logged = (method == Method::POST && (name == "sendTemplate" || name == "sendFlow"))
-        .then(|| decode_body(&headers, &body).ok())
-        .flatten()
-        .map(|req| s.account().log_request(&name, &req));
+    let send_body = (method == Method::POST && (name == "sendTemplate" || name == "sendFlow"))
+        .then(|| decode_body(&headers, &body));
+    let logged = match &send_body {
+        Some(Ok(req)) => Some(s.account().log_request(&name, req)),
+        _ => None,
+    };
     if !s.faults.latency.is_zero() {
         tokio::time::sleep(s.faults.latency).await;
     }
@@ -176,7 +178,7 @@ async fn api(
             }
         }
         (Method::POST, "sendTemplate") | (Method::POST, "sendFlow") => {
-            let req = match decode_body(&headers, &body) {
+            let req = match send_body.unwrap_or_else(|| decode_body(&headers, &body)) {
                 Ok(v) => v,
                 Err(m) => return error(StatusCode::BAD_REQUEST, m),
             };

@@ -661,3 +661,117 @@ fn a_second_sigint_stops_at_once_and_in_flight_become_unknown() {
     }
     assert!(out.contains("7 not yet sent"), "{out}");
 }
+
+/// An account that takes every message and remembers who got one.
+#[derive(Default)]
+struct Recording(std::sync::Mutex<Vec<String>>);
+
+#[async_trait::async_trait]
+impl waform::provider::Provider for Recording {
+    async fn list_templates(
+        &self,
+    ) -> Result<Vec<waform::provider::AccountTemplate>, waform::provider::ProviderError> {
+        Ok(Vec::new())
+    }
+    async fn add_template(
+        &self,
+        _: &waform::provider::NewTemplate,
+    ) -> Result<(), waform::provider::ProviderError> {
+        Ok(())
+    }
+    async fn remove_template(&self, _: &str) -> Result<(), waform::provider::ProviderError> {
+        Ok(())
+    }
+    async fn list_flows(
+        &self,
+    ) -> Result<waform::provider::FlowList, waform::provider::ProviderError> {
+        Ok(waform::provider::FlowList::Flows(Vec::new()))
+    }
+    async fn send_template(
+        &self,
+        m: &waform::provider::TemplateMessage,
+    ) -> waform::provider::SendOutcome {
+        if let Ok(mut sent) = self.0.lock() {
+            sent.push(m.phone.clone());
+        }
+        waform::provider::SendOutcome::Accepted {
+            message_id: Some(format!("wamid.{}", m.phone)),
+            job_id: None,
+        }
+    }
+    async fn send_flow(&self, _: &waform::provider::FlowMessage) -> waform::provider::SendOutcome {
+        waform::provider::SendOutcome::Rejected {
+            reason: "not used".into(),
+            window_closed: false,
+        }
+    }
+    async fn list_messages(
+        &self,
+        _: &waform::provider::HistoryQuery,
+    ) -> Result<waform::provider::History, waform::provider::ProviderError> {
+        Ok(waform::provider::History::Messages(Vec::new()))
+    }
+}
+
+/// Whatever the recipient files say by the time a send runs, the
+/// dispatcher messages only the recipients of the reviewed plan.
+#[test]
+fn the_dispatcher_messages_only_planned_recipients() {
+    use waform::apply::dispatch::{Dispatcher, SendJob, Window};
+    use waform::apply::sends::{Message, TemplateTarget};
+    use waform::plan::planned::PlannedSet;
+
+    let ctx = TestContext::new();
+    ctx.write("people.csv", &people(0..10));
+    let send: waform::config::types::Send = serde_json::from_value(serde_json::json!({
+        "template": "course_signup",
+        "recipients": [{"csv": "people.csv"}],
+    }))
+    .expect("send");
+    let mut planned = PlannedSet::new();
+    for i in 0..6 {
+        planned.insert(&phone(i));
+    }
+    planned.seal();
+    let provider = std::sync::Arc::new(Recording::default());
+    let ledger = Ledger::open(&ctx.path().join("state.db")).expect("ledger");
+    let dispatcher = Dispatcher {
+        provider: provider.clone(),
+        limiter: std::sync::Arc::new(waform::apply::ratelimit::RateLimiter::new(0.0)),
+        concurrency: 3,
+        stop: std::sync::Arc::new(waform::apply::stop::Stop::new()),
+    };
+    let job = SendJob {
+        name: "spring",
+        send: &send,
+        base_dir: ctx.path(),
+        message: Message::Template(
+            TemplateTarget::new(
+                "course_signup_1".into(),
+                "en_US".into(),
+                None,
+                None,
+                &[],
+                None,
+            )
+            .expect("target"),
+        ),
+        cap: None,
+        window: Window::default(),
+        planned: Some(&planned),
+        resend_unknown: false,
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let report = rt
+        .block_on(dispatcher.run(&ledger, job, |_| {}))
+        .expect("runs");
+    assert_eq!(report.accepted, 6);
+    assert_eq!(report.not_in_plan, 4);
+    let mut sent = provider.0.lock().map(|s| s.clone()).unwrap_or_default();
+    sent.sort();
+    assert_eq!(sent, (0..6).map(phone).collect::<Vec<_>>());
+    assert_eq!(ledger.rows_for_send("spring").expect("rows").len(), 6);
+}
