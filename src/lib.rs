@@ -6,6 +6,7 @@
 
 pub mod account;
 pub mod apply;
+pub mod backoff;
 pub mod cli;
 pub mod commands;
 pub mod config;

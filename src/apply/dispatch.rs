@@ -40,6 +40,13 @@ use crate::state::{IntentStatus, Outcome, OutcomeRecord, SendKind, SendLedger};
 
 /// Attempts for a request that was certainly not sent (429, refused).
 const MAX_RETRIES: u32 = 12;
+/// Waits between attempts of a request that was certainly not sent.
+const REFUSED_BACKOFF: crate::backoff::Backoff = crate::backoff::Backoff {
+    base: Duration::from_millis(200),
+    max: Duration::from_secs(30),
+};
+/// Longest single wait for one recipient, whatever `Retry-After` says.
+const MAX_REFUSED_WAIT: Duration = Duration::from_secs(60);
 
 /// Why a request in flight has no answer when apply halts at once.
 pub const HALT_REASON: &str =
@@ -432,9 +439,9 @@ impl Window {
 /// One recipient: wait for a slot, write the intent, make the request;
 /// withdraw and retry while the answer says it was certainly not sent.
 async fn recipient(ctx: &TaskCtx, p: Prepared) -> Finished {
-    let mut delay = Duration::from_millis(200);
+    let mut rng = fastrand::Rng::new();
     let mut last_refusal = String::new();
-    for _ in 0..MAX_RETRIES {
+    for attempt in 0..MAX_RETRIES {
         ctx.limiter.acquire().await;
         loop {
             if ctx.stop.is_requested() {
@@ -478,15 +485,13 @@ async fn recipient(ctx: &TaskCtx, p: Prepared) -> Finished {
                 retry_after,
             } => {
                 let _ = ctx.writes.send(Write::Withdraw(p.row.phone.clone()));
-                let jitter = Duration::from_millis(fastrand::u64(0..=delay.as_millis() as u64 / 2));
-                let wait = retry_after
-                    .unwrap_or(delay + jitter)
-                    .min(Duration::from_secs(60));
+                let wait = REFUSED_BACKOFF
+                    .delay(attempt, retry_after, &mut rng)
+                    .min(MAX_REFUSED_WAIT);
                 ctx.limiter.pause(wait).await;
                 if nap(&ctx.stop, wait).await {
                     return Finished::NotSent(None);
                 }
-                delay = (delay * 2).min(Duration::from_secs(30));
                 last_refusal = reason;
                 continue;
             }

@@ -51,7 +51,7 @@ pub struct Review {
 }
 
 /// Polls the account until every template in `waiting` is approved or
-/// rejected, or `timeout` passes. Backoff grows from 1 s to 30 s.
+/// rejected, or `timeout` passes. Polls back off from 1 s to 30 s (with jitter).
 pub async fn wait_for_review(
     provider: &dyn Provider,
     waiting: &[(String, String)],
@@ -62,7 +62,12 @@ pub async fn wait_for_review(
     let deadline = Instant::now()
         .checked_add(timeout)
         .unwrap_or_else(|| Instant::now() + Duration::from_secs(100 * 365 * 24 * 3600));
-    let mut delay = Duration::from_secs(1);
+    let backoff = crate::backoff::Backoff {
+        base: Duration::from_secs(1),
+        max: Duration::from_secs(30),
+    };
+    let mut rng = fastrand::Rng::new();
+    let mut attempt = 0u32;
     let mut open: BTreeSet<(String, String)> = waiting.iter().cloned().collect();
     let mut review = Review {
         approved: Vec::new(),
@@ -112,17 +117,18 @@ pub async fn wait_for_review(
         if now >= deadline || stop.load(std::sync::atomic::Ordering::SeqCst) {
             break;
         }
+        let delay = backoff.delay(attempt, None, &mut rng);
+        attempt = attempt.saturating_add(1);
         log(format!(
             "  … {} template(s) still in review; checking again in {}s",
             open.len(),
-            delay.as_secs()
+            delay.as_secs_f64().round()
         ));
         // Sleep in short steps so a signal ends the wait promptly.
         let until = now + delay.min(deadline - now);
         while Instant::now() < until && !stop.load(std::sync::atomic::Ordering::SeqCst) {
             tokio::time::sleep(Duration::from_millis(200).min(until - Instant::now())).await;
         }
-        delay = (delay * 2).min(Duration::from_secs(30));
     }
     review.pending = open.into_iter().collect();
     Ok(review)
