@@ -4,5 +4,6 @@
 
 mod config_input;
 mod csv_input;
+mod mutation;
 mod secrets;
 mod webhook_input;
