@@ -5,10 +5,15 @@
 //!
 //! `cargo bench --bench apply_throughput` runs all three; `BENCH_ONLY=unlimited|limited|million`
 //! picks one; `BENCH_N` overrides the recipient count of the picked one.
+//! `BENCH_STATE=postgres` keeps the ledger in a throwaway PostgreSQL cluster
+//! (fsync and `synchronous_commit` on, as shipped) instead of SQLite.
 #![allow(clippy::unwrap_used)] // a failed unwrap here is a failed test or bench
 
 #[path = "support/measure.rs"]
 mod measure;
+#[allow(unsafe_code)] // the cluster helper stops its server at exit
+#[path = "../tests/it/pg_cluster.rs"]
+mod pg_cluster;
 
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -55,10 +60,13 @@ fn write_people(dir: &Path, n: u64) {
 }
 
 /// Runs apply; returns (accepted, seconds of the send phase, peak RSS MB).
-fn apply(sandbox: &SandboxHandle, dir: &Path) -> (u64, f64, f64) {
+fn apply(sandbox: &SandboxHandle, dir: &Path, state: Option<&str>) -> (u64, f64, f64) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_waform"));
+    if let Some(url) = state {
+        cmd.env("WAFORM_STATE", url);
+    }
     let (output, rss) = measure::run_child(
-        Command::new(env!("CARGO_BIN_EXE_waform"))
-            .current_dir(dir)
+        cmd.current_dir(dir)
             .env("WAFORM_BASE_URL", sandbox.base_url())
             .env("WAFORM_INSTANCE", sandbox.instance())
             .env("WAFORM_TOKEN", sandbox.token().expose())
@@ -101,12 +109,16 @@ fn scenario(rt: &tokio::runtime::Runtime, name: &str, n: u64, rate: u32) -> Stri
     std::fs::write(dir.path().join("waform.yaml"), config(rate)).expect("config");
     write_people(dir.path(), n);
     let start = Instant::now();
-    let (accepted, secs, rss) = apply(&sandbox, dir.path());
+    let state = postgres().then(|| {
+        pg_cluster::database().expect("BENCH_STATE=postgres needs the PostgreSQL server binaries")
+    });
+    let (accepted, secs, rss) = apply(&sandbox, dir.path(), state.as_deref());
     let wall = start.elapsed().as_secs_f64();
     let mut out = String::new();
     let _ = write!(
         out,
-        "{name}: {accepted}/{n} accepted; send phase {secs:.2} s = {:.0} sends/s (limit {}); whole apply {wall:.2} s; peak RSS {rss:.1} MB",
+        "{name} ({}): {accepted}/{n} accepted; send phase {secs:.2} s = {:.0} sends/s (limit {}); whole apply {wall:.2} s; peak RSS {rss:.1} MB",
+        if postgres() { "PostgreSQL state" } else { "SQLite state" },
         accepted as f64 / secs,
         if rate == 0 { "off".to_string() } else { format!("{rate}/s") },
     );
@@ -115,6 +127,10 @@ fn scenario(rt: &tokio::runtime::Runtime, name: &str, n: u64, rate: u32) -> Stri
         let _ = write!(out, "; achieved/limit = {:.3}", achieved / rate as f64);
     }
     out
+}
+
+fn postgres() -> bool {
+    std::env::var("BENCH_STATE").as_deref() == Ok("postgres")
 }
 
 fn main() {

@@ -3,7 +3,9 @@
 //! ledger. Runs the release binary as a child; prints wall time and peak RSS
 //! (wait4's ru_maxrss) of the best of three runs.
 //!
-//! `cargo bench --bench plan_scale`
+//! `cargo bench --bench plan_scale`; `BENCH_N` sets the recipient count
+//! (default 100,000; half of them are seeded in the ledger);
+//! `BENCH_STATE=postgres` keeps the ledger in a throwaway PostgreSQL cluster.
 #![allow(clippy::unwrap_used)] // a failed unwrap here is a failed test or bench
 
 #[path = "support/measure.rs"]
@@ -12,6 +14,10 @@ mod measure;
 #[path = "support/scale.rs"]
 mod scale;
 
+#[allow(unsafe_code)] // the cluster helper stops its server at exit
+#[path = "../tests/it/pg_cluster.rs"]
+mod pg_cluster;
+
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -19,7 +25,7 @@ use chrono::Utc;
 use waform::provider::onemsg::OneMsgClient;
 use waform::provider::{AccountFlow, FlowStatus, NewTemplate, Provider};
 use waform::sandbox::SandboxConfig;
-use waform::state::{Intent, Ledger, Outcome, OutcomeRecord, SendKind};
+use waform::state::{Intent, Outcome, OutcomeRecord, PgLocation, SendKind, StateLocation};
 
 fn main() {
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -29,7 +35,8 @@ fn main() {
     let dir = tempfile::tempdir().expect("tmp");
     let yaml = scale::config(1000);
     std::fs::write(dir.path().join("waform.yaml"), &yaml).expect("config");
-    let csv = scale::people(100_000);
+    let n = measure::env_or("BENCH_N", 100_000);
+    let csv = scale::people(n);
     std::fs::write(dir.path().join("people.csv"), csv).expect("csv");
 
     let sandbox = rt
@@ -63,35 +70,50 @@ fn main() {
             client.add_template(&t).await.expect("add");
         }
     });
-    let ledger = Ledger::open(&dir.path().join(".waform/state.db")).expect("ledger");
+    let postgres = std::env::var("BENCH_STATE").as_deref() == Ok("postgres");
+    let location = if postgres {
+        let url = pg_cluster::database().expect("BENCH_STATE=postgres needs the server binaries");
+        StateLocation::Postgres(PgLocation { url, schema: None })
+    } else {
+        StateLocation::Sqlite(dir.path().join(".waform/state.db"))
+    };
+    let ledger = waform::state::open(&location).expect("ledger");
     let now = Utc::now();
-    let intents: Vec<Intent> = (0..50_000u64)
-        .map(|i| Intent {
-            send: "big".into(),
-            phone: scale::phone(i * 2).trim_start_matches('+').to_string(),
-            flow_token: format!("t{i}"),
-            kind: SendKind::Template,
-            template: None,
-            at: now,
-        })
-        .collect();
-    ledger.record_intents(&intents).expect("intents");
-    let outcomes: Vec<OutcomeRecord> = intents
-        .iter()
-        .map(|i| {
-            OutcomeRecord::new(
-                &i.send,
-                &i.phone,
-                Outcome::Accepted {
-                    message_id: Some(i.flow_token.clone()),
-                    job_id: None,
-                },
-                now,
-            )
-        })
-        .collect();
-    ledger.record_outcomes(&outcomes).expect("outcomes");
+    let seeded = n / 2;
+    for chunk in (0..seeded).collect::<Vec<u64>>().chunks(20_000) {
+        let intents: Vec<Intent> = chunk
+            .iter()
+            .map(|i| Intent {
+                send: "big".into(),
+                phone: scale::phone(i * 2).trim_start_matches('+').to_string(),
+                flow_token: format!("t{i}"),
+                kind: SendKind::Template,
+                template: None,
+                at: now,
+            })
+            .collect();
+        ledger.record_intents(&intents).expect("intents");
+        let outcomes: Vec<OutcomeRecord> = intents
+            .iter()
+            .map(|i| {
+                OutcomeRecord::new(
+                    &i.send,
+                    &i.phone,
+                    Outcome::Accepted {
+                        message_id: Some(i.flow_token.clone()),
+                        job_id: None,
+                    },
+                    now,
+                )
+            })
+            .collect();
+        ledger.record_outcomes(&outcomes).expect("outcomes");
+    }
     drop(ledger);
+    let state_url = match &location {
+        StateLocation::Postgres(pg) => pg.url.clone(),
+        StateLocation::Sqlite(path) => format!("sqlite://{}", path.display()),
+    };
 
     let mut best: Option<(f64, f64, String)> = None;
     for _ in 0..3 {
@@ -102,6 +124,7 @@ fn main() {
                 .env("WAFORM_BASE_URL", sandbox.base_url())
                 .env("WAFORM_INSTANCE", sandbox.instance())
                 .env("WAFORM_TOKEN", sandbox.token().expose())
+                .env("WAFORM_STATE", &state_url)
                 .args(["plan", "--format", "json"]),
         );
         let wall = start.elapsed().as_secs_f64();
@@ -117,6 +140,6 @@ fn main() {
         }
     }
     if let Some((wall, rss, summary)) = best {
-        println!("plan 1000 templates x 3 languages on the account, 100000 recipients (50000 in the ledger): {wall:.3} s wall, peak RSS {rss:.1} MB ({summary})");
+        println!("plan 1000 templates x 3 languages on the account, {n} recipients ({seeded} in the ledger, {} state): {wall:.3} s wall, peak RSS {rss:.1} MB ({summary})", if postgres { "PostgreSQL" } else { "SQLite" });
     }
 }

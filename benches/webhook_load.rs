@@ -4,11 +4,17 @@
 //! Issue 6 asks for ≥ 2,000 events/s on this machine.
 //!
 //! `cargo bench --bench webhook_load`; env `BENCH_SECS` (default 5) and
-//! `BENCH_CLIENTS` (default 32).
+//! `BENCH_CLIENTS` (default 32). `BENCH_STATE=postgres`: three receivers
+//! (each its own server and database session, in this process) on one
+//! throwaway PostgreSQL cluster (fsync and `synchronous_commit` on), the
+//! clients spread over them.
 #![allow(clippy::unwrap_used)] // a failed unwrap here is a failed test or bench
 
 #[path = "support/measure.rs"]
 mod measure;
+#[allow(unsafe_code)] // the cluster helper stops its server at exit
+#[path = "../tests/it/pg_cluster.rs"]
+mod pg_cluster;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -16,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 use waform::secret::Secret;
-use waform::state::Ledger;
+use waform::state::{PgLocation, SendLedger, StateLocation};
 
 const SECRET: &str = "bench-secret";
 
@@ -32,31 +38,54 @@ fn main() {
 
 async fn run(duration: Duration, clients: usize) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let db = dir.path().join("state.db");
-    let ledger = Arc::new(Ledger::open(&db).expect("ledger"));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(waform::webhook::serve(
-        ledger,
-        Secret::new(SECRET),
-        listener,
-        async move {
-            let _ = stop_rx.await;
-        },
-    ));
+    let location = if std::env::var("BENCH_STATE").as_deref() == Ok("postgres") {
+        let url = tokio::task::spawn_blocking(pg_cluster::database)
+            .await
+            .expect("cluster")
+            .expect("BENCH_STATE=postgres needs the PostgreSQL server binaries");
+        StateLocation::Postgres(PgLocation { url, schema: None })
+    } else {
+        StateLocation::Sqlite(dir.path().join("state.db"))
+    };
+    let receivers = match location {
+        StateLocation::Postgres(_) => 3,
+        _ => 1,
+    };
+    let mut urls = Vec::new();
+    let mut servers = Vec::new();
+    let mut stops = Vec::new();
+    for _ in 0..receivers {
+        let ledger: Arc<dyn SendLedger> =
+            Arc::from(waform::state::open(&location).expect("ledger"));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        servers.push(tokio::spawn(waform::webhook::serve(
+            ledger,
+            Secret::new(SECRET),
+            listener,
+            async move {
+                let _ = stop_rx.await;
+            },
+        )));
+        stops.push(stop_tx);
+        urls.push(format!("http://{addr}/?secret={SECRET}"));
+    }
 
-    let url = format!("http://{addr}/?secret={SECRET}");
     let accepted = Arc::new(AtomicU64::new(0));
     let failed = Arc::new(AtomicU64::new(0));
     let stop = Arc::new(AtomicBool::new(false));
     let start = Instant::now();
     let mut tasks = Vec::new();
     for k in 0..clients {
-        let (url, accepted, failed, stop) =
-            (url.clone(), accepted.clone(), failed.clone(), stop.clone());
+        let (url, accepted, failed, stop) = (
+            urls[k % urls.len()].clone(),
+            accepted.clone(),
+            failed.clone(),
+            stop.clone(),
+        );
         tasks.push(tokio::spawn(async move {
             let client = reqwest::Client::builder()
                 .pool_max_idle_per_host(1)
@@ -85,12 +114,21 @@ async fn run(duration: Duration, clients: usize) {
         let _ = t.await;
     }
     let elapsed = start.elapsed().as_secs_f64();
-    let _ = stop_tx.send(());
-    let _ = server.await;
+    for s in stops {
+        let _ = s.send(());
+    }
+    for s in servers {
+        let _ = s.await;
+    }
     let n = accepted.load(Ordering::Relaxed);
-    let stored = Ledger::open(&db).and_then(|l| l.event_count()).unwrap_or(0);
+    let stored = tokio::task::spawn_blocking(move || {
+        waform::state::open(&location).and_then(|l| l.event_count())
+    })
+    .await
+    .expect("count")
+    .unwrap_or(0);
     println!(
-        "webhook_load: {clients} clients, {elapsed:.1}s: {n} events accepted ({:.0} events/s), \
+        "webhook_load: {receivers} receiver(s), {clients} clients, {elapsed:.1}s: {n} events accepted ({:.0} events/s), \
          {} failed, {stored} events in the ledger",
         n as f64 / elapsed,
         failed.load(Ordering::Relaxed)
