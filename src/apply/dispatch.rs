@@ -32,7 +32,7 @@ use super::group_commit::{GroupCommit, Write};
 use super::ratelimit::RateLimiter;
 use super::sends::{self, Message, Prepared};
 use super::stop::Stop;
-use crate::config::types::Send;
+use crate::config::types::SendSpec;
 use crate::plan::planned::PlannedSet;
 use crate::plan::tally;
 use crate::provider::{Provider, SendOutcome};
@@ -69,7 +69,7 @@ enum Gate {
 
 impl Window {
     /// The window of a send's `at` and `expires`.
-    pub fn of(send: &Send, offset: TimeDelta) -> Self {
+    pub fn of(send: &SendSpec, offset: TimeDelta) -> Self {
         let parse = |s: &Option<String>| {
             s.as_deref()
                 .and_then(|v| DateTime::parse_from_rfc3339(v).ok())
@@ -101,7 +101,7 @@ impl Window {
 /// Everything a run needs to send.
 pub struct SendJob<'a> {
     pub name: &'a str,
-    pub send: &'a Send,
+    pub send: &'a SendSpec,
     pub base_dir: &'a Path,
     pub message: Message,
     /// At most this many recipients are attempted (the plan's count).

@@ -624,7 +624,7 @@ impl<'a> Run<'a> {
     fn message(
         &self,
         name: &str,
-        send: &crate::config::types::Send,
+        send: &crate::config::types::SendSpec,
         flow_id: Option<&str>,
         observed_templates: &[crate::provider::AccountTemplate],
     ) -> anyhow::Result<Message> {

@@ -32,7 +32,7 @@ pub struct RawConfig {
     pub removed: Vec<String>,
     /// Flow sends by name.
     #[serde(default)]
-    pub sends: BTreeMap<String, Send>,
+    pub sends: BTreeMap<String, SendSpec>,
 }
 
 /// The account API. Values may use `${env.NAME}`; the token must.
@@ -273,11 +273,14 @@ impl FlowMode {
     }
 }
 
+// Named apart from std's `Send` trait, which the modules that spawn tasks
+// also use; the schema keeps the name `Send`.
 /// One send: a template message (`template`) or an interactive Flow message
 /// (`flow_message`), to a list of recipients.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct Send {
+#[schemars(rename = "Send")]
+pub struct SendSpec {
     /// Template logical name (template sends).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub template: Option<String>,

@@ -431,7 +431,7 @@ pub fn resolve_template(
 fn send_plan(
     config: &RawConfig,
     name: &str,
-    send: &crate::config::types::Send,
+    send: &crate::config::types::SendSpec,
     tally: &Tally,
     observed: &Observed,
     flows: &[FlowCheck],

@@ -14,7 +14,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::config::types::{RecipientSource, Send};
+use crate::config::types::{RecipientSource, SendSpec};
 
 /// What a reviewed plan promised, per send with anyone to send now or after
 /// approval. Carried by plan files; apply checks against it.
@@ -45,7 +45,7 @@ pub struct InputFile {
 ///
 /// # Errors
 /// A file cannot be read.
-pub fn inputs(send: &Send, base_dir: &Path) -> std::io::Result<Vec<InputFile>> {
+pub fn inputs(send: &SendSpec, base_dir: &Path) -> std::io::Result<Vec<InputFile>> {
     let mut out = Vec::new();
     for source in send.recipients.iter().chain(&send.exclude) {
         if let RecipientSource::Csv(csv) = source {
@@ -64,7 +64,7 @@ pub fn inputs(send: &Send, base_dir: &Path) -> std::io::Result<Vec<InputFile>> {
 impl SendReview {
     /// The first input file that differs from what the plan read (or can no
     /// longer be read), by its config path.
-    pub fn changed_input(&self, send: &Send, base_dir: &Path) -> Option<String> {
+    pub fn changed_input(&self, send: &SendSpec, base_dir: &Path) -> Option<String> {
         let Ok(now) = inputs(send, base_dir) else {
             return Some(
                 self.inputs

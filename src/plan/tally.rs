@@ -9,7 +9,7 @@ use std::path::Path;
 use super::diff::Tally;
 use super::planned::PlannedSet;
 use crate::config::recipients::{self, Row};
-use crate::config::types::Send;
+use crate::config::types::SendSpec;
 use crate::diag::Diagnostic;
 use crate::state::Recorded;
 
@@ -19,7 +19,7 @@ pub fn phone_key(digits: &str) -> u64 {
 }
 
 /// Phones listed under `exclude:`.
-pub fn excluded(send: &Send, base_dir: &Path) -> Result<HashSet<u64>, Box<Diagnostic>> {
+pub fn excluded(send: &SendSpec, base_dir: &Path) -> Result<HashSet<u64>, Box<Diagnostic>> {
     let mut set = HashSet::new();
     for source in &send.exclude {
         for row in recipients::stream(source, base_dir, None) {
@@ -32,7 +32,7 @@ pub fn excluded(send: &Send, base_dir: &Path) -> Result<HashSet<u64>, Box<Diagno
 /// Streams the unique, not-excluded recipients of a send, in file order.
 /// `on_skip` hears about each duplicate (`true`) or excluded (`false`) row.
 pub fn audience<'a>(
-    send: &'a Send,
+    send: &'a SendSpec,
     base_dir: &'a Path,
     excluded: &'a HashSet<u64>,
     mut on_skip: impl FnMut(bool) + 'a,
@@ -62,7 +62,7 @@ pub fn audience<'a>(
 /// `planned` every recipient it counts as remaining. With `resend`
 /// (`--resend-unknown`) an unknown outcome counts as remaining too.
 pub fn tally(
-    send: &Send,
+    send: &SendSpec,
     base_dir: &Path,
     recorded: &HashMap<u64, Recorded>,
     resend: bool,

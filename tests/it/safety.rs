@@ -723,7 +723,7 @@ fn the_dispatcher_messages_only_planned_recipients() {
 
     let ctx = TestContext::new();
     ctx.write("people.csv", &people(0..10));
-    let send: waform::config::types::Send = serde_json::from_value(serde_json::json!({
+    let send: waform::config::types::SendSpec = serde_json::from_value(serde_json::json!({
         "template": "course_signup",
         "recipients": [{"csv": "people.csv"}],
     }))

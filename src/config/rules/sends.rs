@@ -11,7 +11,7 @@ use super::Ctx;
 use crate::config::interp::{Interp, Var};
 use crate::config::meta;
 use crate::config::recipients;
-use crate::config::types::{Button, FlowAction, FlowButton, RawConfig, RecipientSource, Send};
+use crate::config::types::{Button, FlowAction, FlowButton, RawConfig, RecipientSource, SendSpec};
 
 pub(super) fn check(ctx: &mut Ctx<'_>, config: &RawConfig, base_dir: &Path, read_recipients: bool) {
     check_tokens(ctx, config);
@@ -24,7 +24,7 @@ pub(super) fn check(ctx: &mut Ctx<'_>, config: &RawConfig, base_dir: &Path, read
     }
 }
 
-fn check_kind(ctx: &mut Ctx<'_>, config: &RawConfig, path: &str, send: &Send) {
+fn check_kind(ctx: &mut Ctx<'_>, config: &RawConfig, path: &str, send: &SendSpec) {
     match (&send.template, &send.flow_message) {
         (Some(_), Some(_)) => ctx.error(
             path,
@@ -206,7 +206,7 @@ fn parse_time(ctx: &mut Ctx<'_>, path: &str, value: &str) -> Option<DateTime<Fix
     }
 }
 
-fn check_schedule(ctx: &mut Ctx<'_>, path: &str, send: &Send) {
+fn check_schedule(ctx: &mut Ctx<'_>, path: &str, send: &SendSpec) {
     let at = send
         .at
         .as_deref()
@@ -231,7 +231,7 @@ fn check_schedule(ctx: &mut Ctx<'_>, path: &str, send: &Send) {
 fn check_recipients(
     ctx: &mut Ctx<'_>,
     path: &str,
-    send: &Send,
+    send: &SendSpec,
     base_dir: &Path,
     read_rows: bool,
 ) -> Option<BTreeSet<String>> {
@@ -294,7 +294,7 @@ fn check_recipients(
 fn check_interpolation(
     ctx: &mut Ctx<'_>,
     path: &str,
-    send: &Send,
+    send: &SendSpec,
     columns: Option<&BTreeSet<String>>,
 ) {
     let mut fields: Vec<(String, &str)> = Vec::new();
