@@ -11,7 +11,7 @@ use anyhow::Context;
 use serde_json::json;
 
 use crate::cli::{StatusArgs, StatusFormat};
-use crate::state::{SendCounts, SendLedger, StateLocation};
+use crate::state::{LedgerCounts, SendLedger, StateLocation};
 
 /// Opens the ledger for reading, or `None` when nothing was recorded yet.
 pub(crate) fn open_existing(
@@ -75,7 +75,7 @@ pub fn run(args: StatusArgs) -> anyhow::Result<u8> {
 }
 
 /// `{"sends": {"NAME": {"recipients", "accepted", ...}}}`, integers only.
-pub fn render_json(counts: &BTreeMap<String, SendCounts>) -> String {
+pub fn render_json(counts: &BTreeMap<String, LedgerCounts>) -> String {
     let sends: serde_json::Map<String, serde_json::Value> = counts
         .iter()
         .map(|(name, c)| {
@@ -109,7 +109,7 @@ fn rate(n: u64, of: u64) -> String {
 
 /// An aligned table; accepted is a rate of recipients, the later stages
 /// rates of accepted.
-pub fn render_text(counts: &BTreeMap<String, SendCounts>) -> String {
+pub fn render_text(counts: &BTreeMap<String, LedgerCounts>) -> String {
     if counts.is_empty() {
         return "no sends recorded\n".to_string();
     }
@@ -169,7 +169,7 @@ mod tests {
         let mut counts = BTreeMap::new();
         counts.insert(
             "course_signup".to_string(),
-            SendCounts {
+            LedgerCounts {
                 recipients: 4,
                 accepted: 3,
                 rejected: 1,
@@ -179,7 +179,7 @@ mod tests {
                 completed: 1,
             },
         );
-        counts.insert("empty".to_string(), SendCounts::default());
+        counts.insert("empty".to_string(), LedgerCounts::default());
         let text = render_text(&counts);
         let lines: Vec<&str> = text.lines().collect();
         assert!(lines[0].starts_with("SEND "), "{text}");

@@ -260,20 +260,20 @@ fn chart(out: &mut String, buckets: &[Bucket]) {
 mod tests {
     use super::*;
     use crate::report::Reason;
-    use crate::state::SendCounts;
+    use crate::state::LedgerCounts;
 
     #[test]
     fn page_is_self_contained_and_escapes_what_it_shows() {
         let f = Funnel {
             name: "<script>x</script>".into(),
-            counts: SendCounts {
+            counts: LedgerCounts {
                 recipients: 4,
                 accepted: 3,
                 rejected: 1,
                 delivered: 3,
                 read: 2,
                 completed: 1,
-                ..SendCounts::default()
+                ..LedgerCounts::default()
             },
             completions: crate::report::bucket(&[chrono::Utc::now()]),
             reasons: vec![Reason {

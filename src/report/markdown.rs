@@ -88,7 +88,7 @@ pub fn render(funnels: &[Funnel]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::state::SendCounts;
+    use crate::state::LedgerCounts;
 
     #[test]
     fn bars_scale_to_planned_and_cells_are_escaped() {
@@ -98,13 +98,13 @@ mod tests {
         assert_eq!(bar(1, 1000), "▏");
         let f = Funnel {
             name: "a|b".into(),
-            counts: SendCounts {
+            counts: LedgerCounts {
                 recipients: 8,
                 accepted: 8,
                 delivered: 6,
                 read: 3,
                 completed: 1,
-                ..SendCounts::default()
+                ..LedgerCounts::default()
             },
             completions: Vec::new(),
             reasons: Vec::new(),

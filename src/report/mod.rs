@@ -11,13 +11,13 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 
-use crate::state::{Recorded, SendCounts, SendLedger, StateError};
+use crate::state::{LedgerCounts, Recorded, SendLedger, StateError};
 
 /// One send's funnel.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Funnel {
     pub name: String,
-    pub counts: SendCounts,
+    pub counts: LedgerCounts,
     /// Completed forms per time bucket, oldest first (empty: none yet).
     pub completions: Vec<Bucket>,
     /// The rejected and unknown outcomes grouped by reason, most frequent first.
@@ -107,7 +107,7 @@ pub fn rate(n: u64, of: u64) -> String {
 /// recorded yet, every funnel is empty).
 pub fn gather(
     ledger: Option<&dyn SendLedger>,
-    counts: &BTreeMap<String, SendCounts>,
+    counts: &BTreeMap<String, LedgerCounts>,
 ) -> Result<Vec<Funnel>, StateError> {
     let mut out = Vec::with_capacity(counts.len());
     for (name, c) in counts {

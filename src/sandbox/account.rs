@@ -17,7 +17,7 @@ mod snapshot;
 pub use self::flows::NewFlow;
 
 pub use self::snapshot::AccountSnapshot;
-use super::rules::{self, FlowRef, TemplateShape};
+use super::rules::{self, ButtonFlow, TemplateShape};
 use crate::provider::{AccountFlow, AccountTemplate, FlowStatus, TemplateStatus};
 
 /// The rules' timings, copied out of [`super::SandboxConfig`].
@@ -231,17 +231,17 @@ impl Account {
             }
         }
         match &shape.flow_ref {
-            Some(FlowRef::Id(id)) if !self.flows.iter().any(|f| &f.id == id) => {
+            Some(ButtonFlow::Id(id)) if !self.flows.iter().any(|f| &f.id == id) => {
                 return Err(Refusal::BadRequest(format!(
                     "Invalid template: FLOW button refers to unknown flow_id {id:?}"
                 )))
             }
-            Some(FlowRef::Name(n)) if !self.flows.iter().any(|f| &f.name == n) => {
+            Some(ButtonFlow::Name(n)) if !self.flows.iter().any(|f| &f.name == n) => {
                 return Err(Refusal::BadRequest(format!(
                     "Invalid template: FLOW button refers to unknown flow_name {n:?}"
                 )))
             }
-            Some(FlowRef::Inline) => flows::check_inline(&components)?,
+            Some(ButtonFlow::Inline) => flows::check_inline(&components)?,
             _ => {}
         }
         let siblings = self.templates.entry(name.to_string()).or_default();

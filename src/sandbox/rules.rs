@@ -19,11 +19,11 @@ pub struct TemplateShape {
     /// Button types in order, upper case (`FLOW`, `QUICK_REPLY`, ...).
     pub buttons: Vec<String>,
     /// `flow_id` / `flow_name` of the FLOW button, if any.
-    pub flow_ref: Option<FlowRef>,
+    pub flow_ref: Option<ButtonFlow>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum FlowRef {
+pub enum ButtonFlow {
     Id(String),
     Name(String),
     /// An inline Flow JSON: nothing on the account to check.
@@ -210,7 +210,7 @@ fn check_footer(f: &Value) -> Result<(), String> {
 }
 
 /// BUTTONS (docs/meta-rules.md "BUTTONS", "button text", "FLOW button").
-fn check_buttons(b: &Value) -> Result<(Vec<String>, Option<FlowRef>), String> {
+fn check_buttons(b: &Value) -> Result<(Vec<String>, Option<ButtonFlow>), String> {
     let list = b
         .get("buttons")
         .and_then(Value::as_array)
@@ -288,7 +288,7 @@ fn check_buttons(b: &Value) -> Result<(Vec<String>, Option<FlowRef>), String> {
     Ok((kinds, flow_ref))
 }
 
-fn check_flow_button(i: usize, button: &Value) -> Result<FlowRef, String> {
+fn check_flow_button(i: usize, button: &Value) -> Result<ButtonFlow, String> {
     let field = |k: &str| {
         button
             .get(k)
@@ -297,9 +297,9 @@ fn check_flow_button(i: usize, button: &Value) -> Result<FlowRef, String> {
     };
     let refs = [field("flow_id"), field("flow_name"), field("flow_json")];
     let flow_ref = match refs {
-        [Some(id), None, None] => FlowRef::Id(id.to_string()),
-        [None, Some(name), None] => FlowRef::Name(name.to_string()),
-        [None, None, Some(_)] => FlowRef::Inline,
+        [Some(id), None, None] => ButtonFlow::Id(id.to_string()),
+        [None, Some(name), None] => ButtonFlow::Name(name.to_string()),
+        [None, None, Some(_)] => ButtonFlow::Inline,
         _ => {
             return Err(format!(
                 "FLOW button {i} needs exactly one of flow_id, flow_name, flow_json"
@@ -389,7 +389,7 @@ mod tests {
         ]);
         assert_eq!(shape.body_vars, 2);
         assert_eq!(shape.buttons, vec!["FLOW", "QUICK_REPLY"]);
-        assert_eq!(shape.flow_ref, Some(FlowRef::Id("123".into())));
+        assert_eq!(shape.flow_ref, Some(ButtonFlow::Id("123".into())));
     }
 
     #[test]

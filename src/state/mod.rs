@@ -276,7 +276,7 @@ impl Delivery {
 /// it); so the funnel never widens when acks are off (1msg sends them only
 /// with `ackNotificationsOn`) or lost.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-pub struct SendCounts {
+pub struct LedgerCounts {
     pub recipients: u64,
     pub accepted: u64,
     pub rejected: u64,

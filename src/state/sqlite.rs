@@ -24,8 +24,8 @@ use super::lock;
 use super::migrations;
 use super::store::Group;
 use super::{
-    fmt_time, parse_time, Delivery, EventKind, InboundEvent, Intent, IntentStatus, LockGuard,
-    LockHolder, Outcome, OutcomeRecord, Recorded, Response, SendCounts, SendKind, SendLedger,
+    fmt_time, parse_time, Delivery, EventKind, InboundEvent, Intent, IntentStatus, LedgerCounts,
+    LockGuard, LockHolder, Outcome, OutcomeRecord, Recorded, Response, SendKind, SendLedger,
     SendRow, StateError, StoreReport, StoredEvent, WINDOW,
 };
 
@@ -287,7 +287,7 @@ impl Ledger {
     }
 
     /// Per-send funnel counts, for one send or all, sorted by name.
-    pub fn counts(&self, send: Option<&str>) -> Result<BTreeMap<String, SendCounts>, StateError> {
+    pub fn counts(&self, send: Option<&str>) -> Result<BTreeMap<String, LedgerCounts>, StateError> {
         let sql = "SELECT send, COUNT(*),
                     SUM(outcome = 'accepted'),
                     SUM(outcome = 'rejected'),
@@ -304,7 +304,7 @@ impl Ledger {
         while let Some(r) = rows.next()? {
             out.insert(
                 r.get::<_, String>(0)?,
-                SendCounts {
+                LedgerCounts {
                     recipients: n(r.get(1)?),
                     accepted: n(r.get(2)?),
                     rejected: n(r.get(3)?),
@@ -496,7 +496,7 @@ impl SendLedger for Ledger {
     fn forget_unknown(&self, send: &str) -> Result<usize, StateError> {
         Ledger::forget_unknown(self, send)
     }
-    fn counts(&self, send: Option<&str>) -> Result<BTreeMap<String, SendCounts>, StateError> {
+    fn counts(&self, send: Option<&str>) -> Result<BTreeMap<String, LedgerCounts>, StateError> {
         Ledger::counts(self, send)
     }
     fn responses(&self, send: &str) -> Result<Vec<Response>, StateError> {

@@ -10,7 +10,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use super::{
-    InboundEvent, Intent, IntentStatus, OutcomeRecord, Recorded, Response, SendCounts, SendRow,
+    InboundEvent, Intent, IntentStatus, LedgerCounts, OutcomeRecord, Recorded, Response, SendRow,
     StateError, StoreReport, StoredEvent, WINDOW,
 };
 
@@ -63,7 +63,7 @@ pub trait SendLedger: Send + Sync {
     fn commit_group(&self, group: &Group<'_>) -> Result<Vec<IntentStatus>, StateError>;
 
     /// Per-send funnel counts, for one send or all, sorted by name.
-    fn counts(&self, send: Option<&str>) -> Result<BTreeMap<String, SendCounts>, StateError>;
+    fn counts(&self, send: Option<&str>) -> Result<BTreeMap<String, LedgerCounts>, StateError>;
     /// Submitted forms of `send`, oldest first.
     fn responses(&self, send: &str) -> Result<Vec<Response>, StateError>;
 

@@ -34,8 +34,8 @@ pub use config::redact;
 pub use schema::LATEST;
 
 use super::{
-    Delivery, Group, InboundEvent, Intent, IntentStatus, LockGuard, LockHolder, OutcomeRecord,
-    PgLocation, Recorded, Response, SendCounts, SendKind, SendLedger, SendRow, StateError,
+    Delivery, Group, InboundEvent, Intent, IntentStatus, LedgerCounts, LockGuard, LockHolder,
+    OutcomeRecord, PgLocation, Recorded, Response, SendKind, SendLedger, SendRow, StateError,
     StateLocation, StoreReport, StoredEvent,
 };
 use conn::{wait, Io};
@@ -371,7 +371,7 @@ impl SendLedger for PgLedger {
         Ok(n as usize)
     }
 
-    fn counts(&self, send: Option<&str>) -> Result<BTreeMap<String, SendCounts>, StateError> {
+    fn counts(&self, send: Option<&str>) -> Result<BTreeMap<String, LedgerCounts>, StateError> {
         let s = self.session()?;
         let rows = wait(s.client.query(
             "SELECT send, count(*),
@@ -391,7 +391,7 @@ impl SendLedger for PgLedger {
             .map(|r| {
                 (
                     r.get::<_, String>(0),
-                    SendCounts {
+                    LedgerCounts {
                         recipients: n(r.get(1)),
                         accepted: n(r.get(2)),
                         rejected: n(r.get(3)),
