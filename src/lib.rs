@@ -11,6 +11,7 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod diag;
+pub mod exit;
 pub mod flow;
 pub mod lenient;
 pub mod limits;
@@ -23,3 +24,5 @@ pub mod secret;
 pub mod settings;
 pub mod state;
 pub mod webhook;
+
+pub use exit::ExitStatus;

@@ -1,15 +1,21 @@
 //! Executing a plan: templates created, approval awaited, superseded and
 //! removed templates deleted, due sends sent exactly once.
 
+pub mod applier;
 pub mod dispatch;
 pub mod flows;
 pub mod group_commit;
 pub mod held_lock;
+pub mod message;
 pub mod ratelimit;
 pub mod reconcile;
+pub mod reporter;
 pub mod sends;
 pub mod stop;
 pub mod templates;
+
+pub use applier::{ApplyInputs, ApplySettings, Applier, PassOutcome};
+pub use reporter::{Event, Reporter, Silent, Stage};
 
 use std::collections::HashMap;
 

@@ -2,6 +2,7 @@
 //! reach `main` are rendered as `error:` / `Caused by:` and exit 1.
 
 pub mod apply;
+pub mod apply_view;
 pub mod context;
 pub mod import;
 pub mod ledger_source;
@@ -10,6 +11,7 @@ pub mod reconcile;
 pub mod responses;
 pub mod sandbox;
 pub mod schema;
+pub mod signals;
 pub mod state;
 pub mod status;
 pub mod unlock;
@@ -23,7 +25,7 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
     match cli.command {
         Command::Validate(args) => validate::run(args),
         Command::Plan(args) => plan::run(args),
-        Command::Apply(args) => apply::run(args),
+        Command::Apply(args) => apply::run(args).map(crate::ExitStatus::code),
         Command::Import(args) => import::run(args),
         Command::Status(args) => status::run(args),
         Command::Responses(args) => responses::run(args),
