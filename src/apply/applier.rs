@@ -512,4 +512,3 @@ impl<'a> Applier<'a> {
             })
     }
 }
-

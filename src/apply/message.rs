@@ -25,26 +25,23 @@ pub fn build(
 ) -> anyhow::Result<Message> {
     if let Some(spec) = &send.flow_message {
         let fallback = match &send.fallback {
-            Some(fb) => match resolve_template(
-                &cfg.raw,
-                &fb.template,
-                &fb.language,
-                observed_templates,
-            ) {
-                Resolved::Ready {
-                    name,
-                    namespace,
-                    flow_button,
-                } => Some(TemplateTarget::new(
-                    name,
-                    fb.language.clone(),
-                    namespace,
-                    flow_button,
-                    &fb.body_params,
-                    fb.flow_button.as_ref(),
-                )?),
-                _ => None,
-            },
+            Some(fb) => {
+                match resolve_template(&cfg.raw, &fb.template, &fb.language, observed_templates) {
+                    Resolved::Ready {
+                        name,
+                        namespace,
+                        flow_button,
+                    } => Some(TemplateTarget::new(
+                        name,
+                        fb.language.clone(),
+                        namespace,
+                        flow_button,
+                        &fb.body_params,
+                        fb.flow_button.as_ref(),
+                    )?),
+                    _ => None,
+                }
+            }
             None => None,
         };
         let flow_id = flow_id

@@ -14,7 +14,7 @@ pub mod sends;
 pub mod stop;
 pub mod templates;
 
-pub use applier::{ApplyInputs, ApplySettings, Applier, PassOutcome};
+pub use applier::{Applier, ApplyInputs, ApplySettings, PassOutcome};
 pub use reporter::{Event, Reporter, Silent, Stage};
 
 use std::collections::HashMap;

@@ -79,7 +79,11 @@ pub fn run(args: ApplyArgs) -> anyhow::Result<ExitStatus> {
             account: &account,
             state: &ledger_path,
             plan_file: planfile.as_ref(),
-            now: args.now.as_deref().map(|s| context::now(Some(s))).transpose()?,
+            now: args
+                .now
+                .as_deref()
+                .map(|s| context::now(Some(s)))
+                .transpose()?,
             resend_unknown: args.resend_unknown.clone(),
             settings: ApplySettings {
                 rate_limit: None,
