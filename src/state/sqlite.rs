@@ -86,8 +86,15 @@ impl Ledger {
         if !path.exists() {
             return Ok(None);
         }
-        let mut conn = connect(path, false)?;
-        migrations::migrate(&mut conn, path)?;
+        let mut conn = match connect(path, false) {
+            Ok(conn) => conn,
+            // A ledger on a read-only mount (a CI artifact, a backup) can
+            // still be read: immutable, so SQLite writes no lock or -shm file.
+            Err(err) => connect_read_only(path).map_err(|_| err)?,
+        };
+        if !conn.is_readonly(rusqlite::MAIN_DB).unwrap_or(false) {
+            migrations::migrate(&mut conn, path)?;
+        }
         Ok(Some(Ledger {
             conn: Mutex::new(conn),
             path: path.to_path_buf(),
@@ -623,6 +630,36 @@ fn connect(path: &Path, create: bool) -> Result<Connection, StateError> {
         .map_err(open_err)?;
     conn.pragma_update(None, "synchronous", "FULL")
         .map_err(open_err)?;
+    Ok(conn)
+}
+
+/// Opens `path` read-only and immutable (for a read-only file system).
+fn connect_read_only(path: &Path) -> Result<Connection, StateError> {
+    let open_err = |source: rusqlite::Error| StateError::Open {
+        location: path.display().to_string(),
+        source: Box::new(source),
+    };
+    let mut uri = String::from("file:");
+    for c in path.display().to_string().chars() {
+        match c {
+            '?' | '#' | '%' => uri.push_str(&format!("%{:02X}", c as u32)),
+            c => uri.push(c),
+        }
+    }
+    uri.push_str("?immutable=1");
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX
+        | OpenFlags::SQLITE_OPEN_URI;
+    let conn = Connection::open_with_flags(uri, flags).map_err(open_err)?;
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(open_err)?;
+    if version != migrations::LATEST {
+        return Err(StateError::Open {
+            location: path.display().to_string(),
+            source: Box::new(rusqlite::Error::InvalidQuery),
+        });
+    }
     Ok(conn)
 }
 

@@ -5,5 +5,6 @@
 mod config_input;
 mod csv_input;
 mod mutation;
+mod readonly;
 mod secrets;
 mod webhook_input;
