@@ -292,6 +292,18 @@ pub struct WebhookArgs {
     /// State URL (`sqlite://PATH`); env WAFORM_STATE.
     #[arg(long)]
     pub state: Option<String>,
+    /// Time a caller has to send a request's head, also the idle keep-alive timeout (e.g. 10s).
+    #[arg(long, hide = true, default_value = "10s", value_parser = humantime::parse_duration)]
+    pub header_timeout: std::time::Duration,
+    /// Time a caller has to send a request's body once its head arrived.
+    #[arg(long, hide = true, default_value = "10s", value_parser = humantime::parse_duration)]
+    pub body_timeout: std::time::Duration,
+    /// Connections served at once (lowered to fit the open-file limit); others wait.
+    #[arg(long, hide = true, default_value_t = 512)]
+    pub max_connections: usize,
+    /// After SIGTERM/SIGINT, how long requests in flight may finish before connections are closed.
+    #[arg(long, hide = true, default_value = "10s", value_parser = humantime::parse_duration)]
+    pub shutdown_grace: std::time::Duration,
 }
 
 #[derive(Debug, Args)]

@@ -47,7 +47,13 @@ pub fn run(args: WebhookArgs) -> anyhow::Result<u8> {
         writeln!(out, "webhook listening on http://{addr}")?;
         out.flush()?;
         drop(out);
-        crate::webhook::serve(ledger, secret, listener, shutdown)
+        let limits = crate::webhook::Limits {
+            header_timeout: args.header_timeout,
+            body_timeout: args.body_timeout,
+            max_connections: args.max_connections,
+            shutdown_grace: args.shutdown_grace,
+        };
+        crate::webhook::serve_with(ledger, secret, listener, shutdown, limits)
             .await
             .context("the webhook server failed")?;
         Ok(0)

@@ -9,4 +9,4 @@ pub mod parse;
 pub mod server;
 
 pub use parse::{parse_body, parse_value, MalformedBody};
-pub use server::{router, serve, BODY_LIMIT};
+pub use server::{router, serve, serve_with, Limits, BODY_LIMIT};

@@ -8,3 +8,4 @@ mod mutation;
 mod readonly;
 mod secrets;
 mod webhook_input;
+mod webhook_slow;
