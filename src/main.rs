@@ -24,13 +24,13 @@ fn main() -> ExitCode {
         }
     };
     match waform::commands::run(cli) {
-        Ok(code) => ExitCode::from(code),
+        Ok(status) => status.into(),
         Err(err) => {
             waform::errln!("error: {err}");
             for cause in err.chain().skip(1) {
                 waform::errln!("  Caused by: {cause}");
             }
-            ExitCode::from(1)
+            waform::ExitStatus::Failure.into()
         }
     }
 }

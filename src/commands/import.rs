@@ -13,7 +13,7 @@ use crate::cli::ImportArgs;
 use crate::config::types::{Category, RawConfig};
 use crate::provider::{AccountFlow, AccountTemplate, FlowList, TemplateStatus};
 
-pub fn run(args: ImportArgs) -> anyhow::Result<u8> {
+pub fn run(args: ImportArgs) -> anyhow::Result<crate::ExitStatus> {
     let (path, typed) = super::ledger_source::config_path(&args.config);
     let cfg = if path.exists() {
         context::load_config(&path, false)?
@@ -101,7 +101,7 @@ pub fn run(args: ImportArgs) -> anyhow::Result<u8> {
         }
         None => crate::out!("{yaml}"),
     }
-    Ok(0)
+    Ok(crate::ExitStatus::Success)
 }
 
 fn empty_config() -> crate::config::Config {

@@ -1,4 +1,4 @@
-//! One file per subcommand. Each returns the process exit code; errors that
+//! One file per subcommand. Each returns its [`crate::ExitStatus`]; errors that
 //! reach `main` are rendered as `error:` / `Caused by:` and exit 1.
 
 pub mod apply;
@@ -20,12 +20,12 @@ pub mod webhook;
 
 use crate::cli::{Cli, Command};
 
-/// Runs the parsed command line and returns the exit code.
-pub fn run(cli: Cli) -> anyhow::Result<u8> {
+/// Runs the parsed command line and returns how it ended.
+pub fn run(cli: Cli) -> anyhow::Result<crate::ExitStatus> {
     match cli.command {
         Command::Validate(args) => validate::run(args),
         Command::Plan(args) => plan::run(args),
-        Command::Apply(args) => apply::run(args).map(crate::ExitStatus::code),
+        Command::Apply(args) => apply::run(args),
         Command::Import(args) => import::run(args),
         Command::Status(args) => status::run(args),
         Command::Responses(args) => responses::run(args),

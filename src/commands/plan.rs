@@ -13,7 +13,7 @@ use crate::plan::render;
 use crate::plan::{Observed, Plan, PlanInputs};
 use crate::state::StateLocation;
 
-pub fn run(args: PlanArgs) -> anyhow::Result<u8> {
+pub fn run(args: PlanArgs) -> anyhow::Result<crate::ExitStatus> {
     if args.sandbox && args.out.is_some() {
         anyhow::bail!("a plan file is made for a real account; --sandbox plans cannot be saved with --out (use `apply --sandbox` for a dry run)");
     }
@@ -57,12 +57,12 @@ pub fn run(args: PlanArgs) -> anyhow::Result<u8> {
         );
     }
     if plan.has_errors() {
-        return Ok(1);
+        return Ok(crate::ExitStatus::Failure);
     }
     Ok(if args.detailed_exitcode && plan.has_changes() {
-        2
+        crate::ExitStatus::Changes
     } else {
-        0
+        crate::ExitStatus::Success
     })
 }
 

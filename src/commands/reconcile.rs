@@ -10,7 +10,7 @@ use super::context;
 use crate::apply::reconcile::{ReconcileReport, Reconciler};
 use crate::cli::ReconcileArgs;
 
-pub fn run(args: ReconcileArgs) -> anyhow::Result<u8> {
+pub fn run(args: ReconcileArgs) -> anyhow::Result<crate::ExitStatus> {
     let color = context::color_enabled(args.no_color);
     let cfg = context::load_config(&args.path, color)?;
     let lock_timeout = humantime::parse_duration(&args.lock_timeout)
@@ -18,7 +18,7 @@ pub fn run(args: ReconcileArgs) -> anyhow::Result<u8> {
     let state = context::state_path(&cfg, args.state.as_deref(), &args.path, args.sandbox)?;
     let Some(ledger) = crate::state::open_existing(&state)? else {
         crate::outln!("Nothing recorded yet (no state at {state}); nothing to reconcile.");
-        return Ok(0);
+        return Ok(crate::ExitStatus::Success);
     };
     let rt = super::runtime()?;
     rt.block_on(async {
@@ -38,7 +38,11 @@ pub fn run(args: ReconcileArgs) -> anyhow::Result<u8> {
             .run(ledger.as_ref(), chrono::Utc::now())
             .await?;
         print_report(&report, &state.to_string());
-        Ok(if report.unanswered > 0 { 1 } else { 0 })
+        Ok(if report.unanswered > 0 {
+            crate::ExitStatus::Failure
+        } else {
+            crate::ExitStatus::Success
+        })
     })
 }
 

@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 use crate::cli::{ResponsesArgs, ResponsesFormat};
 use crate::state::Response;
 
-pub fn run(args: ResponsesArgs) -> anyhow::Result<u8> {
+pub fn run(args: ResponsesArgs) -> anyhow::Result<crate::ExitStatus> {
     let source = super::ledger_source::resolve(
         &args.config,
         args.state.as_deref(),
@@ -64,7 +64,7 @@ pub fn run(args: ResponsesArgs) -> anyhow::Result<u8> {
             out.flush()?;
         }
     }
-    Ok(0)
+    Ok(crate::ExitStatus::Success)
 }
 
 /// A field's value as CSV text: strings as they are, null empty, anything

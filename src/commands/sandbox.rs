@@ -11,7 +11,7 @@ use crate::sandbox::{self, SandboxConfig};
 use crate::secret::Secret;
 
 /// Serves until SIGINT or SIGTERM.
-pub fn run(args: SandboxArgs) -> anyhow::Result<u8> {
+pub fn run(args: SandboxArgs) -> anyhow::Result<crate::ExitStatus> {
     let listen = args.listen;
     let config = config_from_args(args)?;
     let runtime = super::runtime()?;
@@ -27,7 +27,7 @@ pub fn run(args: SandboxArgs) -> anyhow::Result<u8> {
         );
         signals.wait().await?;
         handle.shutdown().await;
-        Ok(0)
+        Ok(crate::ExitStatus::Success)
     })
 }
 

@@ -3,11 +3,11 @@
 
 use crate::cli::SchemaArgs;
 
-pub fn run(args: SchemaArgs) -> anyhow::Result<u8> {
+pub fn run(args: SchemaArgs) -> anyhow::Result<crate::ExitStatus> {
     if args.flow_json {
         crate::outln!("{}", crate::flow::schema::schema_json()?);
     } else {
         crate::outln!("{}", crate::schema::schema_json()?);
     }
-    Ok(0)
+    Ok(crate::ExitStatus::Success)
 }

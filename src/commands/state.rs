@@ -7,7 +7,7 @@ use std::path::Path;
 use crate::cli::{StateArgs, StateCommand};
 use crate::state::url::resolve_with_env;
 
-pub fn run(args: StateArgs) -> anyhow::Result<u8> {
+pub fn run(args: StateArgs) -> anyhow::Result<crate::ExitStatus> {
     match args.command {
         StateCommand::Migrate(m) => {
             // URLs typed on the command line are relative to the current folder.
@@ -19,7 +19,7 @@ pub fn run(args: StateArgs) -> anyhow::Result<u8> {
                 counts.sends, counts.events, counts.windows
             );
             crate::outln!("Point waform at the new state (state.url, WAFORM_STATE or --state) before the next apply.");
-            Ok(0)
+            Ok(crate::ExitStatus::Success)
         }
     }
 }

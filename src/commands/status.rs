@@ -21,7 +21,7 @@ pub(crate) fn open_existing(
         .with_context(|| format!("could not open the state at {location}"))
 }
 
-pub fn run(args: StatusArgs) -> anyhow::Result<u8> {
+pub fn run(args: StatusArgs) -> anyhow::Result<crate::ExitStatus> {
     let source =
         super::ledger_source::resolve(&args.config, args.state.as_deref(), args.sandbox, "status")?;
     let ledger = open_existing(&source.ledger)?;
@@ -71,7 +71,7 @@ pub fn run(args: StatusArgs) -> anyhow::Result<u8> {
         }
         None => crate::out!("{out}"),
     }
-    Ok(0)
+    Ok(crate::ExitStatus::Success)
 }
 
 /// `{"sends": {"NAME": {"recipients", "accepted", ...}}}`, integers only.

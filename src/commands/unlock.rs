@@ -11,7 +11,7 @@ use super::ledger_source;
 use crate::cli::UnlockArgs;
 use crate::state::{clear_stale_lock, Unlock};
 
-pub fn run(args: UnlockArgs) -> anyhow::Result<u8> {
+pub fn run(args: UnlockArgs) -> anyhow::Result<crate::ExitStatus> {
     let source =
         ledger_source::resolve(&args.config, args.state.as_deref(), args.sandbox, "unlock")?;
     let state = &source.ledger;
@@ -30,7 +30,7 @@ pub fn run(args: UnlockArgs) -> anyhow::Result<u8> {
                 crate::state::fmt_time(h.since),
                 h.command.map(|c| format!(", running `waform {c}`")).unwrap_or_default(),
             );
-            Ok(1)
+            Ok(crate::ExitStatus::Failure)
         }
         Unlock::Cleared(Some(h)) => {
             crate::outln!(
@@ -39,11 +39,11 @@ pub fn run(args: UnlockArgs) -> anyhow::Result<u8> {
                 h.pid,
                 crate::state::fmt_time(h.since),
             );
-            Ok(0)
+            Ok(crate::ExitStatus::Success)
         }
         Unlock::Cleared(None) => {
             crate::outln!("The state {state} is not locked; nothing to clear.");
-            Ok(0)
+            Ok(crate::ExitStatus::Success)
         }
     }
 }

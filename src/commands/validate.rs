@@ -6,7 +6,7 @@ use crate::cli::ValidateArgs;
 use crate::config::{self, Depth};
 use crate::diag::Severity;
 
-pub fn run(args: ValidateArgs) -> anyhow::Result<u8> {
+pub fn run(args: ValidateArgs) -> anyhow::Result<crate::ExitStatus> {
     let color =
         !args.no_color && std::env::var_os("NO_COLOR").is_none() && std::io::stderr().is_terminal();
     if args.path.extension().is_some_and(|e| e == "json") {
@@ -15,7 +15,7 @@ pub fn run(args: ValidateArgs) -> anyhow::Result<u8> {
     let result = config::load(&args.path, Depth::Full);
     crate::err!("{}", result.render(color));
     if result.diagnostics.has_errors() || result.config.is_none() {
-        return Ok(1);
+        return Ok(crate::ExitStatus::Failure);
     }
     let warnings = result.diagnostics.count(Severity::Warning);
     if let Some(cfg) = &result.config {
@@ -32,15 +32,15 @@ pub fn run(args: ValidateArgs) -> anyhow::Result<u8> {
             }
         );
     }
-    Ok(0)
+    Ok(crate::ExitStatus::Success)
 }
 
 /// A Flow JSON file checked on its own (no config, so no cross-checks).
-fn flow_file(args: &ValidateArgs, color: bool) -> u8 {
+fn flow_file(args: &ValidateArgs, color: bool) -> crate::ExitStatus {
     let result = crate::flow::validate_file(&args.path);
     crate::err!("{}", result.render(color));
     if result.diagnostics.has_errors() {
-        return 1;
+        return crate::ExitStatus::Failure;
     }
     let warnings = result.diagnostics.count(Severity::Warning);
     crate::outln!(
@@ -52,5 +52,5 @@ fn flow_file(args: &ValidateArgs, color: bool) -> u8 {
             String::new()
         }
     );
-    0
+    crate::ExitStatus::Success
 }

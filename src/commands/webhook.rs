@@ -15,7 +15,7 @@ use crate::secret::Secret;
 use crate::state::SendLedger;
 
 /// Serves until SIGINT or SIGTERM.
-pub fn run(args: WebhookArgs) -> anyhow::Result<u8> {
+pub fn run(args: WebhookArgs) -> anyhow::Result<crate::ExitStatus> {
     let secret = match std::env::var(&args.secret_env) {
         Ok(v) if !v.trim().is_empty() => {
             // Logs and errors mask it from now on.
@@ -56,7 +56,7 @@ pub fn run(args: WebhookArgs) -> anyhow::Result<u8> {
         crate::webhook::serve_with(ledger, secret, listener, shutdown, limits)
             .await
             .context("the webhook server failed")?;
-        Ok(0)
+        Ok(crate::ExitStatus::Success)
     })
 }
 
