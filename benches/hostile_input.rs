@@ -53,13 +53,23 @@ fn main() {
         let file = dir.path().join(format!("case{i}.yaml"));
         std::fs::write(&file, text).expect("write");
         let start = Instant::now();
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_waform"));
-        cmd.arg("validate")
+        // Through /usr/bin/time: a child forked from this process inherits
+        // its peak RSS (the generated inputs) in wait4's ru_maxrss.
+        let rss_file = dir.path().join("rss.txt");
+        let mut cmd = Command::new("/usr/bin/time");
+        cmd.args(["-f", "%M", "-o"])
+            .arg(&rss_file)
+            .arg(env!("CARGO_BIN_EXE_waform"))
+            .arg("validate")
             .arg(&file)
             .env("NO_COLOR", "1")
             .stderr(std::process::Stdio::null());
-        let (_, rss) = measure::run_child(&mut cmd);
+        let _ = measure::run_child(&mut cmd);
         let elapsed = start.elapsed();
+        let rss = std::fs::read_to_string(&rss_file)
+            .ok()
+            .and_then(|t| t.lines().last().and_then(|l| l.trim().parse::<f64>().ok()))
+            .map_or(0.0, |kb| kb / 1024.0);
         let code = Command::new(env!("CARGO_BIN_EXE_waform"))
             .arg("validate")
             .arg(&file)
