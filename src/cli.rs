@@ -93,6 +93,9 @@ pub struct PlanArgs {
     /// Plan against an in-process sandbox instead of the account.
     #[arg(long)]
     pub sandbox: bool,
+    /// Plan to deprecate the Flows listed under `removed:` (irreversible).
+    #[arg(long)]
+    pub allow_deprecate: bool,
     /// State URL (`sqlite://PATH`); env WAFORM_STATE.
     #[arg(long)]
     pub state: Option<String>,
@@ -121,6 +124,9 @@ pub struct ApplyArgs {
     /// Run the whole job against an in-process sandbox.
     #[arg(long)]
     pub sandbox: bool,
+    /// Deprecate the Flows listed under `removed:` (irreversible).
+    #[arg(long)]
+    pub allow_deprecate: bool,
     /// Send again to recipients whose earlier outcome is unknown (explicit decision).
     #[arg(long, value_name = "SEND")]
     pub resend_unknown: Vec<String>,

@@ -50,6 +50,8 @@ pub struct ApplySettings {
     pub confirm: bool,
     /// The run keeps watching: a signal between passes interrupted nothing.
     pub watch: bool,
+    /// Flows under `removed:` may be deprecated (`--allow-deprecate`).
+    pub allow_deprecate: bool,
 }
 
 impl Default for ApplySettings {
@@ -62,6 +64,7 @@ impl Default for ApplySettings {
             wait_for_review: true,
             confirm: false,
             watch: false,
+            allow_deprecate: false,
         }
     }
 }
@@ -203,6 +206,7 @@ impl<'a> Applier<'a> {
             ledger: ledger.as_deref(),
             now: self.now(),
             resend_unknown: resend,
+            allow_deprecate: self.inputs.settings.allow_deprecate,
         })
         .await?)
     }

@@ -16,7 +16,8 @@ pub async fn apply(
     log: &mut dyn FnMut(String),
 ) -> anyhow::Result<()> {
     for f in plan.flow_changes.iter().filter(|f| f.is_change()) {
-        let json: Value = serde_json::from_str(&f.json)?;
+        // A deprecate carries no JSON.
+        let json: Value = serde_json::from_str(&f.json).unwrap_or(Value::Null);
         let id = match (f.action, &f.id) {
             (FlowAction::Create, _) => {
                 let written = provider
@@ -45,6 +46,11 @@ pub async fn apply(
                 id.clone()
             }
             (FlowAction::Publish, Some(id)) => id.clone(),
+            (FlowAction::Deprecate, Some(id)) => {
+                provider.deprecate_flow(id).await?;
+                log(format!("  x flow \"{}\" ({id}) deprecated", f.name));
+                continue;
+            }
             _ => continue,
         };
         if f.publish {

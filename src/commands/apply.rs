@@ -93,6 +93,7 @@ pub fn run(args: ApplyArgs) -> anyhow::Result<ExitStatus> {
                 wait_for_review: !args.no_wait,
                 confirm: !args.auto_approve && !args.sandbox,
                 watch: args.watch,
+                allow_deprecate: args.allow_deprecate,
             },
             stop: stop.clone(),
         });

@@ -30,9 +30,16 @@ pub fn run(args: PlanArgs) -> anyhow::Result<crate::ExitStatus> {
         } else {
             context::real_account(&cfg)?
         };
-        compute(&cfg, &account, &ledger_path, now, &args.resend_unknown)
-            .await
-            .map(|(plan, _)| plan)
+        compute(
+            &cfg,
+            &account,
+            &ledger_path,
+            now,
+            &args.resend_unknown,
+            args.allow_deprecate,
+        )
+        .await
+        .map(|(plan, _)| plan)
     })?;
     let out = match args.format {
         PlanFormat::Text => render::text::render(&plan, color),
@@ -88,6 +95,7 @@ pub async fn compute(
     ledger_path: &StateLocation,
     now: chrono::DateTime<chrono::Utc>,
     resend_unknown: &[String],
+    allow_deprecate: bool,
 ) -> anyhow::Result<(Plan, Observed)> {
     // Plan only reads: a missing ledger means nothing was sent yet, and is
     // not created here.
@@ -100,6 +108,7 @@ pub async fn compute(
         ledger: ledger.as_deref(),
         now,
         resend_unknown,
+        allow_deprecate,
     })
     .await?;
     Ok((plan, observed))

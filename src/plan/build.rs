@@ -26,6 +26,8 @@ pub struct PlanInputs<'a> {
     pub now: DateTime<Utc>,
     /// Sends whose unknown outcomes are to be sent again (`--resend-unknown`).
     pub resend_unknown: &'a [String],
+    /// Flows under `removed:` may be deprecated (`--allow-deprecate`).
+    pub allow_deprecate: bool,
 }
 
 /// Why a plan could not be built.
@@ -152,6 +154,14 @@ pub async fn build(inputs: PlanInputs<'_>) -> Result<(Plan, Observed), BuildErro
             message,
         }),
     }
+    let (deprecated, blocked) =
+        super::flows::removed(inputs.config, &observed.flows, inputs.allow_deprecate);
+    plan.flow_changes.extend(deprecated);
+    plan.messages
+        .extend(blocked.into_iter().map(|message| super::PlanMessage {
+            severity: "error".into(),
+            message,
+        }));
     plan.fingerprints.config =
         fingerprint::config(inputs.config).map_err(BuildError::Fingerprint)?;
     plan.fingerprints.account = fingerprint::account(inputs.account_identity, &observed);

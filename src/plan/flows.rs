@@ -21,6 +21,11 @@ pub enum FlowAction {
     Update,
     /// `^` the JSON is current but the Flow is DRAFT: published.
     Publish,
+    /// `x` a Flow listed under `removed:` is deprecated (irreversible:
+    /// a deprecated Flow can never be sent or published again).
+    Deprecate,
+    /// A deprecate the plan may not do: `--allow-deprecate` was not given.
+    DeprecateBlocked,
     Unchanged,
 }
 
@@ -30,6 +35,8 @@ impl FlowAction {
             FlowAction::Create => "+",
             FlowAction::Update => "~",
             FlowAction::Publish => "^",
+            FlowAction::Deprecate => "x",
+            FlowAction::DeprecateBlocked => "!",
             FlowAction::Unchanged => " ",
         }
     }
@@ -39,6 +46,8 @@ impl FlowAction {
             FlowAction::Create => "create",
             FlowAction::Update => "update in place",
             FlowAction::Publish => "publish",
+            FlowAction::Deprecate => "deprecate (irreversible)",
+            FlowAction::DeprecateBlocked => "deprecate blocked: needs --allow-deprecate",
             FlowAction::Unchanged => "unchanged",
         }
     }
@@ -77,12 +86,16 @@ pub struct FlowChange {
 
 impl FlowChange {
     pub fn is_change(&self) -> bool {
-        self.action != FlowAction::Unchanged
+        !matches!(
+            self.action,
+            FlowAction::Unchanged | FlowAction::DeprecateBlocked
+        )
     }
 }
 
 /// Plans every managed Flow against the account's Flow list, reading the
-/// current JSON of those that exist. `Err` is a message for the plan: the
+/// current JSON of those that exist, then the Flows listed under
+/// `removed:` (see [`removed`]). `Err` is a message for the plan: the
 /// channel has no Flow API, so managed Flows cannot be reconciled.
 pub async fn plan(
     config: &Config,
@@ -170,6 +183,60 @@ pub async fn plan(
         out.push(change);
     }
     Ok(out)
+}
+
+/// The account's Flows named under `removed:` (and not managed by this
+/// config): `deprecate` when `allow` (`--allow-deprecate`), else
+/// `deprecate blocked` with the error the plan carries; one already
+/// DEPRECATED is `unchanged`. Deprecating is irreversible (docs/provider-1msg.md
+/// §2.8), hence the explicit flag. A channel without the Flow API has
+/// nothing to deprecate.
+pub fn removed(
+    config: &Config,
+    observed: &FlowList,
+    allow: bool,
+) -> (Vec<FlowChange>, Vec<String>) {
+    let FlowList::Flows(account) = observed else {
+        return (Vec::new(), Vec::new());
+    };
+    let managed: Vec<String> = config
+        .raw
+        .flows
+        .iter()
+        .filter_map(|(key, f)| f.name.clone().or_else(|| Some(key.clone())))
+        .collect();
+    let mut changes = Vec::new();
+    let mut errors = Vec::new();
+    for name in config.raw.removed.iter().filter(|n| !managed.contains(n)) {
+        for flow in account.iter().filter(|f| &f.name == name) {
+            let action = match flow.status {
+                FlowStatus::Deprecated => FlowAction::Unchanged,
+                _ if allow => FlowAction::Deprecate,
+                _ => {
+                    errors.push(format!(
+                        "Flow \"{name}\" (id {}) is listed under removed: deprecating it is irreversible (it can never be sent or published again); run plan/apply with --allow-deprecate to deprecate it, or take it out of removed:",
+                        flow.id
+                    ));
+                    FlowAction::DeprecateBlocked
+                }
+            };
+            changes.push(FlowChange {
+                key: name.clone(),
+                name: name.clone(),
+                action,
+                id: Some(flow.id.clone()),
+                status: Some(status_word(&flow.status)),
+                diff: Vec::new(),
+                breaking: Vec::new(),
+                categories: Vec::new(),
+                endpoint_uri: None,
+                publish: false,
+                preview_url: None,
+                json: String::new(),
+            });
+        }
+    }
+    (changes, errors)
 }
 
 fn status_word(s: &FlowStatus) -> String {

@@ -242,6 +242,7 @@ impl Plan {
                 "create": self.flow_count(super::flows::FlowAction::Create),
                 "update": self.flow_count(super::flows::FlowAction::Update),
                 "publish": self.flow_count(super::flows::FlowAction::Publish),
+                "deprecate": self.flow_count(super::flows::FlowAction::Deprecate),
                 "unchanged": self.flow_count(super::flows::FlowAction::Unchanged),
             },
             "sends": {

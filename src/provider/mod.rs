@@ -269,6 +269,10 @@ pub trait Provider: Send + Sync {
     async fn publish_flow(&self, _id: &str) -> Result<(), ProviderError> {
         Err(no_flow_api())
     }
+    /// Deprecates a PUBLISHED Flow: irreversible (docs/provider-1msg.md §2.8).
+    async fn deprecate_flow(&self, _id: &str) -> Result<(), ProviderError> {
+        Err(no_flow_api())
+    }
     /// A public link to try the Flow (Meta's `preview_url`, valid 30 days).
     async fn flow_preview_url(&self, _id: &str) -> Result<Option<String>, ProviderError> {
         Ok(None)

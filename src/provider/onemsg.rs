@@ -481,6 +481,10 @@ impl Provider for OneMsgClient {
         self.post_publish(id).await
     }
 
+    async fn deprecate_flow(&self, id: &str) -> Result<(), ProviderError> {
+        self.post_deprecate(id).await
+    }
+
     async fn flow_preview_url(&self, id: &str) -> Result<Option<String>, ProviderError> {
         self.get_preview_url(id).await
     }

@@ -128,3 +128,85 @@ fn managed_flow_is_created_published_sent_then_updated_in_place() {
     assert_eq!(fourth["has_changes"], false, "{fourth}");
     assert_eq!(fourth["flow_changes"][0]["id"], id.as_str(), "same Flow id");
 }
+
+fn run(ctx: &TestContext, args: &[&str], dir: &std::path::Path) -> (i32, String) {
+    let out = ctx.cmd().args(args).arg(dir).output().expect("runs");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code().unwrap_or(-1), text)
+}
+
+#[test]
+fn a_removed_flow_is_deprecated_only_with_allow_deprecate() {
+    let ctx = TestContext::new();
+    let dir = copy_example(&ctx, "course-signup");
+    let yaml_path = dir.join("waform.yaml");
+    let original = std::fs::read_to_string(&yaml_path).expect("read");
+    let extra = "flows:\n  old_survey:\n    name: \"Old survey\"\n    categories: [SURVEY]\n    json: flows/signup.json\n    publish: true\n";
+    std::fs::write(&yaml_path, original.replacen("flows:\n", extra, 1)).expect("write");
+    waform(&ctx, &["apply", "--sandbox"], &dir);
+
+    // The Flow leaves the config and is listed under removed:.
+    std::fs::write(
+        &yaml_path,
+        format!("{original}\nremoved: [\"Old survey\"]\n"),
+    )
+    .expect("write");
+    let (code, out) = run(&ctx, &["plan", "--sandbox", "--format", "json"], &dir);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("\"deprecate_blocked\""), "{out}");
+    assert!(out.contains("--allow-deprecate"), "{out}");
+    let (code, out) = run(&ctx, &["plan", "--sandbox"], &dir);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("flow Old survey \"Old survey\"") && out.contains("needs --allow-deprecate"),
+        "{out}"
+    );
+    let (code, out) = run(&ctx, &["apply", "--sandbox"], &dir);
+    assert_eq!(code, 1, "apply refuses without the flag: {out}");
+    assert!(!out.contains("deprecated"), "{out}");
+
+    let planned = {
+        let (code, out) = run(
+            &ctx,
+            &["plan", "--sandbox", "--format", "json", "--allow-deprecate"],
+            &dir,
+        );
+        assert_eq!(code, 0, "{out}");
+        serde_json::from_str::<Value>(&out).expect("json")
+    };
+    let old = planned["flow_changes"]
+        .as_array()
+        .and_then(|a| a.iter().find(|f| f["name"] == "Old survey"))
+        .cloned()
+        .expect("old survey planned");
+    assert_eq!(old["action"], "deprecate", "{planned}");
+    assert_eq!(old["status"], "PUBLISHED");
+    assert_eq!(planned["summary"]["flows"]["deprecate"], 1);
+
+    let out = waform(&ctx, &["apply", "--sandbox", "--allow-deprecate"], &dir);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("\"Old survey\""),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+
+    // The sandbox Flow is DEPRECATED; a second run is unchanged, with or
+    // without the flag.
+    for flags in [&["--allow-deprecate"][..], &[][..]] {
+        let mut args = vec!["plan", "--sandbox", "--format", "json"];
+        args.extend_from_slice(flags);
+        let after: Value = serde_json::from_slice(&waform(&ctx, &args, &dir).stdout).expect("json");
+        let old = after["flow_changes"]
+            .as_array()
+            .and_then(|a| a.iter().find(|f| f["name"] == "Old survey"))
+            .cloned()
+            .expect("old survey listed");
+        assert_eq!(old["status"], "DEPRECATED", "{after}");
+        assert_eq!(old["action"], "unchanged");
+        assert_eq!(after["has_changes"], false, "{after}");
+    }
+}

@@ -2,7 +2,6 @@
 
 use super::Ctx;
 use crate::config::interp::{Interp, Var};
-use crate::config::meta;
 use crate::config::types::RawConfig;
 
 pub(super) fn check(ctx: &mut Ctx<'_>, config: &RawConfig) {
@@ -99,11 +98,13 @@ pub(super) fn check(ctx: &mut Ctx<'_>, config: &RawConfig) {
         }
     }
     for (i, name) in config.removed.iter().enumerate() {
-        if !meta::is_template_name(name) {
+        // A name that is not a template name can still be a Flow's (Flow
+        // names are free text), so only an empty one is refused.
+        if name.trim().is_empty() {
             ctx.error(
                 &format!("removed[{i}]"),
-                format!("\"{name}\" is not a template name"),
-                "template names are lowercase letters, digits and `_`",
+                "empty name under removed:",
+                "list template names (lowercase letters, digits and `_`) or Flow names",
             );
         }
     }

@@ -79,6 +79,8 @@ pub fn render(plan: &Plan, color: bool) -> String {
                 (_, crate::plan::flows::FlowAction::Create) => "32",
                 (_, crate::plan::flows::FlowAction::Update) => "33",
                 (_, crate::plan::flows::FlowAction::Publish) => "36",
+                (_, crate::plan::flows::FlowAction::Deprecate) => "31",
+                (_, crate::plan::flows::FlowAction::DeprecateBlocked) => "1;31",
                 (_, crate::plan::flows::FlowAction::Unchanged) => "0",
             };
             let _ = writeln!(out, "{}", p.code(code, &line));

@@ -109,6 +109,16 @@ impl OneMsgClient {
     }
 }
 
+impl OneMsgClient {
+    pub(super) async fn post_deprecate(&self, id: &str) -> Result<(), ProviderError> {
+        let path = format!("flows/{}/deprecate", urlencode(id));
+        let answer = self
+            .json(Safety::Write, || self.request(Method::POST, &path, &[]))
+            .await?;
+        in_body_error(&self.token, &answer)
+    }
+}
+
 /// Flow ids are digits; anything else is encoded so it stays one segment.
 fn urlencode(id: &str) -> String {
     id.bytes()
