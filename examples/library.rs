@@ -79,6 +79,7 @@ fn run() -> anyhow::Result<ExitCode> {
             ledger: ledger.as_deref(),
             now: chrono::Utc::now(),
             resend_unknown: &[],
+            allow_deprecate: false,
         })
         .await?;
         drop(ledger);
