@@ -90,7 +90,10 @@ impl Ledger {
             Ok(conn) => conn,
             // A ledger on a read-only mount (a CI artifact, a backup) can
             // still be read: immutable, so SQLite writes no lock or -shm file.
-            Err(err) => connect_read_only(path).map_err(|_| err)?,
+            Err(err) => {
+                unreadable_wal(path)?;
+                connect_read_only(path).map_err(|_| err)?
+            }
         };
         if !conn.is_readonly(rusqlite::MAIN_DB).unwrap_or(false) {
             migrations::migrate(&mut conn, path)?;
@@ -631,6 +634,34 @@ fn connect(path: &Path, create: bool) -> Result<Connection, StateError> {
     conn.pragma_update(None, "synchronous", "FULL")
         .map_err(open_err)?;
     Ok(conn)
+}
+
+/// Refuses a ledger whose latest commits sit in a `-wal` that SQLite
+/// cannot read: on a read-only file system the WAL is read only through an
+/// existing `-shm`, and an immutable open would ignore the WAL, showing
+/// stale counts as if they were current.
+fn unreadable_wal(path: &Path) -> Result<(), StateError> {
+    let side = |suffix: &str| {
+        let mut p = path.as_os_str().to_owned();
+        p.push(suffix);
+        std::path::PathBuf::from(p)
+    };
+    let (wal, shm) = (side("-wal"), side("-shm"));
+    let wal_len = std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
+    if wal_len > 0 && !shm.exists() {
+        return Err(StateError::Open {
+            location: path.display().to_string(),
+            source: format!(
+                "its latest commits are in {} and, on a read-only file system, SQLite reads \
+                 them only through {} (missing); copy the ledger with both files, or to a \
+                 writable place",
+                wal.display(),
+                shm.display()
+            )
+            .into(),
+        });
+    }
+    Ok(())
 }
 
 /// Opens `path` read-only and immutable (for a read-only file system).
