@@ -11,7 +11,11 @@ use serde_json::Value;
 use super::context;
 use crate::cli::ImportArgs;
 use crate::config::types::{Category, RawConfig};
-use crate::provider::{AccountFlow, AccountTemplate, FlowList, TemplateStatus};
+use crate::provider::{AccountFlow, AccountTemplate, FlowList, FlowStatus, TemplateStatus};
+
+/// A managed Flow file import writes: its path relative to `--out`'s
+/// folder, and its JSON.
+pub type FlowFile = (String, Value);
 
 pub fn run(args: ImportArgs) -> anyhow::Result<crate::ExitStatus> {
     let (path, typed) = super::ledger_source::config_path(&args.config);
@@ -41,7 +45,7 @@ pub fn run(args: ImportArgs) -> anyhow::Result<crate::ExitStatus> {
         }
     }
     let rt = super::runtime()?;
-    let (templates, flows) = rt.block_on(async {
+    let (templates, flows, jsons) = rt.block_on(async {
         let account = if args.sandbox {
             let ledger = context::state_path(&cfg, None, &path, true)?;
             let saved = context::sandbox_account_file(&ledger);
@@ -78,9 +82,31 @@ pub fn run(args: ImportArgs) -> anyhow::Result<crate::ExitStatus> {
                 Vec::new()
             }
         };
-        anyhow::Ok((templates, flows))
+        // With --out, the Flows' JSON becomes managed files beside it: read
+        // what the account holds for each (a Flow it does not show stays
+        // a reference).
+        let mut jsons = BTreeMap::new();
+        if args.out.is_some() {
+            for f in flows
+                .iter()
+                .filter(|f| !matches!(f.status, FlowStatus::Deprecated))
+            {
+                match account.provider.flow_json(&f.id).await {
+                    Ok(Some(json)) => {
+                        jsons.insert(f.id.clone(), json);
+                    }
+                    Ok(None) => {}
+                    Err(e) => crate::errln!(
+                        "warning: cannot read Flow \"{}\" ({}): {e}; it stays a reference",
+                        f.name,
+                        f.id
+                    ),
+                }
+            }
+        }
+        anyhow::Ok((templates, flows, jsons))
     })?;
-    let (yaml, skipped) = render(&templates, &flows);
+    let (yaml, skipped, files) = render(&templates, &flows, &jsons);
     for s in &skipped {
         crate::errln!("warning: {s}");
     }
@@ -89,6 +115,29 @@ pub fn run(args: ImportArgs) -> anyhow::Result<crate::ExitStatus> {
             if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
                 std::fs::create_dir_all(parent)
                     .with_context(|| format!("cannot create {}", parent.display()))?;
+            }
+            let dir = path
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or(std::path::Path::new("."));
+            for (file, _) in &files {
+                let target = dir.join(file);
+                if target.exists() && !args.force {
+                    bail!(
+                        "{} already exists; pass --force to overwrite it, or choose another --out",
+                        target.display()
+                    );
+                }
+            }
+            for (file, json) in &files {
+                let target = dir.join(file);
+                if let Some(parent) = target.parent() {
+                    std::fs::create_dir_all(parent)
+                        .with_context(|| format!("cannot create {}", parent.display()))?;
+                }
+                let text = serde_json::to_string_pretty(json)? + "\n";
+                std::fs::write(&target, text)
+                    .with_context(|| format!("cannot write {}", target.display()))?;
             }
             std::fs::write(path, &yaml)
                 .with_context(|| format!("cannot write {}", path.display()))?;
@@ -140,12 +189,15 @@ fn component<'a>(t: &'a AccountTemplate, kind: &str) -> Option<&'a Value> {
         .find(|c| text(c, "type").is_some_and(|k| k.eq_ignore_ascii_case(kind)))
 }
 
-/// Renders the account's templates as a config. Returns the YAML and the
-/// templates that could not be represented (with why).
+/// Renders the account's templates as a config. Returns the YAML, the
+/// templates that could not be represented (with why), and the managed
+/// Flow files to write: a referenced Flow whose JSON is in `jsons` (by id)
+/// is declared managed, keyed by its name, its JSON in `flows/<key>.json`.
 pub fn render(
     templates: &[AccountTemplate],
     account_flows: &[AccountFlow],
-) -> (String, Vec<String>) {
+    jsons: &BTreeMap<String, Value>,
+) -> (String, Vec<String>, Vec<FlowFile>) {
     let mut skipped = Vec::new();
     let mut flows: BTreeMap<String, String> = BTreeMap::new();
     // name → (category, language → yaml lines)
@@ -180,6 +232,28 @@ pub fn render(
             Err(why) => skipped.push(format!("{} [{}]: {why}; not imported", t.name, t.language)),
         }
     }
+    let mut files = Vec::new();
+    for (key, line) in flows.iter_mut() {
+        // Only a Flow the template opens by name: a managed Flow is sent
+        // by name (plan/desired.rs), so one opened by id would turn the
+        // imported template into a content change.
+        let found = account_flows
+            .iter()
+            .find(|f| line == &format!("{{ name: {} }}", q(&f.name)));
+        let Some((flow, json)) = found.and_then(|f| Some((f, jsons.get(&f.id)?))) else {
+            continue;
+        };
+        let file = format!("flows/{key}.json");
+        // The account's categories are not read back (the Flow list
+        // carries none): OTHER until edited.
+        *line = format!(
+            "{{ name: {}, categories: [OTHER], json: {}, publish: {} }}",
+            q(&flow.name),
+            q(&file),
+            matches!(flow.status, FlowStatus::Published)
+        );
+        files.push((file, json.clone()));
+    }
     let mut out = String::new();
     out.push_str("# Point editors at the schema: `waform schema > waform.schema.json`, then\n");
     out.push_str("# yaml-language-server: $schema=waform.schema.json\n");
@@ -211,7 +285,7 @@ pub fn render(
             out.push_str(&lines);
         }
     }
-    (out, skipped)
+    (out, skipped, files)
 }
 
 fn language_yaml(

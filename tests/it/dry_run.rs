@@ -113,13 +113,73 @@ fn import_sandbox_reads_the_saved_account_with_flows_by_name() {
     let yaml = std::fs::read_to_string(ctx.path().join("imported/waform.yaml")).expect("yaml");
     assert!(yaml.contains("naming: exact"), "{yaml}");
     // The Flow is keyed by its name on the account ("Course sign-up"), not
-    // `flow_<id>`.
+    // `flow_<id>`, and managed: its JSON is written beside the YAML.
     assert!(
-        yaml.contains("  course_sign_up: { name: \"Course sign-up\" }"),
+        yaml.contains(
+            "  course_sign_up: { name: \"Course sign-up\", categories: [OTHER], json: \"flows/course_sign_up.json\", publish: true }"
+        ),
         "{yaml}"
     );
     assert!(yaml.contains("flow: course_sign_up"), "{yaml}");
+    let written: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(ctx.path().join("imported/flows/course_sign_up.json"))
+            .expect("Flow file"),
+    )
+    .expect("json");
+    let original: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("flows/signup.json")).expect("example Flow"),
+    )
+    .expect("json");
+    assert_eq!(written, original, "the account's Flow JSON, as applied");
     ctx.cmd().args(["validate", "imported"]).assert().success();
+
+    // Round trip: the imported config planned against the same sandbox
+    // account (its saved file copied to where the new folder's sandbox
+    // looks) shows no template or Flow change.
+    let saved = find(&dir, "sandbox-account.json").expect("saved sandbox account");
+    let relative = saved.strip_prefix(&dir).expect("inside the config folder");
+    let target = ctx.path().join("imported").join(relative);
+    std::fs::create_dir_all(target.parent().expect("parent")).expect("mkdir");
+    std::fs::copy(&saved, &target).expect("copy");
+    let out = run(
+        &ctx,
+        &["plan", "--sandbox", "--format", "json"],
+        &ctx.path().join("imported"),
+    );
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(plan["has_changes"], false, "{plan}");
+    assert_eq!(plan["flow_changes"][0]["action"], "unchanged", "{plan}");
+    assert_eq!(plan["summary"]["templates"]["unchanged"], 1, "{plan}");
+    assert_eq!(plan["summary"]["templates"]["create"], 0, "{plan}");
+
+    // Importing again over the written Flow file needs --force.
+    let again = ctx
+        .cmd()
+        .args(["import", "--sandbox", "--out", "imported/waform2.yaml"])
+        .arg(&dir)
+        .output()
+        .expect("runs");
+    assert_eq!(again.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&again.stderr).contains("course_sign_up.json already exists"),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+}
+
+/// The first file under `dir` whose name ends with `suffix`.
+fn find(dir: &std::path::Path, suffix: &str) -> Option<std::path::PathBuf> {
+    for entry in std::fs::read_dir(dir).ok()?.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            if let Some(found) = find(&path, suffix) {
+                return Some(found);
+            }
+        } else if path.to_string_lossy().ends_with(suffix) {
+            return Some(path);
+        }
+    }
+    None
 }
 
 #[test]
