@@ -3,6 +3,9 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use std::time::Duration;
+
+use chrono::{DateTime, FixedOffset};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 #[derive(Debug, Parser)]
@@ -85,8 +88,8 @@ pub struct PlanArgs {
     #[arg(long)]
     pub no_color: bool,
     /// Pin the clock (RFC 3339).
-    #[arg(long)]
-    pub now: Option<String>,
+    #[arg(long, value_parser = parse_time, value_name = "RFC3339")]
+    pub now: Option<DateTime<FixedOffset>>,
     /// Plan to send again to SEND's recipients whose outcome is unknown (the explicit decision; the plan counts them as resend).
     #[arg(long, value_name = "SEND")]
     pub resend_unknown: Vec<String>,
@@ -110,8 +113,8 @@ pub struct ApplyArgs {
     #[arg(long)]
     pub auto_approve: bool,
     /// How long to wait for Meta to approve new templates.
-    #[arg(long, default_value = "30m")]
-    pub approval_timeout: String,
+    #[arg(long, default_value = "30m", value_parser = parse_duration, value_name = "DURATION")]
+    pub approval_timeout: Duration,
     /// Submit templates and exit; a later apply sends once they are approved.
     #[arg(long)]
     pub no_wait: bool,
@@ -119,8 +122,8 @@ pub struct ApplyArgs {
     #[arg(long)]
     pub watch: bool,
     /// Pin the clock (RFC 3339); only with --sandbox.
-    #[arg(long)]
-    pub now: Option<String>,
+    #[arg(long, value_parser = parse_time, value_name = "RFC3339")]
+    pub now: Option<DateTime<FixedOffset>>,
     /// Run the whole job against an in-process sandbox.
     #[arg(long)]
     pub sandbox: bool,
@@ -131,8 +134,8 @@ pub struct ApplyArgs {
     #[arg(long, value_name = "SEND")]
     pub resend_unknown: Vec<String>,
     /// How long to wait for another apply holding the state lock.
-    #[arg(long, default_value = "30s")]
-    pub lock_timeout: String,
+    #[arg(long, default_value = "30s", value_parser = parse_duration, value_name = "DURATION")]
+    pub lock_timeout: Duration,
     /// State URL (`sqlite://PATH`); env WAFORM_STATE.
     #[arg(long)]
     pub state: Option<String>,
@@ -212,8 +215,8 @@ pub struct ReconcileArgs {
     #[arg(long)]
     pub state: Option<String>,
     /// How long to wait for an apply holding the state lock.
-    #[arg(long, default_value = "30s")]
-    pub lock_timeout: String,
+    #[arg(long, default_value = "30s", value_parser = parse_duration, value_name = "DURATION")]
+    pub lock_timeout: Duration,
     /// No ANSI colors in config diagnostics.
     #[arg(long)]
     pub no_color: bool,
@@ -324,8 +327,8 @@ pub struct SandboxArgs {
     #[arg(long, default_value = "sandbox-token")]
     pub token: String,
     /// Delay before a submitted template is approved.
-    #[arg(long, default_value = "2s")]
-    pub approve_after: String,
+    #[arg(long, default_value = "2s", value_parser = parse_duration, value_name = "DURATION")]
+    pub approve_after: Duration,
     /// Reject templates whose text contains this word (to rehearse rejections).
     #[arg(long)]
     pub reject_containing: Option<String>,
@@ -345,8 +348,8 @@ pub struct SandboxArgs {
     #[arg(long, default_value_t = 0.0)]
     pub fault_drop: f64,
     /// Delay added to every response.
-    #[arg(long, default_value = "0ms")]
-    pub latency: String,
+    #[arg(long, default_value = "0ms", value_parser = parse_duration, value_name = "DURATION")]
+    pub latency: Duration,
     /// Answer every Flow endpoint (`/flows…`) with this HTTP status; only 501
     /// (no Flow API on the channel, as 1msg's newer contract says) is emulated.
     #[arg(long, value_parser = ["501"])]
@@ -357,4 +360,16 @@ pub struct SandboxArgs {
     /// Keep no message history: GET /messages answers a notice, as a channel without history storage.
     #[arg(long)]
     pub history_disabled: bool,
+}
+
+/// A duration as people write it (`30s`, `5m`, `1h 30m`): a bad value is a
+/// usage error, reported by clap before anything runs.
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    humantime::parse_duration(s).map_err(|e| format!("{e} (write e.g. 30s, 5m or 1h)"))
+}
+
+/// An RFC 3339 time with its offset, e.g. `2026-12-01T09:00:00+03:00`.
+fn parse_time(s: &str) -> Result<DateTime<FixedOffset>, String> {
+    DateTime::parse_from_rfc3339(s)
+        .map_err(|_| "not an RFC 3339 time (write e.g. 2026-12-01T09:00:00+03:00)".to_string())
 }

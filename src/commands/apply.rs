@@ -7,7 +7,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{anyhow, bail};
+use anyhow::bail;
 
 use super::apply_view::TerminalView;
 use super::context;
@@ -48,10 +48,8 @@ pub fn run(args: ApplyArgs) -> anyhow::Result<ExitStatus> {
     };
     let color = context::color_enabled(args.no_color);
     let cfg = context::load_config(&config_path, color)?;
-    let approval_timeout = humantime::parse_duration(&args.approval_timeout)
-        .map_err(|e| anyhow!("--approval-timeout {:?}: {e}", args.approval_timeout))?;
-    let lock_timeout = humantime::parse_duration(&args.lock_timeout)
-        .map_err(|e| anyhow!("--lock-timeout {:?}: {e}", args.lock_timeout))?;
+    let approval_timeout = args.approval_timeout;
+    let lock_timeout = args.lock_timeout;
     let stop = Arc::new(Stop::new());
     let sandbox_flag = if args.sandbox { "--sandbox " } else { "" };
     let mut view = TerminalView::new(
@@ -79,11 +77,7 @@ pub fn run(args: ApplyArgs) -> anyhow::Result<ExitStatus> {
             account: &account,
             state: &ledger_path,
             plan_file: planfile.as_ref(),
-            now: args
-                .now
-                .as_deref()
-                .map(|s| context::now(Some(s)))
-                .transpose()?,
+            now: args.now.map(|t| t.with_timezone(&chrono::Utc)),
             resend_unknown: args.resend_unknown.clone(),
             settings: ApplySettings {
                 rate_limit: None,

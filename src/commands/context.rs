@@ -6,8 +6,7 @@ use std::io::IsTerminal;
 use std::path::Path;
 use std::time::Duration;
 
-use anyhow::{anyhow, bail};
-use chrono::{DateTime, Utc};
+use anyhow::bail;
 
 use crate::config::{self, Config, Depth};
 use crate::state::StateLocation;
@@ -30,18 +29,6 @@ pub fn load_config(path: &Path, color: bool) -> anyhow::Result<Config> {
 
 pub fn color_enabled(no_color: bool) -> bool {
     !no_color && std::env::var_os("NO_COLOR").is_none() && std::io::stdout().is_terminal()
-}
-
-/// `--now` or the clock.
-pub fn now(flag: Option<&str>) -> anyhow::Result<DateTime<Utc>> {
-    match flag {
-        None => Ok(Utc::now()),
-        Some(s) => DateTime::parse_from_rfc3339(s)
-            .map(|t| t.with_timezone(&Utc))
-            .map_err(|_| {
-                anyhow!("--now {s:?} is not an RFC 3339 time (e.g. 2026-12-01T09:00:00+03:00)")
-            }),
-    }
 }
 
 pub use crate::account::{sandbox_account_file, Account};

@@ -20,7 +20,9 @@ pub fn run(args: PlanArgs) -> anyhow::Result<crate::ExitStatus> {
     let color = context::color_enabled(args.no_color) && args.format == PlanFormat::Text;
     let cfg = context::load_config(&args.path, color)?;
     check_resend_names(&cfg, &args.resend_unknown)?;
-    let now = context::now(args.now.as_deref())?;
+    let now = args
+        .now
+        .map_or_else(chrono::Utc::now, |t| t.with_timezone(&chrono::Utc));
     let rt = super::runtime()?;
     let plan = rt.block_on(async {
         let ledger_path =
@@ -52,7 +54,7 @@ pub fn run(args: PlanArgs) -> anyhow::Result<crate::ExitStatus> {
             kind: KIND.to_string(),
             format_version: "1".to_string(),
             config: args.path.clone(),
-            now: args.now.clone(),
+            now: args.now.map(|t| t.to_rfc3339()),
             plan: plan.clone(),
             review: Some(plan.review.clone()),
         }

@@ -4,8 +4,6 @@
 
 use std::time::Duration;
 
-use anyhow::anyhow;
-
 use super::context;
 use crate::apply::reconcile::{ReconcileReport, Reconciler};
 use crate::cli::ReconcileArgs;
@@ -13,8 +11,7 @@ use crate::cli::ReconcileArgs;
 pub fn run(args: ReconcileArgs) -> anyhow::Result<crate::ExitStatus> {
     let color = context::color_enabled(args.no_color);
     let cfg = context::load_config(&args.path, color)?;
-    let lock_timeout = humantime::parse_duration(&args.lock_timeout)
-        .map_err(|e| anyhow!("--lock-timeout {:?}: {e}", args.lock_timeout))?;
+    let lock_timeout = args.lock_timeout;
     let state = context::state_path(&cfg, args.state.as_deref(), &args.path, args.sandbox)?;
     let Some(ledger) = crate::state::open_existing(&state)? else {
         crate::outln!("Nothing recorded yet (no state at {state}); nothing to reconcile.");

@@ -1,8 +1,6 @@
 //! `waform sandbox`: the 1msg emulator as a standalone server, for local dry
 //! runs and for clients waform did not write (the official Python SDK check).
 
-use std::time::Duration;
-
 use anyhow::{bail, Context};
 
 use crate::cli::SandboxArgs;
@@ -33,10 +31,6 @@ pub fn run(args: SandboxArgs) -> anyhow::Result<crate::ExitStatus> {
 
 /// Lowers the flags into a [`SandboxConfig`].
 pub fn config_from_args(args: SandboxArgs) -> anyhow::Result<SandboxConfig> {
-    let duration = |flag: &str, value: &str| -> anyhow::Result<Duration> {
-        humantime::parse_duration(value)
-            .with_context(|| format!("--{flag} {value:?} is not a duration (e.g. 2s, 500ms, 1m)"))
-    };
     let rate = |flag: &str, value: f64| -> anyhow::Result<f64> {
         if !(0.0..=1.0).contains(&value) {
             bail!("--{flag} {value} is not a probability between 0 and 1");
@@ -59,14 +53,14 @@ pub fn config_from_args(args: SandboxArgs) -> anyhow::Result<SandboxConfig> {
     Ok(SandboxConfig {
         instance: args.instance,
         token: Secret::new(args.token),
-        approve_after: duration("approve-after", &args.approve_after)?,
+        approve_after: args.approve_after,
         reject_containing: args.reject_containing.filter(|w| !w.is_empty()),
         flows,
         webhook: args.webhook,
         fault_429: rate("fault-429", args.fault_429)?,
         fault_500: rate("fault-500", args.fault_500)?,
         fault_drop: rate("fault-drop", args.fault_drop)?,
-        latency: duration("latency", &args.latency)?,
+        latency: args.latency,
         seed: args.seed,
         history_disabled: args.history_disabled,
         flows_unavailable: args.flows_api.is_some(),

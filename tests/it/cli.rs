@@ -323,3 +323,25 @@ fn webhook_refuses_a_config_path_that_does_not_exist() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn bad_durations_and_times_are_usage_errors_before_anything_runs() {
+    let ctx = TestContext::new();
+    let cases: [&[&str]; 4] = [
+        &["apply", "--sandbox", "--approval-timeout", "soon"],
+        &["apply", "--sandbox", "--lock-timeout", "10 parsecs"],
+        &["plan", "--sandbox", "--now", "2026-12-01T09:00:00"],
+        &["reconcile", "--lock-timeout", "forever"],
+    ];
+    for args in cases {
+        let out = ctx.cmd().args(args).output().expect("runs");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+        let flag = args[args.len() - 2];
+        assert!(
+            stderr.contains("invalid value") && stderr.contains(flag),
+            "{args:?}: {stderr}"
+        );
+        assert!(out.stdout.is_empty(), "{args:?}");
+    }
+}
