@@ -629,11 +629,34 @@ fn connect(path: &Path, create: bool) -> Result<Connection, StateError> {
     conn.busy_timeout(BUSY_TIMEOUT).map_err(open_err)?;
     // WAL: readers do not block the writer; FULL: each commit is fsynced, so
     // a recorded intent survives a crash of the process or the machine.
-    conn.pragma_update_and_check(None, "journal_mode", "WAL", |_| Ok(()))
-        .map_err(open_err)?;
+    set_wal(&conn).map_err(open_err)?;
     conn.pragma_update(None, "synchronous", "FULL")
         .map_err(open_err)?;
     Ok(conn)
+}
+
+/// Switches the file to WAL, retrying while another process holds it: the
+/// switch needs an exclusive lock, and SQLite answers `SQLITE_BUSY` at once
+/// there instead of waiting through `busy_timeout` (two applies starting on
+/// a fresh state met exactly that).
+fn set_wal(conn: &Connection) -> Result<(), rusqlite::Error> {
+    let started = std::time::Instant::now();
+    let mut pause = Duration::from_millis(5);
+    loop {
+        let mode: Result<String, _> =
+            conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0));
+        match mode {
+            Ok(_) => return Ok(()),
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::DatabaseBusy
+                    && started.elapsed() < BUSY_TIMEOUT =>
+            {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(200));
+            }
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 /// Refuses a ledger whose latest commits sit in a `-wal` that SQLite

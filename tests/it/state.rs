@@ -549,3 +549,27 @@ fn intents_announced_before_sigkill_survive() {
     );
     assert_eq!(recorded % 100, 0, "a batch is all or nothing");
 }
+
+/// Two applies starting at once on a fresh state both open (and switch to
+/// WAL) the same new file; neither may fail with "database is locked".
+#[test]
+fn many_openers_of_a_fresh_ledger_all_succeed() {
+    for round in 0..20 {
+        let ctx = TestContext::new();
+        let path = ctx.path().join(format!("fresh{round}/state.db"));
+        let barrier = std::sync::Arc::new(std::sync::Barrier::new(6));
+        let openers: Vec<_> = (0..6)
+            .map(|_| {
+                let (path, barrier) = (path.clone(), barrier.clone());
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    Ledger::open(&path).map(|_| ()).map_err(|e| e.to_string())
+                })
+            })
+            .collect();
+        for opener in openers {
+            let opened = opener.join().expect("thread");
+            assert!(opened.is_ok(), "round {round}: {opened:?}");
+        }
+    }
+}
