@@ -10,6 +10,27 @@ use super::super::StateError;
 use super::conn::wait;
 use super::{no_params, pg_err, PgLedger};
 
+impl PgLedger {
+    /// Streams the rows of `sql` (no parameters) to `each`, never holding
+    /// more than the driver's buffer: a ledger of any size is exported
+    /// in flat memory.
+    fn stream_rows(
+        &self,
+        sql: &str,
+        each: &mut dyn FnMut(&tokio_postgres::Row) -> Result<(), StateError>,
+    ) -> Result<(), StateError> {
+        let s = self.session()?;
+        wait(async {
+            let rows = s.client.query_raw(sql, no_params()).await.map_err(pg_err)?;
+            pin_mut!(rows);
+            while let Some(r) = rows.try_next().await.map_err(pg_err)? {
+                each(&r)?;
+            }
+            Ok(())
+        })
+    }
+}
+
 impl Transfer for PgLedger {
     fn table_counts(&self) -> Result<Counts, StateError> {
         let s = self.session()?;
@@ -31,22 +52,13 @@ impl Transfer for PgLedger {
         &self,
         f: &mut dyn FnMut(SendRecord) -> Result<(), StateError>,
     ) -> Result<(), StateError> {
-        let s = self.session()?;
-        wait(async {
-            let rows = s
-                .client
-                .query_raw(
-                    "SELECT send, phone, flow_token, kind, template, intent_at, outcome,
+        self.stream_rows(
+            "SELECT send, phone, flow_token, kind, template, intent_at, outcome,
                             message_id, job_id, reason, outcome_at, delivery, delivery_rank,
                             delivery_error, sent_at, delivered_at, read_at, failed_at,
                             completed_at, response_json
                      FROM sends ORDER BY send, phone",
-                    no_params(),
-                )
-                .await
-                .map_err(pg_err)?;
-            pin_mut!(rows);
-            while let Some(r) = rows.try_next().await.map_err(pg_err)? {
+            &mut |r| {
                 f(SendRecord {
                     send: r.get(0),
                     phone: r.get(1),
@@ -68,29 +80,19 @@ impl Transfer for PgLedger {
                     failed_at: r.get(17),
                     completed_at: r.get(18),
                     response_json: r.get(19),
-                })?;
-            }
-            Ok(())
-        })
+                })
+            },
+        )
     }
 
     fn export_events(
         &self,
         f: &mut dyn FnMut(EventRecord) -> Result<(), StateError>,
     ) -> Result<(), StateError> {
-        let s = self.session()?;
-        wait(async {
-            let rows = s
-                .client
-                .query_raw(
-                    "SELECT id, received_at, kind, dedupe_key, message_id, status, error, phone,
+        self.stream_rows(
+            "SELECT id, received_at, kind, dedupe_key, message_id, status, error, phone,
                             flow_token, event_at, raw FROM events ORDER BY id",
-                    no_params(),
-                )
-                .await
-                .map_err(pg_err)?;
-            pin_mut!(rows);
-            while let Some(r) = rows.try_next().await.map_err(pg_err)? {
+            &mut |r| {
                 f(EventRecord {
                     id: r.get(0),
                     received_at: r.get(1),
@@ -103,35 +105,24 @@ impl Transfer for PgLedger {
                     flow_token: r.get(8),
                     event_at: r.get(9),
                     raw: r.get(10),
-                })?;
-            }
-            Ok(())
-        })
+                })
+            },
+        )
     }
 
     fn export_windows(
         &self,
         f: &mut dyn FnMut(WindowRecord) -> Result<(), StateError>,
     ) -> Result<(), StateError> {
-        let s = self.session()?;
-        wait(async {
-            let rows = s
-                .client
-                .query_raw(
-                    "SELECT phone, last_inbound_at FROM windows ORDER BY phone",
-                    no_params(),
-                )
-                .await
-                .map_err(pg_err)?;
-            pin_mut!(rows);
-            while let Some(r) = rows.try_next().await.map_err(pg_err)? {
+        self.stream_rows(
+            "SELECT phone, last_inbound_at FROM windows ORDER BY phone",
+            &mut |r| {
                 f(WindowRecord {
                     phone: r.get(0),
                     last_inbound_at: r.get(1),
-                })?;
-            }
-            Ok(())
-        })
+                })
+            },
+        )
     }
 
     fn import_sends(&self, rows: &[SendRecord]) -> Result<(), StateError> {
