@@ -7,14 +7,14 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, Utc};
 use serde_json::json;
 use waform::state::{
     Delivery, EventKind, Group, InboundEvent, Intent, IntentStatus, Outcome, OutcomeRecord,
-    PgLocation, Recorded, SendKind, SendLedger, StateError, StateLocation,
+    PgLocation, Recorded, SendLedger, StateError, StateLocation,
 };
 
 use crate::common::TestContext;
+use crate::ledger_fixtures::{accepted, intent, t};
 use crate::pg_cluster;
 
 /// A state to open handles on.
@@ -81,33 +81,6 @@ impl Backend for Postgres {
 
 pub fn postgres() -> Option<Postgres> {
     pg_cluster::database().map(|url| Postgres { url })
-}
-
-fn t(secs: i64) -> DateTime<Utc> {
-    DateTime::from_timestamp(1_800_000_000 + secs, 0).expect("time")
-}
-
-fn intent(send: &str, phone: &str) -> Intent {
-    Intent {
-        send: send.into(),
-        phone: phone.into(),
-        flow_token: format!("{send}-{phone}"),
-        kind: SendKind::Template,
-        template: Some("course_signup_1a2b3c4d".into()),
-        at: t(0),
-    }
-}
-
-fn accepted(send: &str, phone: &str, id: &str) -> OutcomeRecord {
-    OutcomeRecord::new(
-        send,
-        phone,
-        Outcome::Accepted {
-            message_id: Some(id.into()),
-            job_id: None,
-        },
-        t(1),
-    )
 }
 
 fn ack(id: &str, status: Delivery, at: i64) -> InboundEvent {

@@ -15,6 +15,7 @@ mod flow_apply;
 mod flows;
 mod hostile;
 mod json_output;
+mod ledger_fixtures;
 mod library;
 mod lock;
 mod pg_e2e;

@@ -6,43 +6,17 @@
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::TimeDelta;
 use serde_json::json;
 use waform::state::migrations::LATEST;
 use waform::state::url::StateLocation;
 use waform::state::{
     Delivery, EventKind, InboundEvent, Intent, IntentStatus, Ledger, Outcome, OutcomeRecord,
-    Recorded, SendKind, StateError,
+    Recorded, StateError,
 };
 
 use crate::common::TestContext;
-
-fn t(secs: i64) -> DateTime<Utc> {
-    DateTime::from_timestamp(1_800_000_000 + secs, 0).expect("time")
-}
-
-fn intent(send: &str, phone: &str) -> Intent {
-    Intent {
-        send: send.into(),
-        phone: phone.into(),
-        flow_token: format!("{send}-{phone}"),
-        kind: SendKind::Template,
-        template: Some("course_signup_1a2b3c4d".into()),
-        at: t(0),
-    }
-}
-
-fn accepted(send: &str, phone: &str, id: &str) -> OutcomeRecord {
-    OutcomeRecord::new(
-        send,
-        phone,
-        Outcome::Accepted {
-            message_id: Some(id.into()),
-            job_id: None,
-        },
-        t(1),
-    )
-}
+use crate::ledger_fixtures::{accepted, intent, t};
 
 fn ack(id: &str, status: Delivery, at: i64) -> InboundEvent {
     InboundEvent {
