@@ -95,7 +95,7 @@ pub fn run(args: ApplyArgs) -> anyhow::Result<ExitStatus> {
         applier.reconcile_unknown(&cfg, &mut view).await?;
         let first = applier.pass(&cfg, true, &mut view).await;
         // Saved even when the pass failed: whatever was sent stays sent.
-        context::persist_sandbox(&account)?;
+        account.persist()?;
         let first = first?;
         let mut status = first.status;
         let mut wait = first.requeue_after;
@@ -126,7 +126,7 @@ pub fn run(args: ApplyArgs) -> anyhow::Result<ExitStatus> {
                     (ExitStatus::Failure, applier.requeue_after(&cfg))
                 }
             };
-            if let Err(err) = context::persist_sandbox(&account) {
+            if let Err(err) = account.persist() {
                 crate::errln!("error: {err:#}");
             }
         }

@@ -32,7 +32,6 @@ pub fn color_enabled(no_color: bool) -> bool {
 }
 
 pub use crate::account::{sandbox_account_file, Account};
-pub use crate::plan::build::{observe, tallies};
 
 /// Connects to the account named by the config and the environment.
 pub fn real_account(cfg: &Config) -> anyhow::Result<Account> {
@@ -50,10 +49,6 @@ pub async fn sandbox_account(
     Ok(Account::sandbox(cfg, approve_after, ledger).await?)
 }
 
-/// Saves the in-process sandbox's account for the next dry run.
-pub fn persist_sandbox(account: &Account) -> anyhow::Result<()> {
-    account.persist()
-}
 
 /// The state location for a command (see [`crate::settings::state`]).
 pub fn state_path(
@@ -73,12 +68,4 @@ pub fn state_path(
     )?)
 }
 
-/// Fingerprint of the config: its merged content and every recipient file.
-pub fn config_fingerprint(cfg: &Config) -> anyhow::Result<String> {
-    Ok(crate::plan::fingerprint::config(cfg)?)
-}
 
-/// Fingerprint of the observed account (templates and Flows, sorted).
-pub fn account_fingerprint(identity: &str, observed: &crate::plan::Observed) -> String {
-    crate::plan::fingerprint::account(identity, observed)
-}
