@@ -49,7 +49,6 @@ pub async fn sandbox_account(
     Ok(Account::sandbox(cfg, approve_after, ledger).await?)
 }
 
-
 /// The state location for a command (see [`crate::settings::state`]).
 pub fn state_path(
     cfg: &Config,
@@ -67,5 +66,3 @@ pub fn state_path(
         sandbox,
     )?)
 }
-
-
