@@ -7,8 +7,6 @@
 pub mod account;
 pub mod apply;
 pub mod backoff;
-pub mod cli;
-pub mod commands;
 pub mod config;
 pub mod diag;
 pub mod exit;

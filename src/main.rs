@@ -1,4 +1,10 @@
 //! Thin binary: parse, run, render the error, pick the exit code.
+//!
+//! The CLI (`cli`: clap definitions; `commands`: one file per subcommand)
+//! lives here, not in the library: `waform` the library has no CLI types.
+
+mod cli;
+mod commands;
 
 use std::process::ExitCode;
 
@@ -11,7 +17,7 @@ fn main() -> ExitCode {
     // head`) is handled where output is written (`secret::emit`).
     // Usage errors exit 1, not clap's 2: under `plan --detailed-exitcode`,
     // 2 means "changes", and a typo must not look like one.
-    let cli = match waform::cli::Cli::try_parse() {
+    let cli = match cli::Cli::try_parse() {
         Ok(cli) => cli,
         Err(err) => {
             let _ = err.print();
@@ -23,7 +29,7 @@ fn main() -> ExitCode {
             };
         }
     };
-    match waform::commands::run(cli) {
+    match commands::run(cli) {
         Ok(status) => status.into(),
         Err(err) => {
             waform::errln!("error: {err}");

@@ -566,7 +566,7 @@ fn allowed_properties(schema: &Value, schema_path: &str) -> Vec<String> {
 
 /// The allowed name closest to `name` by edit distance, if close enough to
 /// be a likely typo.
-pub(crate) fn closest<'a>(name: &str, allowed: &'a [String]) -> Option<&'a str> {
+pub fn closest<'a>(name: &str, allowed: &'a [String]) -> Option<&'a str> {
     allowed
         .iter()
         .map(|a| (edit_distance(name, a), a))

@@ -1,6 +1,6 @@
 //! `waform apply`: carries out the plan — templates created, approval
 //! awaited, due Flows sent to each person exactly once. The engine is
-//! [`crate::apply::Applier`]; this file checks the arguments, runs the
+//! [`waform::apply::Applier`]; this file checks the arguments, runs the
 //! passes (one, or a `--watch` loop) and renders through
 //! [`TerminalView`](super::apply_view::TerminalView).
 
@@ -12,11 +12,11 @@ use anyhow::bail;
 use super::apply_view::TerminalView;
 use super::context;
 use super::signals::{wait_stop, watch_signals};
-use crate::apply::stop::Stop;
-use crate::apply::{Applier, ApplyInputs, ApplySettings};
 use crate::cli::ApplyArgs;
-use crate::exit::ExitStatus;
-use crate::plan::file::PlanFile;
+use waform::apply::stop::Stop;
+use waform::apply::{Applier, ApplyInputs, ApplySettings};
+use waform::exit::ExitStatus;
+use waform::plan::file::PlanFile;
 
 pub fn run(args: ApplyArgs) -> anyhow::Result<ExitStatus> {
     let planfile = PlanFile::read(&args.path)?;
@@ -39,7 +39,7 @@ pub fn run(args: ApplyArgs) -> anyhow::Result<ExitStatus> {
             // previewed with --now must not send early (or after expiry).
             if let Some(then) = &pf.now {
                 if args.now.is_none() {
-                    crate::errln!("note: the plan was made with --now {then}; apply judges `at`/`expires` by the current time");
+                    waform::errln!("note: the plan was made with --now {then}; apply judges `at`/`expires` by the current time");
                 }
             }
             pf.config.clone()
@@ -68,7 +68,7 @@ pub fn run(args: ApplyArgs) -> anyhow::Result<ExitStatus> {
         };
         let sent_before = account.sandbox.as_ref().map_or(0, |(s, _)| s.sends().len());
         if args.sandbox {
-            crate::outln!(
+            waform::outln!(
                 "Sandbox run: an in-process emulator of the 1msg API; nobody real is messaged \
                  (state {ledger_path}).\n"
             );
@@ -100,7 +100,7 @@ pub fn run(args: ApplyArgs) -> anyhow::Result<ExitStatus> {
         let mut status = first.status;
         let mut wait = first.requeue_after;
         while args.watch && !stop.is_requested() {
-            crate::outln!(
+            waform::outln!(
                 "Watching: next check in {}s (Ctrl-C to stop).",
                 wait.as_secs().max(1)
             );
@@ -114,7 +114,7 @@ pub fn run(args: ApplyArgs) -> anyhow::Result<ExitStatus> {
             let cfg = match context::load_config(&config_path, color) {
                 Ok(cfg) => cfg,
                 Err(err) => {
-                    crate::errln!("error: {err}; keeping watch, nothing sent this round");
+                    waform::errln!("error: {err}; keeping watch, nothing sent this round");
                     continue;
                 }
             };
@@ -122,16 +122,16 @@ pub fn run(args: ApplyArgs) -> anyhow::Result<ExitStatus> {
             (status, wait) = match applier.pass(&cfg, false, &mut view).await {
                 Ok(outcome) => (outcome.status, outcome.requeue_after),
                 Err(err) => {
-                    crate::errln!("error: {err:#}; retrying at the next check");
+                    waform::errln!("error: {err:#}; retrying at the next check");
                     (ExitStatus::Failure, applier.requeue_after(&cfg))
                 }
             };
             if let Err(err) = account.persist() {
-                crate::errln!("error: {err:#}");
+                waform::errln!("error: {err:#}");
             }
         }
         if let Some((sandbox, _)) = &account.sandbox {
-            crate::outln!(
+            waform::outln!(
                 "\nSandbox: {} message(s) accepted in this run; state ledger {}",
                 sandbox.sends().len().saturating_sub(sent_before),
                 ledger_path
@@ -143,7 +143,7 @@ pub fn run(args: ApplyArgs) -> anyhow::Result<ExitStatus> {
             return Ok(ExitStatus::from_signal(sig));
         }
         if status.is_success() {
-            crate::out!("{}", next_steps(&config_path, args.sandbox));
+            waform::out!("{}", next_steps(&config_path, args.sandbox));
         }
         Ok(status)
     })

@@ -9,9 +9,9 @@ use std::time::Duration;
 use anyhow::bail;
 
 use super::signals::signal_name;
-use crate::apply::dispatch::SendReport;
-use crate::apply::{Event, Reporter, Stage};
-use crate::plan::{render, Plan};
+use waform::apply::dispatch::SendReport;
+use waform::apply::{Event, Reporter, Stage};
+use waform::plan::{render, Plan};
 
 /// The terminal renderer of an apply.
 pub struct TerminalView {
@@ -36,7 +36,7 @@ impl TerminalView {
 impl Reporter for TerminalView {
     fn event(&mut self, event: Event<'_>) {
         match event {
-            Event::LockWait { timeout, holder } => crate::errln!(
+            Event::LockWait { timeout, holder } => waform::errln!(
                 "waiting up to {} for the state lock held by pid {} on {} since {}",
                 humantime::format_duration(timeout),
                 holder.pid,
@@ -45,13 +45,13 @@ impl Reporter for TerminalView {
             ),
             Event::Reconciled(report) => {
                 if report.skipped > 0 {
-                    crate::outln!(
+                    waform::outln!(
                         "{} unknown outcome(s) were not found in the account's history before; `waform reconcile` looks again",
                         report.skipped
                     );
                 }
                 if report.rows > 0 {
-                    crate::outln!(
+                    waform::outln!(
                         "Unknown outcomes checked against the account's message history: {} found (now accepted), {} not found (still unknown){}",
                         report.found,
                         report.not_found,
@@ -65,38 +65,38 @@ impl Reporter for TerminalView {
                     );
                 }
             }
-            Event::Plan(plan) => crate::out!("{}", render::text::render(plan, self.color)),
+            Event::Plan(plan) => waform::out!("{}", render::text::render(plan, self.color)),
             Event::PlanHasErrors => {
-                crate::errln!("error: the plan has errors (above); nothing was sent or changed")
+                waform::errln!("error: the plan has errors (above); nothing was sent or changed")
             }
             Event::NoChanges => {
-                crate::outln!("\nNo changes. The account and the ledger match the config.")
+                waform::outln!("\nNo changes. The account and the ledger match the config.")
             }
-            Event::Dangling(n) => crate::outln!("{n} request(s) from an interrupted apply have an unknown outcome; they are not resent automatically"),
-            Event::Stage(Stage::Flows) => crate::outln!("\nFlows:"),
-            Event::Stage(Stage::Templates) => crate::outln!("\nTemplates:"),
-            Event::Stage(Stage::Sends) => crate::outln!("\nSends:"),
-            Event::Step(line) => crate::outln!("{line}"),
-            Event::NotWaiting(n) => crate::outln!("  {n} template(s) in review; not waiting (--no-wait). A later apply sends once they are approved."),
-            Event::InterruptedInReview { signal, pending } => crate::errln!(
+            Event::Dangling(n) => waform::outln!("{n} request(s) from an interrupted apply have an unknown outcome; they are not resent automatically"),
+            Event::Stage(Stage::Flows) => waform::outln!("\nFlows:"),
+            Event::Stage(Stage::Templates) => waform::outln!("\nTemplates:"),
+            Event::Stage(Stage::Sends) => waform::outln!("\nSends:"),
+            Event::Step(line) => waform::outln!("{line}"),
+            Event::NotWaiting(n) => waform::outln!("  {n} template(s) in review; not waiting (--no-wait). A later apply sends once they are approved."),
+            Event::InterruptedInReview { signal, pending } => waform::errln!(
                 "\ninterrupted ({}) while waiting for template approval; nothing was sent. {pending} template(s) still in review; run apply again to continue",
                 signal_name(signal),
             ),
             Event::ApprovalTimeout { timeout, pending } => {
-                crate::errln!(
+                waform::errln!(
                     "error: approval timeout ({}) reached; still in review:",
                     humantime::format_duration(timeout)
                 );
                 for (n, l) in pending {
-                    crate::errln!("  {n} [{l}]");
+                    waform::errln!("  {n} [{l}]");
                 }
-                crate::errln!("run apply again later (or use --no-wait in scheduled jobs); it picks up where this run stopped");
+                waform::errln!("run apply again later (or use --no-wait in scheduled jobs); it picks up where this run stopped");
             }
-            Event::SendNotDue(sp) => crate::outln!("  {}: {}", sp.name, render::send_line(sp)),
-            Event::SendNotReviewed { name, due } => crate::outln!(
+            Event::SendNotDue(sp) => waform::outln!("  {}: {}", sp.name, render::send_line(sp)),
+            Event::SendNotReviewed { name, due } => waform::outln!(
                 "  {name}: {due} due now but not in the reviewed plan; run apply again to send them"
             ),
-            Event::SendStale { name, file } => crate::errln!(
+            Event::SendStale { name, file } => waform::errln!(
                 "error: send {name}: plan is stale: {file} changed after the plan; run plan again. Nothing of this send was sent."
             ),
             Event::SendStarted { name, total } => self.progress = Some(Progress::new(name, total)),
@@ -111,7 +111,7 @@ impl Reporter for TerminalView {
                 }
                 print_report(name, report, took, &self.status_command);
             }
-            Event::Interrupted { signal, left } => crate::errln!(
+            Event::Interrupted { signal, left } => waform::errln!(
                 "\ninterrupted ({}): {}",
                 signal_name(signal),
                 if left > 0 {
@@ -135,7 +135,7 @@ impl Reporter for TerminalView {
         if !std::io::stdin().is_terminal() {
             bail!("apply would message {people} people and make {changes} template change(s), and there is no terminal to confirm on; review the plan and pass --auto-approve");
         }
-        crate::out!("\nThis will message {people} people and make {changes} template change(s). Type `yes` to continue: ");
+        waform::out!("\nThis will message {people} people and make {changes} template change(s). Type `yes` to continue: ");
         std::io::stdout().flush()?;
         let mut answer = String::new();
         std::io::stdin().lock().read_line(&mut answer)?;
@@ -150,7 +150,7 @@ impl Reporter for TerminalView {
 /// `status` is the command that shows this send's funnel
 /// (`waform status [--sandbox] PATH`).
 fn print_report(name: &str, report: &SendReport, took: Duration, status: &str) {
-    crate::outln!(
+    waform::outln!(
         "  {}: {} accepted{}, {} rejected, {} unknown in {:.1}s",
         name,
         report.accepted,
@@ -164,31 +164,31 @@ fn print_report(name: &str, report: &SendReport, took: Duration, status: &str) {
         took.as_secs_f64()
     );
     if report.resent > 0 {
-        crate::outln!(
+        waform::outln!(
             "      {} of them resent (unknown before, --resend-unknown)",
             report.resent
         );
     }
     if report.expired > 0 {
-        crate::outln!(
+        waform::outln!(
             "      {} expired: `expires` passed before their request could start; not sent, not recorded",
             report.expired
         );
     }
     if report.not_in_plan > 0 {
-        crate::outln!(
+        waform::outln!(
             "      {} in the recipient files but not in the reviewed plan: not messaged",
             report.not_in_plan
         );
     }
     if report.halted {
-        crate::outln!("      stopped at once: requests in flight are recorded unknown");
+        waform::outln!("      stopped at once: requests in flight are recorded unknown");
     }
     if let Some(reason) = &report.first_rejection {
-        crate::outln!("      first rejection: {reason}");
+        waform::outln!("      first rejection: {reason}");
     }
     if report.unknown > 0 {
-        crate::outln!("      {} outcome(s) unknown: never resent automatically; check `{status} --send {name}` and decide with --resend-unknown {name}", report.unknown);
+        waform::outln!("      {} outcome(s) unknown: never resent automatically; check `{status} --send {name}` and decide with --resend-unknown {name}", report.unknown);
     }
 }
 
@@ -226,7 +226,7 @@ impl Progress {
         match &self.bar {
             Some(bar) => bar.set_position(done),
             None if self.last_line.elapsed() >= Duration::from_secs(5) => {
-                crate::outln!("  {}: {done}/{} attempted…", self.name, self.total);
+                waform::outln!("  {}: {done}/{} attempted…", self.name, self.total);
                 self.last_line = std::time::Instant::now();
             }
             None => {}

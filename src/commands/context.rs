@@ -8,15 +8,15 @@ use std::time::Duration;
 
 use anyhow::bail;
 
-use crate::config::{self, Config, Depth};
-use crate::state::StateLocation;
+use waform::config::{self, Config, Depth};
+use waform::state::StateLocation;
 
 /// Loads and fully checks the config; renders diagnostics to stderr and
 /// fails on errors (nothing is sent or written).
 pub fn load_config(path: &Path, color: bool) -> anyhow::Result<Config> {
     let result = config::load(path, Depth::Full);
     if !result.diagnostics.is_empty() {
-        crate::err!("{}", result.render(color));
+        waform::err!("{}", result.render(color));
     }
     match result.config {
         Some(cfg) if !result.diagnostics.has_errors() => Ok(cfg),
@@ -31,11 +31,11 @@ pub fn color_enabled(no_color: bool) -> bool {
     !no_color && std::env::var_os("NO_COLOR").is_none() && std::io::stdout().is_terminal()
 }
 
-pub use crate::account::{sandbox_account_file, Account};
+pub use waform::account::{sandbox_account_file, Account};
 
 /// Connects to the account named by the config and the environment.
 pub fn real_account(cfg: &Config) -> anyhow::Result<Account> {
-    let settings = crate::settings::provider(cfg)?;
+    let settings = waform::settings::provider(cfg)?;
     Ok(Account::connect(&settings)?)
 }
 
@@ -49,17 +49,17 @@ pub async fn sandbox_account(
     Ok(Account::sandbox(cfg, approve_after, ledger).await?)
 }
 
-/// The state location for a command (see [`crate::settings::state`]).
+/// The state location for a command (see [`waform::settings::state`]).
 pub fn state_path(
     cfg: &Config,
     flag: Option<&str>,
     config_path: &Path,
     sandbox: bool,
 ) -> anyhow::Result<StateLocation> {
-    let overrides = crate::settings::Overrides {
+    let overrides = waform::settings::Overrides {
         state: flag.map(str::to_string),
     };
-    Ok(crate::settings::state(
+    Ok(waform::settings::state(
         cfg,
         &overrides,
         config_path,

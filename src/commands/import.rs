@@ -10,14 +10,14 @@ use serde_json::Value;
 
 use super::context;
 use crate::cli::ImportArgs;
-use crate::config::types::{Category, RawConfig};
-use crate::provider::{AccountFlow, AccountTemplate, FlowList, FlowStatus, TemplateStatus};
+use waform::config::types::{Category, RawConfig};
+use waform::provider::{AccountFlow, AccountTemplate, FlowList, FlowStatus, TemplateStatus};
 
 /// A managed Flow file import writes: its path relative to `--out`'s
 /// folder, and its JSON.
 pub type FlowFile = (String, Value);
 
-pub fn run(args: ImportArgs) -> anyhow::Result<crate::ExitStatus> {
+pub fn run(args: ImportArgs) -> anyhow::Result<waform::ExitStatus> {
     let (path, typed) = super::ledger_source::config_path(&args.config);
     let cfg = if path.exists() {
         context::load_config(&path, false)?
@@ -70,13 +70,13 @@ pub fn run(args: ImportArgs) -> anyhow::Result<crate::ExitStatus> {
         let flows = match account.provider.list_flows().await {
             Ok(FlowList::Flows(flows)) => flows,
             Ok(FlowList::Unavailable(why)) => {
-                crate::errln!(
+                waform::errln!(
                     "note: the account does not list its Flows ({why}); Flow keys use their ids"
                 );
                 Vec::new()
             }
             Err(e) => {
-                crate::errln!(
+                waform::errln!(
                     "warning: cannot list the account's Flows ({e}); Flow keys use their ids"
                 );
                 Vec::new()
@@ -96,7 +96,7 @@ pub fn run(args: ImportArgs) -> anyhow::Result<crate::ExitStatus> {
                         jsons.insert(f.id.clone(), json);
                     }
                     Ok(None) => {}
-                    Err(e) => crate::errln!(
+                    Err(e) => waform::errln!(
                         "warning: cannot read Flow \"{}\" ({}): {e}; it stays a reference",
                         f.name,
                         f.id
@@ -108,7 +108,7 @@ pub fn run(args: ImportArgs) -> anyhow::Result<crate::ExitStatus> {
     })?;
     let (yaml, skipped, files) = render(&templates, &flows, &jsons);
     for s in &skipped {
-        crate::errln!("warning: {s}");
+        waform::errln!("warning: {s}");
     }
     match &args.out {
         Some(path) => {
@@ -141,20 +141,20 @@ pub fn run(args: ImportArgs) -> anyhow::Result<crate::ExitStatus> {
             }
             std::fs::write(path, &yaml)
                 .with_context(|| format!("cannot write {}", path.display()))?;
-            crate::errln!(
+            waform::errln!(
                 "wrote {} template(s) to {}; run `waform plan {}` to check it shows no template changes",
                 count_templates(&templates, &skipped),
                 path.display(),
                 path.display()
             );
         }
-        None => crate::out!("{yaml}"),
+        None => waform::out!("{yaml}"),
     }
-    Ok(crate::ExitStatus::Success)
+    Ok(waform::ExitStatus::Success)
 }
 
-fn empty_config() -> crate::config::Config {
-    crate::config::Config {
+fn empty_config() -> waform::config::Config {
+    waform::config::Config {
         raw: RawConfig {
             version: 1,
             provider: None,
@@ -320,7 +320,7 @@ fn language_yaml(
         .and_then(|b| text(b, "text"))
         .ok_or("it has no BODY text")?;
     let _ = writeln!(out, "{pad}body: {}", q(body));
-    let n = crate::config::meta::variable_count(body);
+    let n = waform::config::meta::variable_count(body);
     let mut examples: Vec<String> = component(t, "BODY")
         .and_then(|b| b.pointer("/example/body_text/0"))
         .and_then(Value::as_array)

@@ -7,8 +7,8 @@ use std::path::PathBuf;
 use anyhow::bail;
 
 use crate::cli::ConfigPath;
-use crate::config::{self, Config, Depth};
-use crate::state::StateLocation;
+use waform::config::{self, Config, Depth};
+use waform::state::StateLocation;
 
 const DEFAULT_CONFIG: &str = "waform.yaml";
 
@@ -17,7 +17,7 @@ const DEFAULT_CONFIG: &str = "waform.yaml";
 /// absent when `--state` names the ledger directly).
 pub(crate) fn config_path(args: &ConfigPath) -> (PathBuf, bool) {
     if args.config_flag.is_some() && args.path.is_none() {
-        crate::errln!("warning: --config is deprecated; pass the config as the first argument");
+        waform::errln!("warning: --config is deprecated; pass the config as the first argument");
     }
     match args.path.as_ref().or(args.config_flag.as_ref()) {
         Some(p) => (p.clone(), true),
@@ -66,7 +66,7 @@ impl Source {
         } else {
             msg.push_str(&format!("the sends {where_} are {}", known.join(", ")));
         }
-        if let Some(close) = crate::schema::closest(send, known) {
+        if let Some(close) = waform::schema::closest(send, known) {
             msg.push_str(&format!(" (did you mean {close:?}?)"));
         }
         bail!(msg)
@@ -84,7 +84,7 @@ pub(crate) fn resolve(
 ) -> anyhow::Result<Source> {
     let (path, typed) = config_path(args);
     let state_named = state_flag.is_some_and(|s| !s.trim().is_empty())
-        || std::env::var(crate::state::url::STATE_ENV).is_ok_and(|s| !s.trim().is_empty());
+        || std::env::var(waform::state::url::STATE_ENV).is_ok_and(|s| !s.trim().is_empty());
     if !path.exists() {
         if typed || !state_named {
             let mut msg = if typed {
@@ -102,7 +102,7 @@ pub(crate) fn resolve(
             bail!(msg);
         }
         let ledger = sandbox_variant(
-            crate::state::resolve_state_url(state_flag, &path, None)?,
+            waform::state::resolve_state_url(state_flag, &path, None)?,
             sandbox,
         );
         return Ok(Source {
@@ -115,7 +115,7 @@ pub(crate) fn resolve(
     let cfg = match loaded.config {
         Some(cfg) if !loaded.diagnostics.has_errors() => cfg,
         _ => {
-            crate::err!("{}", loaded.render(false));
+            waform::err!("{}", loaded.render(false));
             bail!(
                 "{} is not valid; run `waform validate` on it",
                 path.display()

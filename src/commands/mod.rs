@@ -1,4 +1,4 @@
-//! One file per subcommand. Each returns its [`crate::ExitStatus`]; errors that
+//! One file per subcommand. Each returns its [`waform::ExitStatus`]; errors that
 //! reach `main` are rendered as `error:` / `Caused by:` and exit 1.
 
 pub mod apply;
@@ -21,7 +21,7 @@ pub mod webhook;
 use crate::cli::{Cli, Command};
 
 /// Runs the parsed command line and returns how it ended.
-pub fn run(cli: Cli) -> anyhow::Result<crate::ExitStatus> {
+pub fn run(cli: Cli) -> anyhow::Result<waform::ExitStatus> {
     match cli.command {
         Command::Validate(args) => validate::run(args),
         Command::Plan(args) => plan::run(args),

@@ -7,13 +7,13 @@ use anyhow::Context as _;
 
 use super::context::{self, Account};
 use crate::cli::{PlanArgs, PlanFormat};
-use crate::config::Config;
-use crate::plan::file::{PlanFile, KIND};
-use crate::plan::render;
-use crate::plan::{Observed, Plan, PlanInputs};
-use crate::state::StateLocation;
+use waform::config::Config;
+use waform::plan::file::{PlanFile, KIND};
+use waform::plan::render;
+use waform::plan::{Observed, Plan, PlanInputs};
+use waform::state::StateLocation;
 
-pub fn run(args: PlanArgs) -> anyhow::Result<crate::ExitStatus> {
+pub fn run(args: PlanArgs) -> anyhow::Result<waform::ExitStatus> {
     if args.sandbox && args.out.is_some() {
         anyhow::bail!("a plan file is made for a real account; --sandbox plans cannot be saved with --out (use `apply --sandbox` for a dry run)");
     }
@@ -48,7 +48,7 @@ pub fn run(args: PlanArgs) -> anyhow::Result<crate::ExitStatus> {
         PlanFormat::Json => render::json::render(&plan),
         PlanFormat::Markdown => render::markdown::render(&plan),
     };
-    crate::out!("{out}");
+    waform::out!("{out}");
     if let Some(path) = &args.out {
         PlanFile {
             kind: KIND.to_string(),
@@ -59,19 +59,19 @@ pub fn run(args: PlanArgs) -> anyhow::Result<crate::ExitStatus> {
             review: Some(plan.review.clone()),
         }
         .write(path)?;
-        crate::errln!(
+        waform::errln!(
             "Plan written to {}; run `waform apply {}` to execute exactly this plan.",
             path.display(),
             path.display()
         );
     }
     if plan.has_errors() {
-        return Ok(crate::ExitStatus::Failure);
+        return Ok(waform::ExitStatus::Failure);
     }
     Ok(if args.detailed_exitcode && plan.has_changes() {
-        crate::ExitStatus::Changes
+        waform::ExitStatus::Changes
     } else {
-        crate::ExitStatus::Success
+        waform::ExitStatus::Success
     })
 }
 
@@ -101,9 +101,9 @@ pub async fn compute(
 ) -> anyhow::Result<(Plan, Observed)> {
     // Plan only reads: a missing ledger means nothing was sent yet, and is
     // not created here.
-    let ledger = crate::state::open_existing(ledger_path)
+    let ledger = waform::state::open_existing(ledger_path)
         .with_context(|| format!("cannot open the state ledger {ledger_path}"))?;
-    let (plan, observed) = crate::plan::build(PlanInputs {
+    let (plan, observed) = waform::plan::build(PlanInputs {
         config: cfg,
         provider: account.provider.as_ref(),
         account_identity: &account.identity,

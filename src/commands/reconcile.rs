@@ -5,17 +5,17 @@
 use std::time::Duration;
 
 use super::context;
-use crate::apply::reconcile::{ReconcileReport, Reconciler};
 use crate::cli::ReconcileArgs;
+use waform::apply::reconcile::{ReconcileReport, Reconciler};
 
-pub fn run(args: ReconcileArgs) -> anyhow::Result<crate::ExitStatus> {
+pub fn run(args: ReconcileArgs) -> anyhow::Result<waform::ExitStatus> {
     let color = context::color_enabled(args.no_color);
     let cfg = context::load_config(&args.path, color)?;
     let lock_timeout = args.lock_timeout;
     let state = context::state_path(&cfg, args.state.as_deref(), &args.path, args.sandbox)?;
-    let Some(ledger) = crate::state::open_existing(&state)? else {
-        crate::outln!("Nothing recorded yet (no state at {state}); nothing to reconcile.");
-        return Ok(crate::ExitStatus::Success);
+    let Some(ledger) = waform::state::open_existing(&state)? else {
+        waform::outln!("Nothing recorded yet (no state at {state}); nothing to reconcile.");
+        return Ok(waform::ExitStatus::Success);
     };
     let rt = super::runtime()?;
     rt.block_on(async {
@@ -29,16 +29,16 @@ pub fn run(args: ReconcileArgs) -> anyhow::Result<crate::ExitStatus> {
         let _lock = ledger.acquire_lock(lock_timeout)?;
         let dangling = ledger.mark_dangling_intents_unknown()?;
         if dangling > 0 {
-            crate::outln!("{dangling} request(s) from an interrupted apply had no outcome; they are unknown until found");
+            waform::outln!("{dangling} request(s) from an interrupted apply had no outcome; they are unknown until found");
         }
         let report = Reconciler::for_config(&cfg, account.provider.clone())
             .run(ledger.as_ref(), chrono::Utc::now())
             .await?;
         print_report(&report, &state.to_string());
         Ok(if report.unanswered > 0 {
-            crate::ExitStatus::Failure
+            waform::ExitStatus::Failure
         } else {
-            crate::ExitStatus::Success
+            waform::ExitStatus::Success
         })
     })
 }
@@ -46,23 +46,23 @@ pub fn run(args: ReconcileArgs) -> anyhow::Result<crate::ExitStatus> {
 /// What a pass did, in the words `apply` also uses at its start.
 pub(crate) fn print_report(r: &ReconcileReport, state: &str) {
     if r.rows == 0 {
-        crate::outln!("No unknown outcomes in {state}; nothing to reconcile.");
+        waform::outln!("No unknown outcomes in {state}; nothing to reconcile.");
         return;
     }
-    crate::outln!(
+    waform::outln!(
         "Reconciled {} unknown outcome(s) ({} phone(s)) against the account's message history:",
         r.rows,
         r.phones
     );
-    crate::outln!("  {} found in the history: now accepted", r.found);
+    waform::outln!("  {} found in the history: now accepted", r.found);
     if r.not_found > 0 {
-        crate::outln!(
+        waform::outln!(
             "  {} not found: still unknown (history can be incomplete); never resent automatically, decide with `apply --resend-unknown SEND`",
             r.not_found
         );
     }
     if r.unanswered > 0 {
-        crate::errln!(
+        waform::errln!(
             "error: {} unknown outcome(s) could not be checked and are unchanged: {}",
             r.unanswered,
             r.unavailable

@@ -9,9 +9,9 @@ use anyhow::Context;
 use serde_json::{json, Value};
 
 use crate::cli::{ResponsesArgs, ResponsesFormat};
-use crate::state::Response;
+use waform::state::Response;
 
-pub fn run(args: ResponsesArgs) -> anyhow::Result<crate::ExitStatus> {
+pub fn run(args: ResponsesArgs) -> anyhow::Result<waform::ExitStatus> {
     let source = super::ledger_source::resolve(
         &args.config,
         args.state.as_deref(),
@@ -21,7 +21,7 @@ pub fn run(args: ResponsesArgs) -> anyhow::Result<crate::ExitStatus> {
     let responses = match super::status::open_existing(&source.ledger)? {
         None => {
             source.check_send(&args.send, &[])?;
-            crate::errln!(
+            waform::errln!(
                 "{}",
                 super::ledger_source::missing_ledger_note(&source, args.sandbox)
             );
@@ -36,7 +36,7 @@ pub fn run(args: ResponsesArgs) -> anyhow::Result<crate::ExitStatus> {
     let declared = source
         .config
         .as_ref()
-        .and_then(|cfg| crate::flow::response_fields(cfg, &args.send));
+        .and_then(|cfg| waform::flow::response_fields(cfg, &args.send));
     if let Some(declared) = &declared {
         let extra: BTreeSet<&str> = responses
             .iter()
@@ -44,14 +44,14 @@ pub fn run(args: ResponsesArgs) -> anyhow::Result<crate::ExitStatus> {
             .filter(|f| !declared.iter().any(|d| d == f))
             .collect();
         for field in extra {
-            crate::errln!("warning: submitted field `{field}` is not in the Flow's `complete` payload (an older version of the Flow?); it gets its own column after the declared ones");
+            waform::errln!("warning: submitted field `{field}` is not in the Flow's `complete` payload (an older version of the Flow?); it gets its own column after the declared ones");
         }
     }
     let bytes = match args.format {
         ResponsesFormat::Csv => render_csv_declared(&responses, declared.as_deref())?,
         ResponsesFormat::Jsonl => render_jsonl(&responses),
     };
-    let bytes = match crate::secret::scrub(&String::from_utf8_lossy(&bytes)) {
+    let bytes = match waform::secret::scrub(&String::from_utf8_lossy(&bytes)) {
         std::borrow::Cow::Owned(scrubbed) => scrubbed.into_bytes(),
         std::borrow::Cow::Borrowed(_) => bytes,
     };
@@ -64,7 +64,7 @@ pub fn run(args: ResponsesArgs) -> anyhow::Result<crate::ExitStatus> {
             out.flush()?;
         }
     }
-    Ok(crate::ExitStatus::Success)
+    Ok(waform::ExitStatus::Success)
 }
 
 /// A field's value as CSV text: strings as they are, null empty, anything
@@ -99,7 +99,8 @@ fn column(field: &str) -> String {
 }
 
 /// `phone, flow_token, submitted_at`, then the sorted union of field names.
-pub fn render_csv(responses: &[Response]) -> anyhow::Result<Vec<u8>> {
+#[cfg(test)]
+fn render_csv(responses: &[Response]) -> anyhow::Result<Vec<u8>> {
     render_csv_declared(responses, None)
 }
 
@@ -135,7 +136,7 @@ pub fn render_csv_declared(
         let mut row = vec![
             r.phone.clone(),
             r.flow_token.clone(),
-            crate::state::fmt_time(r.submitted_at),
+            waform::state::fmt_time(r.submitted_at),
         ];
         row.extend(fields.iter().map(|f| cell(r.fields.get(*f))));
         w.write_record(&row)?;
@@ -151,7 +152,7 @@ pub fn render_jsonl(responses: &[Response]) -> Vec<u8> {
         let line = json!({
             "phone": r.phone,
             "flow_token": r.flow_token,
-            "submitted_at": crate::state::fmt_time(r.submitted_at),
+            "submitted_at": waform::state::fmt_time(r.submitted_at),
             "fields": r.fields,
         });
         out.extend_from_slice(line.to_string().as_bytes());

@@ -4,12 +4,12 @@
 use anyhow::{bail, Context};
 
 use crate::cli::SandboxArgs;
-use crate::provider::{AccountFlow, FlowStatus};
-use crate::sandbox::{self, SandboxConfig};
-use crate::secret::Secret;
+use waform::provider::{AccountFlow, FlowStatus};
+use waform::sandbox::{self, SandboxConfig};
+use waform::secret::Secret;
 
 /// Serves until SIGINT or SIGTERM.
-pub fn run(args: SandboxArgs) -> anyhow::Result<crate::ExitStatus> {
+pub fn run(args: SandboxArgs) -> anyhow::Result<waform::ExitStatus> {
     let listen = args.listen;
     let config = config_from_args(args)?;
     let runtime = super::runtime()?;
@@ -19,13 +19,13 @@ pub fn run(args: SandboxArgs) -> anyhow::Result<crate::ExitStatus> {
             .await
             .with_context(|| format!("could not listen on {listen}"))?;
         let signals = Signals::install()?;
-        crate::outln!(
+        waform::outln!(
             "sandbox listening on {} (instance {instance})",
             handle.base_url()
         );
         signals.wait().await?;
         handle.shutdown().await;
-        Ok(crate::ExitStatus::Success)
+        Ok(waform::ExitStatus::Success)
     })
 }
 

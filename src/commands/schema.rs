@@ -3,11 +3,11 @@
 
 use crate::cli::SchemaArgs;
 
-pub fn run(args: SchemaArgs) -> anyhow::Result<crate::ExitStatus> {
+pub fn run(args: SchemaArgs) -> anyhow::Result<waform::ExitStatus> {
     if args.flow_json {
-        crate::outln!("{}", crate::flow::schema::schema_json()?);
+        waform::outln!("{}", waform::flow::schema::schema_json()?);
     } else {
-        crate::outln!("{}", crate::schema::schema_json()?);
+        waform::outln!("{}", waform::schema::schema_json()?);
     }
-    Ok(crate::ExitStatus::Success)
+    Ok(waform::ExitStatus::Success)
 }

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::apply::stop::Stop;
+use waform::apply::stop::Stop;
 
 /// Resolves once a stop was requested.
 pub async fn wait_stop(stop: Arc<Stop>) {
@@ -19,11 +19,11 @@ pub async fn watch_signals(stop: Arc<Stop>) {
     let mut first = true;
     while let Some(sig) = next_signal().await {
         if first {
-            crate::errln!("waform: stopping after the requests in flight ({}); interrupt again to stop at once", signal_name(sig));
+            waform::errln!("waform: stopping after the requests in flight ({}); interrupt again to stop at once", signal_name(sig));
             stop.request(sig);
             first = false;
         } else {
-            crate::errln!("waform: stopping at once; requests in flight are recorded as unknown");
+            waform::errln!("waform: stopping at once; requests in flight are recorded as unknown");
             stop.halt();
         }
     }

@@ -1,6 +1,6 @@
 //! `waform status`: each send's funnel from the ledger (recipients →
 //! accepted → delivered → read → completed), as a table, JSON, or the
-//! Markdown/HTML report of [`crate::report`].
+//! Markdown/HTML report of [`waform::report`].
 //!
 //! Also home of [`open_existing`], the read-only ledger opening shared by
 //! `status` and `responses`.
@@ -11,23 +11,23 @@ use anyhow::Context;
 use serde_json::json;
 
 use crate::cli::{StatusArgs, StatusFormat};
-use crate::state::{LedgerCounts, SendLedger, StateLocation};
+use waform::state::{LedgerCounts, SendLedger, StateLocation};
 
 /// Opens the ledger for reading, or `None` when nothing was recorded yet.
 pub(crate) fn open_existing(
     location: &StateLocation,
 ) -> anyhow::Result<Option<Box<dyn SendLedger>>> {
-    crate::state::open_existing(location)
+    waform::state::open_existing(location)
         .with_context(|| format!("could not open the state at {location}"))
 }
 
-pub fn run(args: StatusArgs) -> anyhow::Result<crate::ExitStatus> {
+pub fn run(args: StatusArgs) -> anyhow::Result<waform::ExitStatus> {
     let source =
         super::ledger_source::resolve(&args.config, args.state.as_deref(), args.sandbox, "status")?;
     let ledger = open_existing(&source.ledger)?;
     let mut counts = match &ledger {
         None => {
-            crate::errln!(
+            waform::errln!(
                 "{}",
                 super::ledger_source::missing_ledger_note(&source, args.sandbox)
             );
@@ -49,17 +49,17 @@ pub fn run(args: StatusArgs) -> anyhow::Result<crate::ExitStatus> {
         StatusFormat::Json => render_json(&counts),
         StatusFormat::Text => render_text(&counts),
         StatusFormat::Markdown | StatusFormat::Html => {
-            let funnels = crate::report::gather(ledger.as_deref(), &counts)
+            let funnels = waform::report::gather(ledger.as_deref(), &counts)
                 .with_context(|| format!("could not read the state at {}", source.ledger))?;
             if args.format == StatusFormat::Markdown {
-                crate::report::markdown::render(&funnels)
+                waform::report::markdown::render(&funnels)
             } else {
                 let from = if args.sandbox {
                     format!("the sandbox ledger {}", source.ledger)
                 } else {
                     format!("the ledger {}", source.ledger)
                 };
-                crate::report::html::render(&funnels, &from)
+                waform::report::html::render(&funnels, &from)
             }
         }
     };
@@ -67,11 +67,11 @@ pub fn run(args: StatusArgs) -> anyhow::Result<crate::ExitStatus> {
         Some(file) => {
             std::fs::write(file, out.as_bytes())
                 .with_context(|| format!("could not write {}", file.display()))?;
-            crate::errln!("wrote {}", file.display());
+            waform::errln!("wrote {}", file.display());
         }
-        None => crate::out!("{out}"),
+        None => waform::out!("{out}"),
     }
-    Ok(crate::ExitStatus::Success)
+    Ok(waform::ExitStatus::Success)
 }
 
 /// `{"sends": {"NAME": {"recipients", "accepted", ...}}}`, integers only.

@@ -9,9 +9,9 @@ use anyhow::bail;
 
 use super::ledger_source;
 use crate::cli::UnlockArgs;
-use crate::state::{clear_stale_lock, Unlock};
+use waform::state::{clear_stale_lock, Unlock};
 
-pub fn run(args: UnlockArgs) -> anyhow::Result<crate::ExitStatus> {
+pub fn run(args: UnlockArgs) -> anyhow::Result<waform::ExitStatus> {
     let source =
         ledger_source::resolve(&args.config, args.state.as_deref(), args.sandbox, "unlock")?;
     let state = &source.ledger;
@@ -22,28 +22,28 @@ pub fn run(args: UnlockArgs) -> anyhow::Result<crate::ExitStatus> {
     }
     match clear_stale_lock(state)? {
         Unlock::Held(h) => {
-            crate::errln!(
+            waform::errln!(
                 "error: the state {state} is locked by a running apply (host {}, pid {}, since {}{}); refusing to unlock while its holder lives.\n\
                  The lock is released the moment that process ends, even when killed: let it finish, or stop it.",
                 h.host,
                 h.pid,
-                crate::state::fmt_time(h.since),
+                waform::state::fmt_time(h.since),
                 h.command.map(|c| format!(", running `waform {c}`")).unwrap_or_default(),
             );
-            Ok(crate::ExitStatus::Failure)
+            Ok(waform::ExitStatus::Failure)
         }
         Unlock::Cleared(Some(h)) => {
-            crate::outln!(
+            waform::outln!(
                 "The state {state} was not locked: its last holder (host {}, pid {}, since {}) is gone. Cleared its name.",
                 h.host,
                 h.pid,
-                crate::state::fmt_time(h.since),
+                waform::state::fmt_time(h.since),
             );
-            Ok(crate::ExitStatus::Success)
+            Ok(waform::ExitStatus::Success)
         }
         Unlock::Cleared(None) => {
-            crate::outln!("The state {state} is not locked; nothing to clear.");
-            Ok(crate::ExitStatus::Success)
+            waform::outln!("The state {state} is not locked; nothing to clear.");
+            Ok(waform::ExitStatus::Success)
         }
     }
 }

@@ -3,23 +3,23 @@
 use std::io::IsTerminal;
 
 use crate::cli::ValidateArgs;
-use crate::config::{self, Depth};
-use crate::diag::Severity;
+use waform::config::{self, Depth};
+use waform::diag::Severity;
 
-pub fn run(args: ValidateArgs) -> anyhow::Result<crate::ExitStatus> {
+pub fn run(args: ValidateArgs) -> anyhow::Result<waform::ExitStatus> {
     let color =
         !args.no_color && std::env::var_os("NO_COLOR").is_none() && std::io::stderr().is_terminal();
     if args.path.extension().is_some_and(|e| e == "json") {
         return Ok(flow_file(&args, color));
     }
     let result = config::load(&args.path, Depth::Full);
-    crate::err!("{}", result.render(color));
+    waform::err!("{}", result.render(color));
     if result.diagnostics.has_errors() || result.config.is_none() {
-        return Ok(crate::ExitStatus::Failure);
+        return Ok(waform::ExitStatus::Failure);
     }
     let warnings = result.diagnostics.count(Severity::Warning);
     if let Some(cfg) = &result.config {
-        crate::outln!(
+        waform::outln!(
             "{} is valid: {} template(s), {} send(s), {} flow(s){}",
             args.path.display(),
             cfg.raw.templates.len(),
@@ -32,18 +32,18 @@ pub fn run(args: ValidateArgs) -> anyhow::Result<crate::ExitStatus> {
             }
         );
     }
-    Ok(crate::ExitStatus::Success)
+    Ok(waform::ExitStatus::Success)
 }
 
 /// A Flow JSON file checked on its own (no config, so no cross-checks).
-fn flow_file(args: &ValidateArgs, color: bool) -> crate::ExitStatus {
-    let result = crate::flow::validate_file(&args.path);
-    crate::err!("{}", result.render(color));
+fn flow_file(args: &ValidateArgs, color: bool) -> waform::ExitStatus {
+    let result = waform::flow::validate_file(&args.path);
+    waform::err!("{}", result.render(color));
     if result.diagnostics.has_errors() {
-        return crate::ExitStatus::Failure;
+        return waform::ExitStatus::Failure;
     }
     let warnings = result.diagnostics.count(Severity::Warning);
-    crate::outln!(
+    waform::outln!(
         "{} is a valid Flow JSON{}",
         args.path.display(),
         if warnings > 0 {
@@ -52,5 +52,5 @@ fn flow_file(args: &ValidateArgs, color: bool) -> crate::ExitStatus {
             String::new()
         }
     );
-    crate::ExitStatus::Success
+    waform::ExitStatus::Success
 }

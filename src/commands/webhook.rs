@@ -11,15 +11,15 @@ use std::sync::Arc;
 use anyhow::{bail, Context};
 
 use crate::cli::WebhookArgs;
-use crate::secret::Secret;
-use crate::state::SendLedger;
+use waform::secret::Secret;
+use waform::state::SendLedger;
 
 /// Serves until SIGINT or SIGTERM.
-pub fn run(args: WebhookArgs) -> anyhow::Result<crate::ExitStatus> {
+pub fn run(args: WebhookArgs) -> anyhow::Result<waform::ExitStatus> {
     let secret = match std::env::var(&args.secret_env) {
         Ok(v) if !v.trim().is_empty() => {
             // Logs and errors mask it from now on.
-            crate::secret::register_text(&v);
+            waform::secret::register_text(&v);
             Secret::new(v)
         }
         _ => bail!(
@@ -34,7 +34,8 @@ pub fn run(args: WebhookArgs) -> anyhow::Result<crate::ExitStatus> {
         super::ledger_source::resolve(&args.config, args.state.as_deref(), false, "webhook")?
             .ledger;
     let ledger: Arc<dyn SendLedger> = Arc::from(
-        crate::state::open(&path).with_context(|| format!("could not open the state at {path}"))?,
+        waform::state::open(&path)
+            .with_context(|| format!("could not open the state at {path}"))?,
     );
     let runtime = super::runtime()?;
     runtime.block_on(async move {
@@ -47,16 +48,16 @@ pub fn run(args: WebhookArgs) -> anyhow::Result<crate::ExitStatus> {
         writeln!(out, "webhook listening on http://{addr}")?;
         out.flush()?;
         drop(out);
-        let limits = crate::webhook::Limits {
+        let limits = waform::webhook::Limits {
             header_timeout: args.header_timeout,
             body_timeout: args.body_timeout,
             max_connections: args.max_connections,
             shutdown_grace: args.shutdown_grace,
         };
-        crate::webhook::serve_with(ledger, secret, listener, shutdown, limits)
+        waform::webhook::serve_with(ledger, secret, listener, shutdown, limits)
             .await
             .context("the webhook server failed")?;
-        Ok(crate::ExitStatus::Success)
+        Ok(waform::ExitStatus::Success)
     })
 }
 

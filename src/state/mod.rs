@@ -412,7 +412,7 @@ impl StoreReport {
 
 /// Times are stored as fixed-width RFC 3339 UTC text, so SQL string
 /// comparison is chronological and the file stays readable with `sqlite3`.
-pub(crate) fn fmt_time(t: DateTime<Utc>) -> String {
+pub fn fmt_time(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 

@@ -7,6 +7,12 @@ use serde_json::Value;
 
 use crate::common::{copy_example, TestContext};
 
+// The CLI lives in the binary, not the library; its clap tree is compiled
+// here from the same source so every argument's help line can be checked.
+#[allow(dead_code)]
+#[path = "../../src/cli.rs"]
+mod binary_cli;
+
 /// Every subcommand path, e.g. `["state", "migrate"]`, walked from clap's
 /// tree so subcommands added later are covered too.
 fn subcommand_paths(cmd: &clap::Command, prefix: &[String], out: &mut Vec<Vec<String>>) {
@@ -23,7 +29,7 @@ fn subcommand_paths(cmd: &clap::Command, prefix: &[String], out: &mut Vec<Vec<St
 
 #[test]
 fn every_subcommand_documents_every_argument() {
-    let mut root = waform::cli::Cli::command();
+    let mut root = binary_cli::Cli::command();
     root.build();
     let mut paths = Vec::new();
     subcommand_paths(&root, &[], &mut paths);

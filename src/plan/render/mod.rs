@@ -8,7 +8,7 @@ pub mod text;
 use super::model::{Plan, SendPlan, SendState};
 
 /// A one-line description of where a send stands.
-pub(crate) fn send_line(s: &SendPlan) -> String {
+pub fn send_line(s: &SendPlan) -> String {
     let c = &s.counts;
     let what = match s.state {
         SendState::Due => format!("{} due now", c.due),
