@@ -13,6 +13,7 @@
 //! and its one-apply-per-state lock (an OS file lock) in [`lock`]; locating
 //! the state in [`url`].
 
+pub mod audience;
 pub mod error;
 pub(crate) mod event_row;
 pub mod lock;
@@ -28,6 +29,7 @@ use std::fmt;
 use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
 use serde::Serialize;
 
+pub use audience::{AudienceScan, Seen};
 pub use error::{BackendError, StateError};
 pub use postgres::PgLedger;
 pub use sqlite::Ledger;

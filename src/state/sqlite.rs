@@ -19,6 +19,9 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 
+mod audience;
+
+use super::audience::AudienceScan;
 use super::event_row::dedupe_key;
 use super::lock;
 use super::migrations;
@@ -102,6 +105,20 @@ impl Ledger {
             conn: Mutex::new(conn),
             path: path.to_path_buf(),
         }))
+    }
+
+    /// A private ledger in a temporary file, deleted when it is dropped:
+    /// what plan classifies an audience with when no state exists yet.
+    ///
+    /// # Errors
+    /// No temporary file can be created.
+    pub fn scratch() -> Result<Ledger, StateError> {
+        let mut conn = Connection::open("")?;
+        migrations::migrate(&mut conn, Path::new("(scratch)"))?;
+        Ok(Ledger {
+            conn: Mutex::new(conn),
+            path: PathBuf::new(),
+        })
     }
 
     pub fn path(&self) -> &Path {
@@ -523,6 +540,9 @@ impl SendLedger for Ledger {
     }
     fn events(&self, kind: Option<&str>) -> Result<Vec<StoredEvent>, StateError> {
         Ledger::events(self, kind)
+    }
+    fn audience(&self, send: &str) -> Result<Box<dyn AudienceScan + '_>, StateError> {
+        Ok(Box::new(audience::SqliteScan::new(self, send)?))
     }
     fn last_inbound(&self, phone: &str) -> Result<Option<DateTime<Utc>>, StateError> {
         Ledger::last_inbound(self, phone)

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
+use super::audience::AudienceScan;
 use super::{
     InboundEvent, Intent, IntentStatus, LedgerCounts, OutcomeRecord, Recorded, Response, SendRow,
     StateError, StoreReport, StoredEvent, WINDOW,
@@ -44,6 +45,11 @@ pub trait SendLedger: Send + Sync {
     /// What the ledger holds for each of `phones` in `send` (`None`: never
     /// attempted), in input order.
     fn lookup(&self, send: &str, phones: &[&str]) -> Result<Vec<Option<Recorded>>, StateError>;
+    /// Starts classifying the audience of `send` in batches through the
+    /// database (see [`super::audience`]): who came before, who is
+    /// excluded, what the ledger holds. Plan and apply never load a send's
+    /// rows into memory.
+    fn audience(&self, send: &str) -> Result<Box<dyn AudienceScan + '_>, StateError>;
     /// The full row for (send, phone), if any.
     fn row(&self, send: &str, phone: &str) -> Result<Option<SendRow>, StateError>;
     /// Turns intents without an outcome into `unknown` (call under the lock).

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use waform::state::{
     Delivery, EventKind, Group, InboundEvent, Intent, IntentStatus, Outcome, OutcomeRecord,
-    PgLocation, Recorded, SendLedger, StateError, StateLocation,
+    PgLocation, Recorded, Seen, SendLedger, StateError, StateLocation,
 };
 
 use crate::common::TestContext;
@@ -472,6 +472,124 @@ pub fn open_existing_finds_nothing_before_the_first_write(b: &dyn Backend) {
         .is_some());
 }
 
+/// The audience scan: first occurrences (across batches and within one)
+/// get what the ledger holds for this send only, later ones are
+/// duplicates, excluded phones are excluded once and duplicates after.
+pub fn the_audience_is_classified_by_the_database(b: &dyn Backend) {
+    let l = b.open();
+    l.record_intents(&[
+        intent("s", "1"),
+        intent("s", "2"),
+        intent("s", "3"),
+        intent("s", "5"),
+        intent("other", "6"),
+    ])
+    .expect("intents");
+    l.record_outcomes(&[
+        accepted("s", "1", "wamid.1"),
+        OutcomeRecord::new(
+            "s",
+            "2",
+            Outcome::Rejected {
+                reason: "no".into(),
+            },
+            t(1),
+        ),
+        OutcomeRecord::new(
+            "s",
+            "3",
+            Outcome::Unknown {
+                reason: "timeout".into(),
+            },
+            t(1),
+        ),
+    ])
+    .expect("outcomes");
+    let mut scan = l.audience("s").expect("scan");
+    scan.exclude(&["7", "8", "7"]).expect("exclude");
+    assert_eq!(
+        scan.classify(&["1", "2", "3", "4", "5", "6", "7", "4"])
+            .expect("classify"),
+        vec![
+            Seen::New(Some(Recorded::Accepted)),
+            Seen::New(Some(Recorded::Rejected)),
+            Seen::New(Some(Recorded::Unknown)),
+            Seen::New(None),
+            Seen::New(Some(Recorded::IntentOnly)),
+            Seen::New(None),
+            Seen::Excluded,
+            Seen::Duplicate,
+        ]
+    );
+    assert_eq!(
+        scan.classify(&["7", "1", "9", "8", "9"]).expect("classify"),
+        vec![
+            Seen::Duplicate,
+            Seen::Duplicate,
+            Seen::New(None),
+            Seen::Excluded,
+            Seen::Duplicate,
+        ]
+    );
+    assert_eq!(scan.classify(&[]).expect("empty batch"), vec![]);
+}
+
+/// Each batch sees the rows committed before it (the dispatcher writes
+/// intents between batches); two scans are independent; a new scan starts
+/// with nobody seen.
+pub fn each_batch_sees_the_rows_committed_before_it(b: &dyn Backend) {
+    let l = b.open();
+    let mut first = l.audience("s").expect("scan");
+    assert_eq!(first.classify(&["10"]).expect("a"), vec![Seen::New(None)]);
+    l.record_intents(&[intent("s", "11")]).expect("intent");
+    {
+        let mut second = l.audience("s").expect("second scan");
+        assert_eq!(
+            second.classify(&["10", "11"]).expect("b"),
+            vec![Seen::New(None), Seen::New(Some(Recorded::IntentOnly))]
+        );
+    }
+    assert_eq!(
+        first.classify(&["10", "11"]).expect("c"),
+        vec![Seen::Duplicate, Seen::New(Some(Recorded::IntentOnly))]
+    );
+    drop(first);
+    let mut third = l.audience("s").expect("third scan");
+    assert_eq!(third.classify(&["10"]).expect("d"), vec![Seen::New(None)]);
+}
+
+/// Batches of the size plan and apply use, overlapping: every phone is new
+/// exactly once, and half of them are found in the ledger.
+pub fn a_large_audience_is_deduplicated_across_batches(b: &dyn Backend) {
+    let l = b.open();
+    let phones: Vec<String> = (0..30_000u64)
+        .map(|i| (15_550_000_000 + i).to_string())
+        .collect();
+    let intents: Vec<Intent> = phones.iter().step_by(2).map(|p| intent("s", p)).collect();
+    l.record_intents(&intents).expect("intents");
+    let mut scan = l.audience("s").expect("scan");
+    let (mut new, mut recorded, mut dups) = (0, 0, 0);
+    // 0..12k, 8k..20k, 16k..28k, 24k..30k: 4k overlap each time.
+    let mut start = 0;
+    while start < phones.len() {
+        let end = (start + waform::state::audience::BATCH + 2_000).min(phones.len());
+        let batch: Vec<&str> = phones[start..end].iter().map(String::as_str).collect();
+        for seen in scan.classify(&batch).expect("classify") {
+            match seen {
+                Seen::New(None) => new += 1,
+                Seen::New(Some(_)) => recorded += 1,
+                Seen::Duplicate => dups += 1,
+                Seen::Excluded => panic!("nobody is excluded"),
+            }
+        }
+        if end == phones.len() {
+            break;
+        }
+        start = end - 4_000;
+    }
+    assert_eq!((new, recorded, dups), (15_000, 15_000, 12_000));
+}
+
 macro_rules! conformance {
     ($backend:ident: $($case:ident),* $(,)?) => {
         mod $backend {
@@ -504,4 +622,7 @@ both!(
     the_lock_admits_one_holder,
     a_newer_schema_is_refused,
     open_existing_finds_nothing_before_the_first_write,
+    the_audience_is_classified_by_the_database,
+    each_batch_sees_the_rows_committed_before_it,
+    a_large_audience_is_deduplicated_across_batches,
 );

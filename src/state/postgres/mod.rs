@@ -13,6 +13,7 @@
 //! batches, a receiver's group commit), so a pool would add nothing. A
 //! session that died is replaced on the next call.
 
+mod audience;
 mod config;
 mod conn;
 mod events;
@@ -69,6 +70,9 @@ pub(crate) fn pg_err(source: tokio_postgres::Error) -> StateError {
 struct Session {
     client: Client,
     closed: Arc<AtomicBool>,
+    /// Counts reconnections: what a session created (temporary tables) is
+    /// gone in the next generation.
+    generation: u64,
 }
 
 /// The PostgreSQL state. See the module docs.
@@ -154,7 +158,11 @@ impl PgLedger {
             io,
             config,
             location,
-            session: Mutex::new(Session { client, closed }),
+            session: Mutex::new(Session {
+                client,
+                closed,
+                generation: 0,
+            }),
             lock_key,
         })
     }
@@ -168,7 +176,12 @@ impl PgLedger {
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         if s.closed.load(Ordering::SeqCst) || s.client.is_closed() {
             let (client, closed) = self.io.connect(&self.config, &self.location)?;
-            *s = Session { client, closed };
+            let generation = s.generation + 1;
+            *s = Session {
+                client,
+                closed,
+                generation,
+            };
         }
         Ok(s)
     }
@@ -330,6 +343,10 @@ impl SendLedger for PgLedger {
             })
             .collect();
         Ok(phones.iter().map(|p| found.get(*p).copied()).collect())
+    }
+
+    fn audience(&self, send: &str) -> Result<Box<dyn super::AudienceScan + '_>, StateError> {
+        Ok(Box::new(audience::PgScan::new(self, send)?))
     }
 
     fn row(&self, send: &str, phone: &str) -> Result<Option<SendRow>, StateError> {
