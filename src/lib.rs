@@ -6,13 +6,13 @@
 
 pub mod account;
 pub mod apply;
-pub mod backoff;
+pub(crate) mod backoff;
 pub mod config;
 pub mod diag;
 pub mod exit;
 pub mod flow;
-pub mod lenient;
-pub mod limits;
+pub(crate) mod lenient;
+pub(crate) mod limits;
 pub mod plan;
 pub mod provider;
 pub mod report;

@@ -6,7 +6,6 @@ use std::fs::File;
 use std::io::Read;
 use std::path::Path;
 
-use serde_json::Value;
 
 /// Deepest nesting of a config, plan file or JSON document that is accepted.
 /// Every recursive walk (YAML → JSON, schema check, interpolation, hashing,
@@ -23,26 +22,6 @@ pub const MAX_CSV_ROW_BYTES: usize = 64 << 10;
 
 /// Diagnostics shown in full; past it only counted ("and N more").
 pub const MAX_DIAGNOSTICS: usize = 200;
-
-/// Whether `value` nests deeper than [`MAX_DEPTH`] (iterative: the check
-/// itself must not recurse on what it is checking).
-pub fn too_deep(value: &Value) -> bool {
-    let mut stack: Vec<(&Value, usize)> = vec![(value, 1)];
-    while let Some((v, depth)) = stack.pop() {
-        if !(v.is_array() || v.is_object()) {
-            continue;
-        }
-        if depth > MAX_DEPTH {
-            return true;
-        }
-        match v {
-            Value::Array(items) => stack.extend(items.iter().map(|c| (c, depth + 1))),
-            Value::Object(map) => stack.extend(map.values().map(|c| (c, depth + 1))),
-            _ => {}
-        }
-    }
-    false
-}
 
 /// Opens `path` for reading only if it is a regular file: a FIFO would block
 /// the open (hence O_NONBLOCK, which regular files ignore) and `/dev/zero`
@@ -99,21 +78,6 @@ pub fn read_text(path: &Path, max: u64) -> std::io::Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn nested(depth: usize) -> Value {
-        let mut v = Value::from(1);
-        for _ in 1..depth {
-            v = Value::Array(vec![v]);
-        }
-        v
-    }
-
-    #[test]
-    fn depth_is_counted_in_levels() {
-        assert!(!too_deep(&nested(MAX_DEPTH)));
-        assert!(too_deep(&nested(MAX_DEPTH + 2)));
-        assert!(!too_deep(&Value::Null));
-    }
 
     #[test]
     fn only_regular_files_open() {

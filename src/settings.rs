@@ -23,15 +23,13 @@ pub const DEFAULT_RATE_LIMIT: f64 = 20.0;
 pub const DEFAULT_CONCURRENCY: usize = 8;
 
 /// Environment variables waform reads (docs/design.md §3).
-pub mod env {
+pub(crate) mod env {
     /// The API token.
     pub const TOKEN: &str = "WAFORM_TOKEN";
     /// The channel instance id.
     pub const INSTANCE: &str = "WAFORM_INSTANCE";
     /// The API base URL; overrides the config's `provider.base_url`.
     pub const BASE_URL: &str = "WAFORM_BASE_URL";
-    /// The state URL; overrides the config's `state.url`.
-    pub const STATE: &str = crate::state::url::STATE_ENV;
 }
 
 /// Where a resolved value came from.

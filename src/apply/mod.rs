@@ -1,18 +1,18 @@
 //! Executing a plan: templates created, approval awaited, superseded and
 //! removed templates deleted, due sends sent exactly once.
 
-pub mod applier;
+pub(crate) mod applier;
 pub mod dispatch;
-pub mod flows;
-pub mod group_commit;
-pub mod held_lock;
-pub mod message;
+pub(crate) mod flows;
+pub(crate) mod group_commit;
+pub(crate) mod held_lock;
+pub(crate) mod message;
 pub mod ratelimit;
 pub mod reconcile;
-pub mod reporter;
+pub(crate) mod reporter;
 pub mod sends;
 pub mod stop;
-pub mod templates;
+pub(crate) mod templates;
 
 pub use applier::{Applier, ApplyInputs, ApplySettings, PassOutcome};
 pub use reporter::{Event, Reporter, Silent, Stage};

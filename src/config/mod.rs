@@ -2,16 +2,16 @@
 //! came from). `load` is the one entry point; it never panics on input and
 //! reports every problem it finds, each with file, line and column.
 
-pub mod interp;
-pub mod load;
+pub(crate) mod interp;
+pub(crate) mod load;
 pub mod meta;
-pub mod phone;
+pub(crate) mod phone;
 pub mod recipients;
-pub mod rules;
-pub mod secret_lines;
-pub mod spans;
+pub(crate) mod rules;
+pub(crate) mod secret_lines;
+pub(crate) mod spans;
 pub mod types;
-pub mod yaml;
+pub(crate) mod yaml;
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};

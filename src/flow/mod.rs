@@ -3,13 +3,13 @@
 //! (docs/flow-json-rules.md), then cross-checked with the templates and
 //! sends that open it.
 
-pub mod crosscheck;
-pub mod json;
-pub mod managed;
+pub(crate) mod crosscheck;
+pub(crate) mod json;
+pub(crate) mod managed;
 mod rules;
 pub mod schema;
-pub mod spec;
-pub mod version;
+pub(crate) mod spec;
+pub(crate) mod version;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

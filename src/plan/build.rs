@@ -79,19 +79,9 @@ pub async fn observe(provider: &dyn Provider) -> Result<Observed, BuildError> {
     Ok(Observed { templates, flows })
 }
 
-/// Counts every send's audience against the ledger (none: nothing sent).
-///
-/// # Errors
-/// A recipient file or the ledger cannot be read.
-pub fn tallies(
-    cfg: &Config,
-    ledger: Option<&dyn SendLedger>,
-) -> Result<BTreeMap<String, Tally>, BuildError> {
-    Ok(tallies_with_review(cfg, ledger, &[])?.0)
-}
-
-/// [`tallies`], plus per send the recipients it counts as remaining and
-/// the hashes of its input files.
+/// Counts every send's audience against the ledger (none: nothing sent),
+/// plus per send the recipients it counts as remaining and the hashes of
+/// its input files.
 ///
 /// # Errors
 /// A recipient file or the ledger cannot be read.

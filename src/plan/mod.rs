@@ -1,16 +1,16 @@
 //! `plan`: the diff of Desired against Observed and Recorded, the Plan type,
 //! its renderers and plan files.
 
-pub mod build;
+pub(crate) mod build;
 pub mod desired;
-pub mod diff;
+pub(crate) mod diff;
 pub mod file;
-pub mod fingerprint;
-pub mod flows;
-pub mod model;
+pub(crate) mod fingerprint;
+pub(crate) mod flows;
+pub(crate) mod model;
 pub mod planned;
 pub mod render;
-pub mod tally;
+pub(crate) mod tally;
 
 pub use build::{build, PlanInputs};
 pub use diff::{diff, Observed, Tally};

@@ -12,7 +12,7 @@
 mod classify;
 mod flows;
 mod retry;
-pub mod wire;
+pub(crate) mod wire;
 
 use std::time::{Duration, SystemTime};
 

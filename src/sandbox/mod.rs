@@ -32,9 +32,9 @@ mod account;
 mod flow_check;
 mod flow_routes;
 mod hooks;
-pub mod rules;
+pub(crate) mod rules;
 mod server;
-pub mod store;
+pub(crate) mod store;
 
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;

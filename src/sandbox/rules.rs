@@ -348,14 +348,6 @@ fn adjacent_variables(text: &str) -> bool {
     false
 }
 
-/// Number of `{{n}}` variables, for bodies already validated.
-pub fn body_variable_count(text: &str) -> usize {
-    let mut v = variables(text).unwrap_or_default();
-    v.sort_unstable();
-    v.dedup();
-    v.len()
-}
-
 #[cfg(test)]
 mod tests {
     use serde_json::json;

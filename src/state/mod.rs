@@ -13,14 +13,14 @@
 //! and its one-apply-per-state lock (an OS file lock) in [`lock`]; locating
 //! the state in [`url`].
 
-pub mod audience;
-pub mod error;
+pub(crate) mod audience;
+pub(crate) mod error;
 pub(crate) mod event_row;
-pub mod lock;
+pub(crate) mod lock;
 pub mod migrations;
-pub mod postgres;
-pub mod sqlite;
-pub mod store;
+pub(crate) mod postgres;
+pub(crate) mod sqlite;
+pub(crate) mod store;
 pub mod transfer;
 pub mod url;
 

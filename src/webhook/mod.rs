@@ -5,8 +5,8 @@
 //! [`parse`] turns a body into events without IO; [`server`] is the axum
 //! receiver (`waform webhook`) that stores them before answering.
 
-pub mod parse;
-pub mod server;
+pub(crate) mod parse;
+pub(crate) mod server;
 
 pub use parse::{parse_body, parse_value, MalformedBody};
 pub use server::{router, serve, serve_with, Limits, BODY_LIMIT};
