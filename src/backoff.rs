@@ -17,7 +17,7 @@ pub struct Backoff {
 
 /// A `Retry-After` longer than this is clamped: a read that has to wait
 /// longer is better reported as a failure than hung on.
-pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(120);
+pub(crate) const MAX_RETRY_AFTER: Duration = Duration::from_secs(120);
 
 impl Backoff {
     /// The wait before retry number `attempt` (0 = first retry).

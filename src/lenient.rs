@@ -6,7 +6,7 @@ use serde_json::Value;
 
 /// A flag as 1msg writes it: `true`, a non-zero number, `"1"`, `"true"`,
 /// `"yes"` (any case, surrounding spaces ignored). Anything else is false.
-pub fn truthy(v: &Value) -> bool {
+pub(crate) fn truthy(v: &Value) -> bool {
     match v {
         Value::Bool(b) => *b,
         Value::Number(n) => n.as_f64().is_some_and(|f| f != 0.0),
@@ -19,7 +19,7 @@ pub fn truthy(v: &Value) -> bool {
 /// names it: `"15551234567"`, `"+1 555-123-4567"`, `15551234567` or
 /// `"15551234567@c.us"`. Group chats (`@g.us`) and non-numbers are not
 /// phones.
-pub fn chat_phone(v: &Value) -> Option<String> {
+pub(crate) fn chat_phone(v: &Value) -> Option<String> {
     let s = match v {
         Value::String(s) => s.trim().to_string(),
         Value::Number(n) => n.to_string(),

@@ -4,6 +4,8 @@
 //! config (YAML) → Desired; provider → Observed; Desired + Observed + Recorded
 //! (ledger) → Plan → apply → provider writes + ledger records ← webhook events.
 
+#![warn(unreachable_pub)]
+
 pub mod account;
 pub mod apply;
 pub(crate) mod backoff;

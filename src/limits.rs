@@ -6,27 +6,26 @@ use std::fs::File;
 use std::io::Read;
 use std::path::Path;
 
-
 /// Deepest nesting of a config, plan file or JSON document that is accepted.
 /// Every recursive walk (YAML → JSON, schema check, interpolation, hashing,
 /// serde) stays far from the stack's end below it; serde_json refuses more
 /// than 128 by default, so one number holds everywhere.
-pub const MAX_DEPTH: usize = 128;
+pub(crate) const MAX_DEPTH: usize = 128;
 
 /// Largest config file read (a config with 300,000 keys is about 4 MB;
 /// recipients in the millions belong in CSV files).
-pub const MAX_CONFIG_BYTES: u64 = 32 << 20;
+pub(crate) const MAX_CONFIG_BYTES: u64 = 32 << 20;
 
 /// Longest CSV record (row) of a recipients file.
-pub const MAX_CSV_ROW_BYTES: usize = 64 << 10;
+pub(crate) const MAX_CSV_ROW_BYTES: usize = 64 << 10;
 
 /// Diagnostics shown in full; past it only counted ("and N more").
-pub const MAX_DIAGNOSTICS: usize = 200;
+pub(crate) const MAX_DIAGNOSTICS: usize = 200;
 
 /// Opens `path` for reading only if it is a regular file: a FIFO would block
 /// the open (hence O_NONBLOCK, which regular files ignore) and `/dev/zero`
 /// never ends. The error says what the path is instead.
-pub fn open_regular(path: &Path) -> std::io::Result<File> {
+pub(crate) fn open_regular(path: &Path) -> std::io::Result<File> {
     let mut options = std::fs::OpenOptions::new();
     options.read(true);
     #[cfg(unix)]
@@ -53,7 +52,7 @@ pub fn open_regular(path: &Path) -> std::io::Result<File> {
 }
 
 /// Reads a regular file of at most `max` bytes as UTF-8 text.
-pub fn read_text(path: &Path, max: u64) -> std::io::Result<String> {
+pub(crate) fn read_text(path: &Path, max: u64) -> std::io::Result<String> {
     let file = open_regular(path)?;
     let mut bytes = Vec::new();
     file.take(max + 1).read_to_end(&mut bytes)?;

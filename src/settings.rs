@@ -25,11 +25,11 @@ pub const DEFAULT_CONCURRENCY: usize = 8;
 /// Environment variables waform reads (docs/design.md §3).
 pub(crate) mod env {
     /// The API token.
-    pub const TOKEN: &str = "WAFORM_TOKEN";
+    pub(crate) const TOKEN: &str = "WAFORM_TOKEN";
     /// The channel instance id.
-    pub const INSTANCE: &str = "WAFORM_INSTANCE";
+    pub(crate) const INSTANCE: &str = "WAFORM_INSTANCE";
     /// The API base URL; overrides the config's `provider.base_url`.
-    pub const BASE_URL: &str = "WAFORM_BASE_URL";
+    pub(crate) const BASE_URL: &str = "WAFORM_BASE_URL";
 }
 
 /// Where a resolved value came from.

@@ -98,7 +98,7 @@ pub struct PassOutcome {
 
 /// The longest a watch sleeps between passes: new recipients and approved
 /// templates are noticed within a minute.
-pub const MAX_REQUEUE: Duration = Duration::from_secs(60);
+pub(crate) const MAX_REQUEUE: Duration = Duration::from_secs(60);
 
 /// Executes plans against one account and ledger; holds the state lock
 /// from its first use until dropped.

@@ -10,7 +10,7 @@ use crate::plan::flows::{FlowAction, FlowChange};
 use crate::plan::Plan;
 use crate::provider::{NewFlow, Provider};
 
-pub async fn apply(
+pub(crate) async fn apply(
     provider: &dyn Provider,
     plan: &Plan,
     log: &mut dyn FnMut(String),

@@ -15,12 +15,12 @@ use tokio::sync::oneshot;
 use crate::state::{Group, Intent, IntentStatus, OutcomeRecord, SendLedger, StateError};
 
 /// The longest an answered request waits for its outcome to be durable.
-pub const MAX_DELAY: Duration = Duration::from_millis(100);
+pub(crate) const MAX_DELAY: Duration = Duration::from_millis(100);
 /// Outcomes that make a commit due without waiting for [`MAX_DELAY`].
-pub const MAX_ROWS: usize = 512;
+pub(crate) const MAX_ROWS: usize = 512;
 
 /// One write handed over by a request task.
-pub enum Write {
+pub(crate) enum Write {
     /// The request is about to start; `ack` hears once the intent is durable
     /// (dropped unanswered when the commit failed: then nothing may be sent).
     Intent {
@@ -35,7 +35,7 @@ pub enum Write {
 
 /// Writes gathered for the next commit, plus which recipients have a
 /// durable intent and no outcome yet (the requests in flight).
-pub struct GroupCommit {
+pub(crate) struct GroupCommit {
     send: String,
     replace_unknown: bool,
     intents: Vec<Intent>,
@@ -47,7 +47,7 @@ pub struct GroupCommit {
 }
 
 impl GroupCommit {
-    pub fn new(send: &str, replace_unknown: bool) -> Self {
+    pub(crate) fn new(send: &str, replace_unknown: bool) -> Self {
         GroupCommit {
             send: send.to_string(),
             replace_unknown,
@@ -60,11 +60,11 @@ impl GroupCommit {
         }
     }
 
-    pub fn send(&self) -> &str {
+    pub(crate) fn send(&self) -> &str {
         &self.send
     }
 
-    pub fn push(&mut self, write: Write) {
+    pub(crate) fn push(&mut self, write: Write) {
         match write {
             Write::Intent { intent, ack } => {
                 self.intents.push(intent);
@@ -86,28 +86,28 @@ impl GroupCommit {
     /// Whether a commit should run now rather than at [`GroupCommit::deadline`]:
     /// a request waits for its intent, and a withdrawal (a 429, rare) is what
     /// keeps a certainly-unsent recipient from looking in doubt after a crash.
-    pub fn urgent(&self) -> bool {
+    pub(crate) fn urgent(&self) -> bool {
         !self.intents.is_empty() || !self.withdrawn.is_empty() || self.outcomes.len() >= MAX_ROWS
     }
 
     /// When the oldest waiting outcome must be durable.
-    pub fn deadline(&self) -> Option<Instant> {
+    pub(crate) fn deadline(&self) -> Option<Instant> {
         self.oldest.map(|t| t + MAX_DELAY)
     }
 
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.intents.is_empty() && self.outcomes.is_empty() && self.withdrawn.is_empty()
     }
 
     /// Drops the intents not yet committed: their requests never start
     /// (apply is stopping at once).
-    pub fn discard_intents(&mut self) {
+    pub(crate) fn discard_intents(&mut self) {
         self.intents.clear();
         self.acks.clear();
     }
 
     /// Recipients whose request started and has not been answered.
-    pub fn in_flight(&self) -> impl Iterator<Item = &String> {
+    pub(crate) fn in_flight(&self) -> impl Iterator<Item = &String> {
         self.in_flight.iter()
     }
 
@@ -117,7 +117,7 @@ impl GroupCommit {
     /// # Errors
     /// The ledger's; nothing of the group is then recorded, and the waiting
     /// requests are told so (their acks are dropped) and never start.
-    pub fn commit(&mut self, ledger: &dyn SendLedger) -> Result<(), StateError> {
+    pub(crate) fn commit(&mut self, ledger: &dyn SendLedger) -> Result<(), StateError> {
         if self.is_empty() {
             return Ok(());
         }

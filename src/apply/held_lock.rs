@@ -19,7 +19,7 @@ const WATCH_EVERY: Duration = Duration::from_millis(100);
 
 /// See the module docs. Dropping it releases the lock.
 #[derive(Debug)]
-pub struct HeldApplyLock {
+pub(crate) struct HeldApplyLock {
     guard: Arc<Mutex<LockGuard>>,
     lost: Arc<AtomicBool>,
     location: String,
@@ -29,7 +29,7 @@ pub struct HeldApplyLock {
 impl HeldApplyLock {
     /// Starts watching `guard` (the lock of the state at `location`); on
     /// loss, sets `stop`. Needs a tokio runtime.
-    pub fn watch(guard: LockGuard, location: String, stop: Arc<Stop>) -> HeldApplyLock {
+    pub(crate) fn watch(guard: LockGuard, location: String, stop: Arc<Stop>) -> HeldApplyLock {
         let guard = Arc::new(Mutex::new(guard));
         let lost = Arc::new(AtomicBool::new(false));
         let watchdog = {
@@ -63,7 +63,7 @@ impl HeldApplyLock {
     ///
     /// # Errors
     /// [`StateError::LockLost`]: nothing more may be sent.
-    pub fn check(&self) -> Result<(), StateError> {
+    pub(crate) fn check(&self) -> Result<(), StateError> {
         if self.lost.load(Ordering::SeqCst) || is_lost(&self.guard) {
             return Err(StateError::LockLost {
                 location: self.location.clone(),

@@ -16,7 +16,7 @@ use crate::provider::AccountTemplate;
 /// # Errors
 /// The send's template is not declared or not ready, or its Flow id is
 /// unknown.
-pub fn build(
+pub(crate) fn build(
     cfg: &Config,
     name: &str,
     send: &SendSpec,

@@ -12,7 +12,7 @@ use crate::provider::{NewTemplate, Provider, TemplateStatus};
 
 /// Submits every create/replace of the plan. Returns the (name, language)
 /// pairs submitted.
-pub async fn create(
+pub(crate) async fn create(
     provider: &dyn Provider,
     plan: &Plan,
     log: &mut dyn FnMut(String),
@@ -43,7 +43,7 @@ pub async fn create(
 
 /// How the approval wait ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Review {
+pub(crate) struct Review {
     pub approved: Vec<(String, String)>,
     pub rejected: Vec<(String, String, String)>,
     /// Still in review when the timeout came.
@@ -52,7 +52,7 @@ pub struct Review {
 
 /// Polls the account until every template in `waiting` is approved or
 /// rejected, or `timeout` passes. Polls back off from 1 s to 30 s (with jitter).
-pub async fn wait_for_review(
+pub(crate) async fn wait_for_review(
     provider: &dyn Provider,
     waiting: &[(String, String)],
     timeout: Duration,
@@ -136,7 +136,7 @@ pub async fn wait_for_review(
 
 /// Deletes every name the plan deletes (removeTemplate deletes a name in
 /// all languages, so each name is removed once).
-pub async fn delete(
+pub(crate) async fn delete(
     provider: &dyn Provider,
     plan: &Plan,
     log: &mut dyn FnMut(String),

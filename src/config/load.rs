@@ -17,7 +17,7 @@ use crate::diag::{Diagnostic, Diagnostics, Location};
 
 /// The merged document of every config file, before any checking.
 #[derive(Debug, Default)]
-pub struct Loaded {
+pub(crate) struct Loaded {
     pub value: Value,
     pub spans: SpanMap,
     /// File name (as shown in diagnostics) → text, for rendering source lines.
@@ -30,7 +30,7 @@ const MAP_SECTIONS: [&str; 3] = ["flows", "templates", "sends"];
 
 /// Reads `path` (a file or a folder of `*.yaml`). Problems are pushed to
 /// `diags`; what could be read is returned regardless.
-pub fn read(path: &Path, diags: &mut Diagnostics) -> Loaded {
+pub(crate) fn read(path: &Path, diags: &mut Diagnostics) -> Loaded {
     let mut loaded = Loaded {
         value: Value::Object(Map::new()),
         ..Loaded::default()

@@ -4,7 +4,7 @@
 //! tolerated and dropped.
 
 /// Normalizes `raw` to its digits, or says why it is not E.164.
-pub fn normalize(raw: &str) -> Result<String, String> {
+pub(crate) fn normalize(raw: &str) -> Result<String, String> {
     let trimmed = raw.trim();
     let Some(rest) = trimmed.strip_prefix('+') else {
         return Err(format!(

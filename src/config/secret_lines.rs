@@ -7,7 +7,7 @@ use std::collections::HashSet;
 /// 1-based numbers of the lines that must not be shown: in the `provider`
 /// section, a `token` line whose value is anything but `${env.NAME}`, and
 /// the more-indented lines that continue it.
-pub fn sensitive_lines(text: &str) -> HashSet<usize> {
+pub(crate) fn sensitive_lines(text: &str) -> HashSet<usize> {
     let mut hidden = HashSet::new();
     let mut in_provider = false;
     // Indentation of a `token` key whose value may go on below it.

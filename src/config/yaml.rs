@@ -35,7 +35,7 @@ const MAX_NODES: usize = 250_000;
 
 /// One parsed YAML file.
 #[derive(Debug)]
-pub struct Document {
+pub(crate) struct Document {
     pub value: Value,
     /// Path → where the node's value starts.
     pub spans: HashMap<String, Location>,
@@ -43,7 +43,7 @@ pub struct Document {
 
 /// Parses `source` (the contents of `file`). A syntax error, a duplicate key
 /// or an empty document is a diagnostic with its position.
-pub fn parse(file: &Arc<str>, source: &str) -> Result<Document, Box<Diagnostic>> {
+pub(crate) fn parse(file: &Arc<str>, source: &str) -> Result<Document, Box<Diagnostic>> {
     let mut builder = Builder {
         file: file.clone(),
         stack: Vec::new(),

@@ -27,7 +27,7 @@ impl Report<'_> {
     }
 }
 
-pub fn check(
+pub(crate) fn check(
     config: &RawConfig,
     spans: &SpanMap,
     flows: &BTreeMap<String, LoadedFlow>,

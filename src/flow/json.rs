@@ -15,21 +15,21 @@ use crate::config::spans::SpanMap;
 use crate::diag::{Diagnostic, Location};
 
 /// Deepest nesting accepted; real Flows stay far below it.
-pub const MAX_DEPTH: usize = 128;
+pub(crate) const MAX_DEPTH: usize = 128;
 /// Largest Flow JSON file accepted, in bytes (Meta's own asset limit is
 /// lower; this only keeps a stray huge file from being read into memory).
-pub const MAX_BYTES: usize = 10 * 1024 * 1024;
+pub(crate) const MAX_BYTES: usize = 10 * 1024 * 1024;
 
 /// One parsed JSON file.
 #[derive(Debug)]
-pub struct Document {
+pub(crate) struct Document {
     pub value: Value,
     pub spans: SpanMap,
 }
 
 /// Parses `source` (the text of `file`). A syntax error, a duplicate key, too
 /// deep a nesting or too large a file is one diagnostic at its position.
-pub fn parse(file: &Arc<str>, source: &str) -> Result<Document, Box<Diagnostic>> {
+pub(crate) fn parse(file: &Arc<str>, source: &str) -> Result<Document, Box<Diagnostic>> {
     if source.len() > MAX_BYTES {
         return Err(Box::new(
             Diagnostic::error(format!(
@@ -390,7 +390,7 @@ impl Reader<'_> {
 }
 
 /// `parent.key`, or `key` at the top.
-pub fn join(path: &str, key: &str) -> String {
+pub(crate) fn join(path: &str, key: &str) -> String {
     if path.is_empty() {
         key.to_string()
     } else {

@@ -14,12 +14,12 @@ use crate::config::types::{FlowJson, RawConfig};
 use crate::diag::{Diagnostic, Diagnostics};
 
 /// Every managed Flow that could be read, by key, with all diagnostics.
-pub struct Managed {
+pub(crate) struct Managed {
     pub flows: BTreeMap<String, LoadedFlow>,
     pub diagnostics: Diagnostics,
 }
 
-pub fn load(
+pub(crate) fn load(
     config: &RawConfig,
     spans: &SpanMap,
     base_dir: &Path,

@@ -7,7 +7,7 @@ use super::version::Version;
 
 /// The JSON shape a property takes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
+pub(crate) enum Kind {
     /// A string (may hold `${…}` bindings).
     Text,
     /// Text, or (from 5.1 with `markdown`) an array of lines.
@@ -33,7 +33,7 @@ pub enum Kind {
 }
 
 #[derive(Debug, Clone, Copy)]
-pub struct Prop {
+pub(crate) struct Prop {
     pub name: &'static str,
     pub kind: Kind,
     pub required: bool,
@@ -84,7 +84,7 @@ const fn since(prop: Prop, version: Version) -> Prop {
 }
 
 #[derive(Debug, Clone, Copy)]
-pub struct Component {
+pub(crate) struct Component {
     pub name: &'static str,
     pub since: Version,
     pub props: &'static [Prop],
@@ -139,7 +139,7 @@ const TEXT_RICH_PROPS: [Prop; 5] = [
 ];
 
 /// The character limit of a text component's `text`.
-pub fn text_limit(component: &str) -> Option<usize> {
+pub(crate) fn text_limit(component: &str) -> Option<usize> {
     match component {
         "TextHeading" | "TextSubheading" => Some(80),
         "TextBody" => Some(4096),
@@ -148,7 +148,7 @@ pub fn text_limit(component: &str) -> Option<usize> {
     }
 }
 
-pub const COMPONENTS: &[Component] = &[
+pub(crate) const COMPONENTS: &[Component] = &[
     text_component("TextHeading", false),
     text_component("TextSubheading", false),
     text_component("TextBody", true),
@@ -498,25 +498,26 @@ pub const COMPONENTS: &[Component] = &[
     },
 ];
 
-pub fn component(name: &str) -> Option<&'static Component> {
+pub(crate) fn component(name: &str) -> Option<&'static Component> {
     COMPONENTS.iter().find(|c| c.name == name)
 }
 
 impl Component {
-    pub fn prop(&self, name: &str) -> Option<&'static Prop> {
+    pub(crate) fn prop(&self, name: &str) -> Option<&'static Prop> {
         self.props.iter().find(|p| p.name == name)
     }
 }
 
 /// Most components on one screen, counting nested ones.
-pub const COMPONENTS_PER_SCREEN: usize = 50;
+pub(crate) const COMPONENTS_PER_SCREEN: usize = 50;
 /// Most outgoing routes from one screen.
-pub const BRANCHES_PER_SCREEN: usize = 10;
+pub(crate) const BRANCHES_PER_SCREEN: usize = 10;
 /// Data types a screen's `data` model may declare.
-pub const DATA_TYPES: [&str; 6] = ["string", "number", "integer", "boolean", "object", "array"];
+pub(crate) const DATA_TYPES: [&str; 6] =
+    ["string", "number", "integer", "boolean", "object", "array"];
 
 /// Action names, each with the version that introduced it.
-pub const ACTIONS: [(&str, Version); 5] = [
+pub(crate) const ACTIONS: [(&str, Version); 5] = [
     ("navigate", V2_1),
     ("complete", V2_1),
     ("data_exchange", V2_1),
@@ -525,7 +526,7 @@ pub const ACTIONS: [(&str, Version); 5] = [
 ];
 
 /// Top-level properties: name, required.
-pub const TOP_LEVEL: [(&str, bool); 5] = [
+pub(crate) const TOP_LEVEL: [(&str, bool); 5] = [
     ("version", true),
     ("screens", true),
     ("routing_model", false),
@@ -534,7 +535,7 @@ pub const TOP_LEVEL: [(&str, bool); 5] = [
 ];
 
 /// Screen properties with the version that introduced each.
-pub const SCREEN_PROPS: [(&str, Version); 8] = [
+pub(crate) const SCREEN_PROPS: [(&str, Version); 8] = [
     ("id", V2_1),
     ("terminal", V2_1),
     ("success", V2_1),
@@ -546,4 +547,4 @@ pub const SCREEN_PROPS: [(&str, Version); 8] = [
 ];
 
 /// Data API versions an endpoint Flow may declare.
-pub const DATA_API_VERSIONS: [&str; 2] = ["3.0", "4.0"];
+pub(crate) const DATA_API_VERSIONS: [&str; 2] = ["3.0", "4.0"];

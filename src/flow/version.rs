@@ -33,7 +33,7 @@ impl fmt::Display for Version {
 }
 
 /// Versions Meta accepts for publishing a Flow.
-pub const PUBLISHABLE: [Version; 9] = [
+pub(crate) const PUBLISHABLE: [Version; 9] = [
     Version::new(5, 1),
     Version::new(6, 0),
     Version::new(6, 1),
@@ -46,7 +46,7 @@ pub const PUBLISHABLE: [Version; 9] = [
 ];
 
 /// Versions that can still be sent but no longer published (frozen in 2025).
-pub const FROZEN: [Version; 5] = [
+pub(crate) const FROZEN: [Version; 5] = [
     Version::new(2, 1),
     Version::new(3, 0),
     Version::new(3, 1),
@@ -56,11 +56,11 @@ pub const FROZEN: [Version; 5] = [
 
 /// The version Meta recommends, and the rules an unknown newer version is
 /// checked with.
-pub const LATEST: Version = Version::new(7, 3);
+pub(crate) const LATEST: Version = Version::new(7, 3);
 
 /// What waform makes of a declared version.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Standing {
+pub(crate) enum Standing {
     Publishable,
     Frozen,
     /// Newer than [`LATEST`]: possibly an early-release version; checked with
@@ -69,7 +69,7 @@ pub enum Standing {
     Unknown,
 }
 
-pub fn standing(v: Version) -> Standing {
+pub(crate) fn standing(v: Version) -> Standing {
     if PUBLISHABLE.contains(&v) {
         Standing::Publishable
     } else if FROZEN.contains(&v) {
@@ -82,7 +82,7 @@ pub fn standing(v: Version) -> Standing {
 }
 
 /// The versions a reader may pick from, for help texts.
-pub fn publishable_list() -> String {
+pub(crate) fn publishable_list() -> String {
     PUBLISHABLE
         .iter()
         .map(Version::to_string)

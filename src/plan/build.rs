@@ -61,7 +61,7 @@ pub enum BuildError {
 ///
 /// # Errors
 /// [`BuildError::Observe`] naming which list failed.
-pub async fn observe(provider: &dyn Provider) -> Result<Observed, BuildError> {
+pub(crate) async fn observe(provider: &dyn Provider) -> Result<Observed, BuildError> {
     let templates = provider
         .list_templates()
         .await
@@ -85,7 +85,7 @@ pub async fn observe(provider: &dyn Provider) -> Result<Observed, BuildError> {
 ///
 /// # Errors
 /// A recipient file or the ledger cannot be read.
-pub fn tallies_with_review(
+pub(crate) fn tallies_with_review(
     cfg: &Config,
     ledger: Option<&dyn SendLedger>,
     resend_unknown: &[String],

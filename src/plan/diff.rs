@@ -36,7 +36,7 @@ pub struct Tally {
 
 /// The template a send will use, as found on the account.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Resolved {
+pub(crate) enum Resolved {
     Ready {
         name: String,
         namespace: Option<String>,
@@ -360,7 +360,7 @@ fn flow_checks(
 /// The account template a send of `logical` in `language` uses: the desired
 /// version when approved, else an approved earlier version with the same
 /// shape (sends keep using the old one until the new one is approved).
-pub fn resolve_template(
+pub(crate) fn resolve_template(
     config: &RawConfig,
     logical: &str,
     language: &str,

@@ -11,7 +11,7 @@ use crate::config::Config;
 ///
 /// # Errors
 /// A recipient file cannot be read.
-pub fn config(cfg: &Config) -> std::io::Result<String> {
+pub(crate) fn config(cfg: &Config) -> std::io::Result<String> {
     let mut h = Sha256::new();
     h.update(serde_json::to_vec(&cfg.raw).map_err(std::io::Error::other)?);
     for send in cfg.raw.sends.values() {
@@ -26,7 +26,7 @@ pub fn config(cfg: &Config) -> std::io::Result<String> {
 }
 
 /// Fingerprint of the observed account (templates and Flows, sorted).
-pub fn account(identity: &str, observed: &Observed) -> String {
+pub(crate) fn account(identity: &str, observed: &Observed) -> String {
     let mut items: Vec<String> = observed
         .templates
         .iter()

@@ -97,7 +97,7 @@ impl FlowChange {
 /// current JSON of those that exist, then the Flows listed under
 /// `removed:` (see [`removed`]). `Err` is a message for the plan: the
 /// channel has no Flow API, so managed Flows cannot be reconciled.
-pub async fn plan(
+pub(crate) async fn plan(
     config: &Config,
     observed: &FlowList,
     provider: &dyn Provider,
@@ -191,7 +191,7 @@ pub async fn plan(
 /// DEPRECATED is `unchanged`. Deprecating is irreversible (docs/provider-1msg.md
 /// §2.8), hence the explicit flag. A channel without the Flow API has
 /// nothing to deprecate.
-pub fn removed(
+pub(crate) fn removed(
     config: &Config,
     observed: &FlowList,
     allow: bool,
@@ -302,7 +302,7 @@ fn fields(flow: &Value) -> Vec<String> {
 
 /// The screen and component diff of two Flow JSONs, and what in it breaks
 /// messages already sent.
-pub fn screen_diff(before: &Value, after: &Value) -> (Vec<String>, Vec<String>) {
+pub(crate) fn screen_diff(before: &Value, after: &Value) -> (Vec<String>, Vec<String>) {
     let (old, new) = (screens(before), screens(after));
     let mut diff = Vec::new();
     let mut breaking = Vec::new();

@@ -143,7 +143,7 @@ mod packed {
 
     use serde::{Deserialize, Deserializer, Serializer};
 
-    pub fn serialize<S: Serializer>(hashes: &[u64], s: S) -> Result<S::Ok, S::Error> {
+    pub(super) fn serialize<S: Serializer>(hashes: &[u64], s: S) -> Result<S::Ok, S::Error> {
         let mut out = String::with_capacity(hashes.len() * 16);
         for h in hashes {
             let _ = write!(out, "{h:016x}");
@@ -151,7 +151,7 @@ mod packed {
         s.serialize_str(&out)
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u64>, D::Error> {
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u64>, D::Error> {
         let text = String::deserialize(d)?;
         if text.len() % 16 != 0 || !text.is_ascii() {
             return Err(serde::de::Error::custom(

@@ -14,12 +14,12 @@ use crate::diag::Diagnostic;
 use crate::state::Recorded;
 
 /// E.164 digits as a number (E.164 has at most 15 digits).
-pub fn phone_key(digits: &str) -> u64 {
+pub(crate) fn phone_key(digits: &str) -> u64 {
     digits.parse().unwrap_or(u64::MAX)
 }
 
 /// Phones listed under `exclude:`.
-pub fn excluded(send: &SendSpec, base_dir: &Path) -> Result<HashSet<u64>, Box<Diagnostic>> {
+pub(crate) fn excluded(send: &SendSpec, base_dir: &Path) -> Result<HashSet<u64>, Box<Diagnostic>> {
     let mut set = HashSet::new();
     for source in &send.exclude {
         for row in recipients::stream(source, base_dir, None) {
@@ -31,7 +31,7 @@ pub fn excluded(send: &SendSpec, base_dir: &Path) -> Result<HashSet<u64>, Box<Di
 
 /// Streams the unique, not-excluded recipients of a send, in file order.
 /// `on_skip` hears about each duplicate (`true`) or excluded (`false`) row.
-pub fn audience<'a>(
+pub(crate) fn audience<'a>(
     send: &'a SendSpec,
     base_dir: &'a Path,
     excluded: &'a HashSet<u64>,
@@ -61,7 +61,7 @@ pub fn audience<'a>(
 /// Counts a send's audience against the ledger, and collects into
 /// `planned` every recipient it counts as remaining. With `resend`
 /// (`--resend-unknown`) an unknown outcome counts as remaining too.
-pub fn tally(
+pub(crate) fn tally(
     send: &SendSpec,
     base_dir: &Path,
     recorded: &HashMap<u64, Recorded>,
@@ -103,7 +103,7 @@ pub fn tally(
 ///
 /// # Errors
 /// The ledger cannot be read.
-pub fn recorded(
+pub(crate) fn recorded(
     ledger: &dyn crate::state::SendLedger,
     send: &str,
 ) -> Result<std::collections::HashMap<u64, crate::state::Recorded>, crate::state::StateError> {

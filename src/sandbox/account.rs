@@ -14,7 +14,7 @@ use serde_json::{json, Map, Value};
 mod flows;
 mod snapshot;
 
-pub use self::flows::NewFlow;
+pub(super) use self::flows::NewFlow;
 
 pub use self::snapshot::AccountSnapshot;
 use super::rules::{self, ButtonFlow, TemplateShape};
@@ -22,7 +22,7 @@ use crate::provider::{AccountFlow, AccountTemplate, FlowStatus, TemplateStatus};
 
 /// The rules' timings, copied out of [`super::SandboxConfig`].
 #[derive(Debug, Clone)]
-pub struct Timings {
+pub(super) struct Timings {
     pub approve_after: Duration,
     pub reject_containing: Option<String>,
     /// How long a removed approved name stays blocked (Meta: 30 days).
@@ -122,7 +122,7 @@ impl Template {
 
 /// Why a request was refused, and how the real API says it.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Refusal {
+pub(super) enum Refusal {
     /// Malformed request: HTTP 400 `{"error"}`.
     BadRequest(String),
     /// A rule said no: HTTP 200 `{"sent": false, "message"}` (docs/provider-1msg.md
@@ -130,7 +130,7 @@ pub enum Refusal {
     NotSent(String),
 }
 
-pub struct Account {
+pub(super) struct Account {
     timings: Timings,
     namespace: String,
     /// name → one entry per language, in creation order.
@@ -154,7 +154,7 @@ pub struct Account {
 }
 
 /// Unix seconds now (history and webhooks carry wall-clock times).
-pub fn unix_now() -> i64 {
+pub(super) fn unix_now() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
@@ -162,7 +162,7 @@ pub fn unix_now() -> i64 {
 }
 
 impl Account {
-    pub fn new(timings: Timings, flows: Vec<AccountFlow>, seed: u64) -> Self {
+    pub(super) fn new(timings: Timings, flows: Vec<AccountFlow>, seed: u64) -> Self {
         let mut rng = fastrand::Rng::with_seed(seed);
         // Shaped like a real namespace (docs/provider-1msg.md §2.1 example).
         let namespace = format!(
@@ -192,11 +192,11 @@ impl Account {
         }
     }
 
-    pub fn rng(&mut self) -> &mut fastrand::Rng {
+    pub(super) fn rng(&mut self) -> &mut fastrand::Rng {
         &mut self.rng
     }
 
-    pub fn namespace(&self) -> &str {
+    pub(super) fn namespace(&self) -> &str {
         &self.namespace
     }
 
@@ -211,7 +211,7 @@ impl Account {
 
     /// `POST /addTemplate`: validation, duplicate name+language, the 30-day
     /// block; the template starts PENDING.
-    pub fn add_template(
+    pub(super) fn add_template(
         &mut self,
         name: &str,
         category: &str,
@@ -274,7 +274,7 @@ impl Account {
 
     /// `POST /removeTemplate`: every language of the name goes; an approved
     /// name is blocked for 30 days.
-    pub fn remove_template(&mut self, name: &str, now: Instant) -> Result<(), Refusal> {
+    pub(super) fn remove_template(&mut self, name: &str, now: Instant) -> Result<(), Refusal> {
         let Some(removed) = self.templates.remove(name) else {
             return Err(Refusal::BadRequest(format!("Template {name:?} not found")));
         };
@@ -292,7 +292,7 @@ impl Account {
 
     /// Every template with its status as of `now`, ordered by name then
     /// creation.
-    pub fn templates(&self, now: Instant) -> Vec<AccountTemplate> {
+    pub(super) fn templates(&self, now: Instant) -> Vec<AccountTemplate> {
         self.templates
             .values()
             .flatten()
@@ -321,7 +321,7 @@ impl Account {
     /// `components` as a JSON string, status in upper case, the namespace
     /// missing or under `message_template_namespace`, and a bare array
     /// instead of `{total, templates}`.
-    pub fn templates_json(
+    pub(super) fn templates_json(
         &self,
         now: Instant,
         offset: usize,
@@ -385,7 +385,12 @@ impl Account {
     }
 
     /// Control: force a review decision on every language of `name`.
-    pub fn decide(&mut self, name: &str, status: TemplateStatus, reason: Option<String>) -> bool {
+    pub(super) fn decide(
+        &mut self,
+        name: &str,
+        status: TemplateStatus,
+        reason: Option<String>,
+    ) -> bool {
         match self.templates.get_mut(name) {
             Some(list) => {
                 for t in list {
@@ -399,12 +404,12 @@ impl Account {
 
     // ---- flows -----------------------------------------------------------
 
-    pub fn flows(&self) -> &[AccountFlow] {
+    pub(super) fn flows(&self) -> &[AccountFlow] {
         &self.flows
     }
 
     /// Adds a Flow or replaces the one with the same id.
-    pub fn upsert_flow(&mut self, flow: AccountFlow) {
+    pub(super) fn upsert_flow(&mut self, flow: AccountFlow) {
         match self.flows.iter_mut().find(|f| f.id == flow.id) {
             Some(existing) => *existing = flow,
             None => self.flows.push(flow),
@@ -417,7 +422,11 @@ impl Account {
     /// one body parameter per variable (Meta 132000), FLOW button params on
     /// a FLOW button (docs/meta-rules.md "Sending a template with a Flow
     /// button"). No window needed: template sends are business-initiated.
-    pub fn send_template(&mut self, req: &Value, now: Instant) -> Result<SentMessage, Refusal> {
+    pub(super) fn send_template(
+        &mut self,
+        req: &Value,
+        now: Instant,
+    ) -> Result<SentMessage, Refusal> {
         let phone = phone_of(req)?;
         let name = str_field(req, "template")
             .ok_or_else(|| Refusal::BadRequest("template is required".into()))?;
@@ -579,7 +588,7 @@ impl Account {
     /// Flow (DRAFT only with `mode: draft`), and an open 24-hour window
     /// (docs/provider-1msg.md §2.5; docs/meta-rules.md "Sending an interactive Flow",
     /// "Flows").
-    pub fn send_flow(&mut self, req: &Value, now: Instant) -> Result<SentMessage, Refusal> {
+    pub(super) fn send_flow(&mut self, req: &Value, now: Instant) -> Result<SentMessage, Refusal> {
         let phone = phone_of(req)?;
         let required = |k: &str| {
             str_field(req, k)
@@ -709,23 +718,23 @@ impl Account {
     }
 
     /// Marks the latest send as answered by a fault (it still went out).
-    pub fn mark_fault(&mut self, id: &str, fault: &'static str) {
+    pub(super) fn mark_fault(&mut self, id: &str, fault: &'static str) {
         if let Some(s) = self.sends.iter_mut().rev().find(|s| s.id == id) {
             s.fault = Some(fault);
         }
     }
 
-    pub fn sends(&self) -> &[SentMessage] {
+    pub(super) fn sends(&self) -> &[SentMessage] {
         &self.sends
     }
 
-    pub fn requests(&self) -> &[ReceivedRequest] {
+    pub(super) fn requests(&self) -> &[ReceivedRequest] {
         &self.requests
     }
 
     /// Logs a send request on arrival (answer `in_progress`); returns its
     /// index for [`Account::answer_request`].
-    pub fn log_request(&mut self, method: &str, req: &Value) -> usize {
+    pub(super) fn log_request(&mut self, method: &str, req: &Value) -> usize {
         let at_ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_millis() as i64)
@@ -740,7 +749,12 @@ impl Account {
         self.requests.len() - 1
     }
 
-    pub fn answer_request(&mut self, index: usize, answer: &'static str, id: Option<String>) {
+    pub(super) fn answer_request(
+        &mut self,
+        index: usize,
+        answer: &'static str,
+        id: Option<String>,
+    ) {
         if let Some(r) = self.requests.get_mut(index) {
             r.answer = answer;
             r.id = id;
@@ -751,7 +765,7 @@ impl Account {
 
     /// A customer message: opens (or renews) the 24-hour window. Returns the
     /// message id and time.
-    pub fn inbound(&mut self, phone: &str, body: &str, now: Instant) -> (String, i64) {
+    pub(super) fn inbound(&mut self, phone: &str, body: &str, now: Instant) -> (String, i64) {
         let number = self.next_number;
         let id = self.message_id();
         let time = unix_now();
@@ -770,7 +784,7 @@ impl Account {
     /// The customer submits the Flow sent with `flow_token`. Returns the send
     /// it answers and the reply's (id, time); the reply is a customer message,
     /// so it opens the window too.
-    pub fn complete(
+    pub(super) fn complete(
         &mut self,
         flow_token: &str,
         now: Instant,
@@ -797,7 +811,7 @@ impl Account {
     /// `GET /messages` (docs/provider-1msg.md §2.6): every accepted send
     /// (faulted ones included: they went out) and every customer message,
     /// as history items, filtered and paged like the real API.
-    pub fn messages_json(&self, q: &HistoryFilter) -> Value {
+    pub(super) fn messages_json(&self, q: &HistoryFilter) -> Value {
         let keep = |number: u64, phone: &str, id: &str, time: i64| {
             number > q.after
                 && q.chat.as_deref().is_none_or(|c| c == phone)
@@ -853,7 +867,7 @@ impl Account {
 
 /// The `GET /messages` parameters the sandbox honours (docs/provider-1msg.md §2.6).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct HistoryFilter {
+pub(super) struct HistoryFilter {
     /// Phone digits of `chatId`.
     pub chat: Option<String>,
     pub min_time: Option<i64>,
@@ -908,7 +922,7 @@ pub(crate) fn phone_of(req: &Value) -> Result<String, Refusal> {
 
 /// The `response_json` of a completion: the form's fields plus `flow_token`,
 /// as a JSON string (docs/meta-rules.md "Completion and status webhooks").
-pub fn response_json(flow_token: &str, response: &Map<String, Value>) -> String {
+pub(super) fn response_json(flow_token: &str, response: &Map<String, Value>) -> String {
     let mut obj = response.clone();
     obj.insert("flow_token".into(), Value::String(flow_token.to_string()));
     Value::Object(obj).to_string()

@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 
 use crate::diag::Severity;
 
-pub fn validation_errors(flow_json: &Value) -> Vec<Value> {
+pub(super) fn validation_errors(flow_json: &Value) -> Vec<Value> {
     let text = serde_json::to_string_pretty(flow_json).unwrap_or_default();
     let file: Arc<str> = Arc::from("flow.json");
     let doc = match crate::flow::json::parse(&file, &text) {

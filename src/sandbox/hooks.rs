@@ -19,14 +19,14 @@ const ATTEMPTS: u32 = 4;
 
 /// Producer side; cheap to clone.
 #[derive(Clone)]
-pub struct Hooks {
+pub(super) struct Hooks {
     instance: String,
     tx: Option<mpsc::Sender<Value>>,
     pub(crate) stats: Arc<HookStats>,
 }
 
 #[derive(Debug, Default)]
-pub struct HookStats {
+pub(super) struct HookStats {
     pub delivered: AtomicU64,
     pub failed: AtomicU64,
     pub dropped: AtomicU64,
@@ -35,7 +35,7 @@ pub struct HookStats {
 impl Hooks {
     /// Starts the delivery task when a URL is given; without one, events are
     /// discarded at no cost.
-    pub fn start(instance: &str, url: Option<String>) -> Self {
+    pub(super) fn start(instance: &str, url: Option<String>) -> Self {
         let stats = Arc::new(HookStats::default());
         let tx = url.map(|url| {
             let (tx, rx) = mpsc::channel(QUEUE);
@@ -49,7 +49,7 @@ impl Hooks {
         }
     }
 
-    pub fn enabled(&self) -> bool {
+    pub(super) fn enabled(&self) -> bool {
         self.tx.is_some()
     }
 
@@ -63,7 +63,7 @@ impl Hooks {
 
     /// Delivery acks for an accepted send: `sent`, then `delivered`
     /// (§3.2 production statuses).
-    pub fn acks(&self, message_id: &str, phone: &str) {
+    pub(super) fn acks(&self, message_id: &str, phone: &str) {
         if !self.enabled() {
             return;
         }
@@ -77,7 +77,7 @@ impl Hooks {
     }
 
     /// A `read` ack (the customer opened the message).
-    pub fn read(&self, message_id: &str, phone: &str) {
+    pub(super) fn read(&self, message_id: &str, phone: &str) {
         self.push(json!({
             "instanceId": self.instance,
             "ack": [{"id": message_id, "status": "read",
@@ -86,7 +86,7 @@ impl Hooks {
     }
 
     /// A customer's text message (§3.1).
-    pub fn inbound(&self, id: &str, phone: &str, time: i64, body: &str) {
+    pub(super) fn inbound(&self, id: &str, phone: &str, time: i64, body: &str) {
         self.push(json!({
             "instanceId": self.instance,
             "messages": [{"id": id, "type": "chat", "fromMe": false,
@@ -98,7 +98,7 @@ impl Hooks {
     /// A submitted Flow: Meta's `nfm_reply` inside a normalized message,
     /// `quotedMsgId` pointing at the message that carried the Flow (Meta's
     /// `context.id`).
-    pub fn completion(
+    pub(super) fn completion(
         &self,
         id: &str,
         phone: &str,

@@ -11,7 +11,7 @@ use serde_json::Value;
 /// What the send path needs to know about a validated template, computed
 /// once at creation so sends stay cheap.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TemplateShape {
+pub(crate) struct TemplateShape {
     /// Distinct body variables `{{1}}..{{n}}`.
     pub body_vars: usize,
     /// The body text (for the reject word and message history).
@@ -23,7 +23,7 @@ pub struct TemplateShape {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ButtonFlow {
+pub(crate) enum ButtonFlow {
     Id(String),
     Name(String),
     /// An inline Flow JSON: nothing on the account to check.
@@ -31,15 +31,15 @@ pub enum ButtonFlow {
 }
 
 /// Meta's supported template language codes: the same list `validate` uses.
-pub use crate::config::meta::LANGUAGES;
+pub(crate) use crate::config::meta::LANGUAGES;
 
 /// Categories accepted on write. `TRANSACTIONAL`/`OTP` are read-only
 /// leftovers of the old API (docs/meta-rules.md "category").
-pub const CATEGORIES: &[&str] = &["MARKETING", "UTILITY", "AUTHENTICATION"];
+pub(crate) const CATEGORIES: &[&str] = &["MARKETING", "UTILITY", "AUTHENTICATION"];
 
 /// Validates Meta's template object. The error is the message the sandbox
 /// answers with.
-pub fn validate_template(
+pub(crate) fn validate_template(
     name: &str,
     category: &str,
     language: &str,

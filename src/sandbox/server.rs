@@ -57,7 +57,7 @@ pub(crate) struct Shared {
 impl Shared {
     /// A poisoned lock only means a handler panicked mid-update; the data is
     /// still the best account state there is.
-    pub fn account(&self) -> MutexGuard<'_, Account> {
+    pub(super) fn account(&self) -> MutexGuard<'_, Account> {
         self.account.lock().unwrap_or_else(|p| p.into_inner())
     }
 }

@@ -11,7 +11,7 @@ use anyhow::Context;
 use super::AccountSnapshot;
 
 /// The account file that belongs to the sandbox ledger at `ledger`.
-pub fn account_path(ledger: &Path) -> PathBuf {
+pub(crate) fn account_path(ledger: &Path) -> PathBuf {
     let stem = ledger
         .file_stem()
         .and_then(|s| s.to_str())
@@ -20,7 +20,7 @@ pub fn account_path(ledger: &Path) -> PathBuf {
 }
 
 /// The saved account, or `None` when no run has saved one yet.
-pub fn load(path: &Path) -> anyhow::Result<Option<AccountSnapshot>> {
+pub(crate) fn load(path: &Path) -> anyhow::Result<Option<AccountSnapshot>> {
     let bytes = match std::fs::read(path) {
         Ok(bytes) => bytes,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -36,7 +36,7 @@ pub fn load(path: &Path) -> anyhow::Result<Option<AccountSnapshot>> {
 }
 
 /// Writes `snapshot` to `path` through a temporary file and a rename.
-pub fn save(path: &Path, snapshot: &AccountSnapshot) -> anyhow::Result<()> {
+pub(crate) fn save(path: &Path, snapshot: &AccountSnapshot) -> anyhow::Result<()> {
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),

@@ -35,7 +35,7 @@ use serde::{Deserialize, Serialize};
 use super::{HeldLock, LockGuard, LockHolder, StateError, Unlock};
 
 /// `state.db` → `state.db.lock`, in the same folder.
-pub fn lock_path(state: &Path) -> PathBuf {
+pub(crate) fn lock_path(state: &Path) -> PathBuf {
     let mut name = state.file_name().unwrap_or_default().to_os_string();
     name.push(".lock");
     state.with_file_name(name)
@@ -46,7 +46,7 @@ pub fn lock_path(state: &Path) -> PathBuf {
 /// # Errors
 /// [`StateError::Locked`] naming the holder, the state and how to clear it;
 /// [`StateError::LockFile`] when the lock file cannot be created or locked.
-pub fn acquire(state: &Path, timeout: Duration) -> Result<LockGuard, StateError> {
+pub(crate) fn acquire(state: &Path, timeout: Duration) -> Result<LockGuard, StateError> {
     let path = lock_path(state);
     let started = Instant::now();
     loop {
@@ -66,7 +66,7 @@ pub fn acquire(state: &Path, timeout: Duration) -> Result<LockGuard, StateError>
 }
 
 /// Who holds the lock now; `None` when nobody does (whatever the file says).
-pub fn holder(state: &Path) -> Result<Option<LockHolder>, StateError> {
+pub(crate) fn holder(state: &Path) -> Result<Option<LockHolder>, StateError> {
     let path = lock_path(state);
     if !path.exists() {
         return Ok(None);
@@ -82,7 +82,7 @@ pub fn holder(state: &Path) -> Result<Option<LockHolder>, StateError> {
 
 /// Clears leftover holder information, refusing while a holder lives. Only
 /// ever run while holding the lock itself, so it can never race an apply.
-pub fn clear(state: &Path) -> Result<Unlock, StateError> {
+pub(crate) fn clear(state: &Path) -> Result<Unlock, StateError> {
     let path = lock_path(state);
     if !path.exists() {
         return Ok(Unlock::Cleared(None));

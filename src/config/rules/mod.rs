@@ -19,11 +19,21 @@ pub(crate) struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
-    pub fn error(&mut self, path: &str, summary: impl Into<String>, help: impl Into<String>) {
+    pub(crate) fn error(
+        &mut self,
+        path: &str,
+        summary: impl Into<String>,
+        help: impl Into<String>,
+    ) {
         self.push(Diagnostic::error(summary), path, help.into());
     }
 
-    pub fn warning(&mut self, path: &str, summary: impl Into<String>, help: impl Into<String>) {
+    pub(crate) fn warning(
+        &mut self,
+        path: &str,
+        summary: impl Into<String>,
+        help: impl Into<String>,
+    ) {
         self.push(Diagnostic::warning(summary), path, help.into());
     }
 
@@ -41,7 +51,7 @@ impl Ctx<'_> {
 
 /// Runs every rule. `read_recipients` streams every recipient file (phones,
 /// duplicates, columns); it is off when only the structure matters.
-pub fn check(
+pub(crate) fn check(
     config: &RawConfig,
     spans: &SpanMap,
     base_dir: &Path,

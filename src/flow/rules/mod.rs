@@ -36,11 +36,21 @@ impl Ctx<'_> {
         }
     }
 
-    pub fn error(&mut self, path: &str, summary: impl Into<String>, help: impl Into<String>) {
+    pub(super) fn error(
+        &mut self,
+        path: &str,
+        summary: impl Into<String>,
+        help: impl Into<String>,
+    ) {
         self.push(Diagnostic::error(summary), path, help.into());
     }
 
-    pub fn warning(&mut self, path: &str, summary: impl Into<String>, help: impl Into<String>) {
+    pub(super) fn warning(
+        &mut self,
+        path: &str,
+        summary: impl Into<String>,
+        help: impl Into<String>,
+    ) {
         self.push(Diagnostic::warning(summary), path, help.into());
     }
 
@@ -75,12 +85,12 @@ pub(crate) struct Action<'v> {
 }
 
 impl Action<'_> {
-    pub fn name(&self) -> Option<&str> {
+    pub(super) fn name(&self) -> Option<&str> {
         self.map.get("name").and_then(Value::as_str)
     }
 
     /// The screen a `navigate` goes to.
-    pub fn target(&self) -> Option<&str> {
+    pub(super) fn target(&self) -> Option<&str> {
         self.map
             .get("next")
             .and_then(|n| n.get("name"))
@@ -99,7 +109,7 @@ pub(crate) struct Screen<'v> {
 
 impl Screen<'_> {
     /// Declared `data` keys, in order.
-    pub fn data_keys(&self) -> Vec<&str> {
+    pub(super) fn data_keys(&self) -> Vec<&str> {
         self.map
             .get("data")
             .and_then(Value::as_object)
@@ -108,7 +118,7 @@ impl Screen<'_> {
     }
 
     /// Names of the input components (form fields), in order.
-    pub fn field_names(&self) -> Vec<&str> {
+    pub(super) fn field_names(&self) -> Vec<&str> {
         self.nodes
             .iter()
             .filter(|n| spec::component(n.kind).is_some_and(|c| c.input))
@@ -124,7 +134,7 @@ pub(crate) struct Model<'v> {
 }
 
 impl<'v> Model<'v> {
-    pub fn screen(&self, id: &str) -> Option<&Screen<'v>> {
+    pub(super) fn screen(&self, id: &str) -> Option<&Screen<'v>> {
         self.screens.iter().find(|s| s.id == Some(id))
     }
 }

@@ -19,7 +19,7 @@ fn title(f: &FlowChange) -> String {
 }
 
 /// Text lines (no colour codes: the caller paints whole lines).
-pub fn text(plan: &Plan) -> Vec<(FlowAction, bool, String)> {
+pub(super) fn text(plan: &Plan) -> Vec<(FlowAction, bool, String)> {
     let mut out = Vec::new();
     for f in &plan.flow_changes {
         out.push((f.action, false, format!("  {}", title(f))));
@@ -38,7 +38,7 @@ pub fn text(plan: &Plan) -> Vec<(FlowAction, bool, String)> {
 }
 
 /// A markdown section, or nothing when no Flow is managed.
-pub fn markdown(plan: &Plan) -> Option<String> {
+pub(super) fn markdown(plan: &Plan) -> Option<String> {
     if plan.flow_changes.is_empty() {
         return None;
     }
@@ -67,7 +67,7 @@ pub fn markdown(plan: &Plan) -> Option<String> {
 }
 
 /// The JSON form: everything but the (large) Flow JSON itself.
-pub fn json(plan: &Plan) -> serde_json::Value {
+pub(super) fn json(plan: &Plan) -> serde_json::Value {
     let items: Vec<serde_json::Value> = plan
         .flow_changes
         .iter()

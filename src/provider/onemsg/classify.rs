@@ -31,7 +31,7 @@ pub fn is_window_closed(reason: &str) -> bool {
 
 /// How a transport-level failure happened, as far as the client can tell.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TransportFailure {
+pub(super) enum TransportFailure {
     /// No connection was made (refused, DNS, connect timeout): nothing was
     /// written, so nothing can have been sent.
     BeforeWrite,
@@ -43,7 +43,7 @@ pub enum TransportFailure {
 
 /// Classifies a failure with no HTTP answer. `detail` must already be free of
 /// the token.
-pub fn transport(failure: TransportFailure, detail: String) -> SendOutcome {
+pub(super) fn transport(failure: TransportFailure, detail: String) -> SendOutcome {
     match failure {
         TransportFailure::BeforeWrite => SendOutcome::Retry {
             reason: format!("not sent, could not connect: {detail}"),
@@ -59,7 +59,7 @@ pub fn transport(failure: TransportFailure, detail: String) -> SendOutcome {
 }
 
 /// Classifies an HTTP answer to a send.
-pub fn http(status: u16, retry_after: Option<Duration>, body: &str) -> SendOutcome {
+pub(super) fn http(status: u16, retry_after: Option<Duration>, body: &str) -> SendOutcome {
     match status {
         // 429 is declared for the send family and means "not taken"
         // (docs/provider-1msg.md §4).

@@ -12,7 +12,7 @@ pub use crate::backoff::Backoff;
 
 /// Parses a `Retry-After` header: delta-seconds or an HTTP date (RFC 9110
 /// §10.2.3). A date in the past means "now".
-pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+pub(super) fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     let value = value.trim();
     if let Ok(secs) = value.parse::<u64>() {
         return Some(Duration::from_secs(secs));

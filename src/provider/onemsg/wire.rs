@@ -15,14 +15,14 @@ use crate::provider::{
 /// Digits only: 1msg wants country code + number without `+` (docs/provider-1msg.md
 /// §1.5). Kept a string end to end so no phone ever passes through an integer
 /// type (§5 item 1, the official SDK's i32 bug).
-pub fn api_phone(phone: &str) -> String {
+pub(crate) fn api_phone(phone: &str) -> String {
     phone.chars().filter(|c| c.is_ascii_digit()).collect()
 }
 
 /// `POST /sendTemplate` body (docs/provider-1msg.md §2.4; docs/meta-rules.md
 /// "Sending a template with a Flow button"). JSON only: the endpoint is
 /// declared JSON-only (§1.3).
-pub fn send_template_body(m: &TemplateMessage) -> Value {
+pub(crate) fn send_template_body(m: &TemplateMessage) -> Value {
     let mut params = Vec::new();
     if !m.body_params.is_empty() {
         let parameters: Vec<Value> = m
@@ -68,7 +68,7 @@ pub fn send_template_body(m: &TemplateMessage) -> Value {
 /// Sent as JSON rather than the form the SDKs default to, so nested objects
 /// are not stringified (§5 item 3); the phone stays a digit string although
 /// the contract types it integer (§1.5: both are accepted by real clients).
-pub fn send_flow_body(m: &FlowMessage) -> Value {
+pub(crate) fn send_flow_body(m: &FlowMessage) -> Value {
     let mut body = Map::new();
     body.insert("body".into(), Value::String(m.body.clone()));
     body.insert("flowId".into(), Value::String(m.flow_id.clone()));
@@ -112,7 +112,7 @@ pub struct TemplatePage {
 /// Parses a `GET /templates` body: `{"total", "templates": [...]}` or a bare
 /// array (docs/provider-1msg.md §2.1). Items without a name or language cannot be
 /// addressed by anything waform does and are skipped.
-pub fn parse_template_page(body: &Value) -> Result<TemplatePage, String> {
+pub(crate) fn parse_template_page(body: &Value) -> Result<TemplatePage, String> {
     let (items, total) = match body {
         Value::Array(items) => (items, None),
         Value::Object(obj) => {
@@ -149,7 +149,7 @@ pub fn parse_template_page(body: &Value) -> Result<TemplatePage, String> {
 
 /// One template item, tolerant of every quirk in docs/provider-1msg.md §2.1 / §5
 /// item 15.
-pub fn parse_template(item: &Value) -> Option<AccountTemplate> {
+pub(crate) fn parse_template(item: &Value) -> Option<AccountTemplate> {
     let obj = item.as_object()?;
     let name = obj.get("name").and_then(Value::as_str)?.to_string();
     let language = match obj.get("language") {
@@ -207,7 +207,7 @@ pub fn parse_template(item: &Value) -> Option<AccountTemplate> {
 /// The namespace is per account but "may be missing on some templates but
 /// present on siblings" (docs/provider-1msg.md §2.1, N8N `resolveNamespace`): fill the
 /// gaps from the first template that has one.
-pub fn fill_namespaces(templates: &mut [AccountTemplate]) {
+pub(crate) fn fill_namespaces(templates: &mut [AccountTemplate]) {
     let Some(ns) = templates.iter().find_map(|t| t.namespace.clone()) else {
         return;
     };
@@ -218,7 +218,7 @@ pub fn fill_namespaces(templates: &mut [AccountTemplate]) {
 
 /// What `GET /flows` said: the Flows, or an in-body error (docs/provider-1msg.md §2.7:
 /// `{items, paging, count, total, error}`; CLI reads `items ?? data ?? flows`).
-pub fn parse_flows(body: &Value) -> Result<Vec<AccountFlow>, String> {
+pub(crate) fn parse_flows(body: &Value) -> Result<Vec<AccountFlow>, String> {
     let items = match body {
         Value::Array(items) => items,
         Value::Object(obj) => {
@@ -259,7 +259,7 @@ pub fn parse_flows(body: &Value) -> Result<Vec<AccountFlow>, String> {
 }
 
 /// The query string of `GET /messages` (docs/provider-1msg.md §2.6).
-pub fn history_params(q: &HistoryQuery) -> Vec<(&'static str, String)> {
+pub(crate) fn history_params(q: &HistoryQuery) -> Vec<(&'static str, String)> {
     let mut params = Vec::new();
     if let Some(chat) = &q.chat_id {
         params.push(("chatId", chat.clone()));
@@ -279,7 +279,7 @@ pub fn history_params(q: &HistoryQuery) -> Vec<(&'static str, String)> {
 /// `fromMe` as bool, 1, "1" or "true" (§3.1); `time` and `messageNumber` as
 /// number or numeric string; `metadata` or `meta`. No message list but a
 /// `notice` or an `error` is a channel without history (`Unavailable`).
-pub fn parse_messages(body: &Value) -> Result<History, String> {
+pub(crate) fn parse_messages(body: &Value) -> Result<History, String> {
     let items = match body {
         Value::Array(items) => items.as_slice(),
         Value::Object(obj) => {
@@ -336,7 +336,7 @@ pub fn parse_messages(body: &Value) -> Result<History, String> {
 /// The human message of an error body: `{"error": "..."}`, `{"error": {...}}`
 /// with Meta's fields, `{"message": ...}`, `{"response": {"error": ...}}`, or
 /// plain text (docs/provider-1msg.md §1.4).
-pub fn error_message(raw: &str) -> String {
+pub(crate) fn error_message(raw: &str) -> String {
     let trimmed = raw.trim();
     match serde_json::from_str::<Value>(trimmed) {
         Ok(value) => message_of(&value).unwrap_or_else(|| clip(trimmed)),
@@ -346,7 +346,7 @@ pub fn error_message(raw: &str) -> String {
 }
 
 /// The message carried by a parsed body, if it has one.
-pub fn message_of(value: &Value) -> Option<String> {
+pub(crate) fn message_of(value: &Value) -> Option<String> {
     match value {
         Value::String(s) if !s.trim().is_empty() => Some(clip(s)),
         Value::Object(obj) => {
@@ -374,7 +374,7 @@ pub fn message_of(value: &Value) -> Option<String> {
 
 /// Meta error code inside an error object, for messages that only carry it
 /// there (`error.code` / `error_code`, docs/provider-1msg.md §1.4).
-pub fn error_code(value: &Value) -> Option<i64> {
+pub(crate) fn error_code(value: &Value) -> Option<i64> {
     let obj = value.as_object()?;
     obj.get("code")
         .or_else(|| obj.get("error_code"))

@@ -12,7 +12,7 @@ use crate::provider::{AccountFlow, FlowStatus};
 
 /// What the API keeps beside a Flow's id, name and status.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct FlowAsset {
+pub(super) struct FlowAsset {
     pub categories: Vec<String>,
     #[serde(default)]
     pub endpoint_uri: Option<String>,
@@ -25,7 +25,7 @@ pub struct FlowAsset {
 }
 
 /// Meta's Flow categories (docs/provider-1msg.md §2.7).
-pub const CATEGORIES: [&str; 8] = [
+pub(super) const CATEGORIES: [&str; 8] = [
     "SIGN_UP",
     "SIGN_IN",
     "APPOINTMENT_BOOKING",
@@ -38,7 +38,7 @@ pub const CATEGORIES: [&str; 8] = [
 
 /// A create request, as `POST /flows` carries it.
 #[derive(Debug, Default)]
-pub struct NewFlow {
+pub(crate) struct NewFlow {
     pub name: String,
     pub categories: Vec<String>,
     pub endpoint_uri: Option<String>,
@@ -55,7 +55,7 @@ impl Account {
             .ok_or_else(|| Refusal::BadRequest(format!("Flow {id:?} not found")))
     }
 
-    pub fn create_flow(&mut self, req: NewFlow) -> Result<Value, Refusal> {
+    pub(crate) fn create_flow(&mut self, req: NewFlow) -> Result<Value, Refusal> {
         if req.name.trim().is_empty() {
             return Err(Refusal::BadRequest("name is required".into()));
         }
@@ -110,7 +110,7 @@ impl Account {
     }
 
     /// `GET /flows/{id}`: the Flow with its status, categories and errors.
-    pub fn flow_json_view(&self, id: &str) -> Result<Value, Refusal> {
+    pub(crate) fn flow_json_view(&self, id: &str) -> Result<Value, Refusal> {
         let flow = &self.flows[self.flow_index(id)?];
         let asset = self.flow_assets.get(id).cloned().unwrap_or_default();
         Ok(json!({
@@ -127,7 +127,11 @@ impl Account {
 
     /// `PATCH /flows/{id}/assets`: replaces the Flow JSON. A PUBLISHED Flow
     /// goes back to DRAFT (same id) until it is published again.
-    pub fn update_flow_assets(&mut self, id: &str, flow_json: Value) -> Result<Value, Refusal> {
+    pub(crate) fn update_flow_assets(
+        &mut self,
+        id: &str,
+        flow_json: Value,
+    ) -> Result<Value, Refusal> {
         let i = self.flow_index(id)?;
         match self.flows[i].status {
             FlowStatus::Draft | FlowStatus::Published => {}
@@ -146,7 +150,7 @@ impl Account {
         Ok(json!({"success": true, "validationErrors": errors}))
     }
 
-    pub fn publish_flow(&mut self, id: &str) -> Result<Value, Refusal> {
+    pub(crate) fn publish_flow(&mut self, id: &str) -> Result<Value, Refusal> {
         let i = self.flow_index(id)?;
         let asset = self.flow_assets.get(id).cloned().unwrap_or_default();
         match self.flows[i].status {
@@ -175,7 +179,7 @@ impl Account {
     }
 
     /// `POST /flows/{id}/deprecate`: irreversible; only a PUBLISHED Flow.
-    pub fn deprecate_flow(&mut self, id: &str) -> Result<Value, Refusal> {
+    pub(crate) fn deprecate_flow(&mut self, id: &str) -> Result<Value, Refusal> {
         let i = self.flow_index(id)?;
         if self.flows[i].status != FlowStatus::Published {
             return Err(Refusal::BadRequest(format!(
@@ -188,7 +192,7 @@ impl Account {
     }
 
     /// `DELETE /flows/{id}`: only a DRAFT.
-    pub fn delete_flow(&mut self, id: &str) -> Result<Value, Refusal> {
+    pub(crate) fn delete_flow(&mut self, id: &str) -> Result<Value, Refusal> {
         let i = self.flow_index(id)?;
         if self.flows[i].status != FlowStatus::Draft {
             return Err(Refusal::BadRequest(format!(
@@ -202,7 +206,7 @@ impl Account {
     }
 
     /// `GET /flows/{id}/preview`: a public link, valid 30 days.
-    pub fn preview_flow(&self, id: &str) -> Result<Value, Refusal> {
+    pub(crate) fn preview_flow(&self, id: &str) -> Result<Value, Refusal> {
         let flow = &self.flows[self.flow_index(id)?];
         Ok(json!({
             "id": flow.id,
@@ -213,14 +217,14 @@ impl Account {
         }))
     }
 
-    pub fn flow_categories(&self, id: &str) -> Vec<String> {
+    pub(crate) fn flow_categories(&self, id: &str) -> Vec<String> {
         self.flow_assets
             .get(id)
             .map(|a| a.categories.clone())
             .unwrap_or_else(|| vec!["OTHER".into()])
     }
 
-    pub fn flow_validation_errors(&self, id: &str) -> Vec<Value> {
+    pub(crate) fn flow_validation_errors(&self, id: &str) -> Vec<Value> {
         self.flow_assets
             .get(id)
             .map(|a| a.validation_errors.clone())

@@ -116,7 +116,7 @@ impl AccountSnapshot {
 
 impl Account {
     /// Everything a later run needs to meet this account again.
-    pub fn snapshot(&self, now: Instant) -> AccountSnapshot {
+    pub(crate) fn snapshot(&self, now: Instant) -> AccountSnapshot {
         let templates = self
             .templates
             .values()
@@ -193,7 +193,7 @@ impl Account {
     /// The account a snapshot describes, under this run's timings. Flows in
     /// `extra_flows` that the snapshot lacks (by id) are added, so Flows
     /// declared since the last run exist. `Err` names why it cannot be used.
-    pub fn restore(
+    pub(crate) fn restore(
         snapshot: AccountSnapshot,
         timings: Timings,
         extra_flows: Vec<AccountFlow>,

@@ -46,7 +46,7 @@ pub(crate) fn parse(url: &str) -> Result<Config, StateError> {
 
 /// The URL with any password replaced by `***` (in the authority and in a
 /// `password=` parameter).
-pub fn redact(url: &str) -> String {
+pub(crate) fn redact(url: &str) -> String {
     let mut out = url.to_string();
     if let Some(scheme_end) = out.find("://") {
         let rest = &out[scheme_end + 3..];

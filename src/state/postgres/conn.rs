@@ -24,7 +24,7 @@ pub(crate) struct Io {
 }
 
 impl Io {
-    pub fn new() -> Result<Arc<Io>, StateError> {
+    pub(super) fn new() -> Result<Arc<Io>, StateError> {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name("waform-pg-io")
@@ -43,7 +43,7 @@ impl Io {
 
     /// Opens a session. `closed` is set when the session ends for any
     /// reason (server gone, network cut, our own close).
-    pub fn connect(
+    pub(super) fn connect(
         &self,
         config: &Config,
         location: &str,

@@ -31,8 +31,8 @@ use chrono::{DateTime, Utc};
 use futures_util::{pin_mut, TryStreamExt};
 use tokio_postgres::Client;
 
-pub use config::redact;
-pub use schema::LATEST;
+pub(crate) use config::redact;
+pub(crate) use schema::LATEST;
 
 use super::{
     Delivery, Group, InboundEvent, Intent, IntentStatus, LedgerCounts, LockGuard, LockHolder,

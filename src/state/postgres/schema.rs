@@ -80,7 +80,7 @@ const STEPS: &[&str] = &[
 ];
 
 /// The schema version this waform writes.
-pub const LATEST: i64 = STEPS.len() as i64;
+pub(crate) const LATEST: i64 = STEPS.len() as i64;
 
 /// Advisory lock key serializing migrations of one database.
 const MIGRATE_KEY: i64 = 0x7761_666f_726d_0001;
