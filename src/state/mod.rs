@@ -13,7 +13,7 @@
 //! and its one-apply-per-state lock (an OS file lock) in [`lock`]; locating
 //! the state in [`url`].
 
-pub(crate) mod audience;
+pub mod audience;
 pub(crate) mod error;
 pub(crate) mod event_row;
 pub(crate) mod lock;
