@@ -307,8 +307,11 @@ impl<'a> Applier<'a> {
             None => plan.review.clone(),
         };
         let state = self.inputs.state;
-        let ledger = crate::state::open(state)
-            .with_context(|| format!("cannot open the state ledger {state}"))?;
+        // Shared with each send's commit thread (src/apply/group_commit.rs).
+        let ledger: Arc<dyn SendLedger> = Arc::from(
+            crate::state::open(state)
+                .with_context(|| format!("cannot open the state ledger {state}"))?,
+        );
         // Another apply held the lock: what it did is not in the plan.
         let (plan, observed) = if self.hold_lock(ledger.as_ref(), reporter)? {
             self.plan(cfg, &resend).await?
@@ -470,7 +473,7 @@ impl<'a> Applier<'a> {
             });
             self.check_lock()?;
             let report = dispatcher
-                .run(ledger.as_ref(), job, |r| {
+                .run(&ledger, job, |r| {
                     reporter.event(Event::SendProgress {
                         name: &sp.name,
                         report: r,

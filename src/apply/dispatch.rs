@@ -185,11 +185,11 @@ impl Dispatcher {
     /// Provider answers are outcomes, not errors.
     pub async fn run(
         &self,
-        ledger: &dyn SendLedger,
+        ledger: &Arc<dyn SendLedger>,
         job: SendJob<'_>,
         mut on_progress: impl FnMut(&SendReport),
     ) -> anyhow::Result<SendReport> {
-        let recorded = super::recorded_map(ledger, job.name)?;
+        let recorded = super::recorded_map(ledger.as_ref(), job.name)?;
         let excluded = tally::excluded(job.send, job.base_dir).map_err(|d| anyhow!(d.summary))?;
         let mut rows = tally::audience(job.send, job.base_dir, &excluded, |_| {});
         let (writes, mut written) = mpsc::unbounded_channel::<Write>();
@@ -200,9 +200,9 @@ impl Dispatcher {
             name: job.name.to_string(),
             window: job.window,
             stop: self.stop.clone(),
-            writes,
+            writes: writes.clone(),
         });
-        let mut group = GroupCommit::new(job.name, job.resend_unknown);
+        let mut group = GroupCommit::new(job.name, job.resend_unknown, ledger.clone(), writes)?;
         let slots = Arc::new(Semaphore::new(self.concurrency.max(1)));
         let mut tasks: JoinSet<(bool, Finished)> = JoinSet::new();
         let mut report = SendReport::default();
@@ -212,7 +212,7 @@ impl Dispatcher {
         let mut refused: Option<(u64, String)> = None;
         loop {
             if self.stop.is_halted() {
-                self.halt(ledger, &mut tasks, &mut written, &mut group, &mut report)
+                self.halt(&mut tasks, &mut written, &mut group, &mut report)
                     .await?;
                 return Ok(report);
             }
@@ -227,18 +227,16 @@ impl Dispatcher {
                 biased;
                 _ = self.stop.halted() => {}
                 Some(w) = written.recv() => {
-                    group.push(w);
+                    let mut taken = group.push(w);
                     while let Ok(w) = written.try_recv() {
-                        group.push(w);
+                        taken = taken.and(group.push(w));
                     }
-                    if group.urgent() {
-                        if let Err(e) = group.commit(ledger) {
-                            failure.get_or_insert(e.into());
-                        }
+                    if let Err(e) = taken.and_then(|()| group.commit_if_due()) {
+                        failure.get_or_insert(e.into());
                     }
                 }
                 _ = sleep_until(deadline), if deadline.is_some() => {
-                    if let Err(e) = group.commit(ledger) {
+                    if let Err(e) = group.commit_if_due() {
                         failure.get_or_insert(e.into());
                     }
                 }
@@ -288,10 +286,7 @@ impl Dispatcher {
                 }
             }
         }
-        while let Ok(w) = written.try_recv() {
-            group.push(w);
-        }
-        if let Err(e) = group.commit(ledger) {
+        if let Err(e) = group.finish(&mut written).await {
             failure.get_or_insert(e.into());
         }
         if job.window.gate_expired() {
@@ -353,7 +348,6 @@ impl Dispatcher {
     /// dropped (their requests never start).
     async fn halt(
         &self,
-        ledger: &dyn SendLedger,
         tasks: &mut JoinSet<(bool, Finished)>,
         written: &mut mpsc::UnboundedReceiver<Write>,
         group: &mut GroupCommit,
@@ -365,8 +359,10 @@ impl Dispatcher {
                 count(report, &outcome, kind);
             }
         }
+        // A commit in progress may still put requests in flight.
+        group.wait_idle(written).await?;
         while let Ok(w) = written.try_recv() {
-            group.push(w);
+            group.push(w)?;
         }
         group.discard_intents();
         let now = Utc::now();
@@ -386,9 +382,9 @@ impl Dispatcher {
             .collect();
         report.unknown += abandoned.len() as u64;
         for o in abandoned {
-            group.push(Write::Outcome(o));
+            group.push(Write::Outcome(o))?;
         }
-        group.commit(ledger)?;
+        group.finish(written).await?;
         report.halted = true;
         Ok(())
     }

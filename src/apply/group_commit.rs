@@ -1,16 +1,27 @@
 //! Group commit of apply's ledger writes (docs/exactly-once.md).
 //!
 //! Request tasks hand their writes to one buffer, owned by the dispatcher's
-//! loop; the loop commits whatever has gathered in one transaction. Intents
-//! are committed at once (a request waits for its own), outcomes at the
-//! latest [`MAX_DELAY`] after they arrive or once [`MAX_ROWS`] are waiting.
-//! While one commit runs, the next group gathers, so the number of
-//! transactions follows the disk's speed, not the number of recipients.
+//! loop; whatever has gathered is committed in one transaction. Intents are
+//! committed at once (a request waits for its own), outcomes at the latest
+//! [`MAX_DELAY`] after they arrive or once [`MAX_ROWS`] are waiting.
+//!
+//! Commits run on a thread of their own (the ledger API is synchronous), one
+//! at a time: while one commit runs, the dispatcher keeps starting tasks and
+//! the next group gathers, and it is handed over the moment the previous
+//! commit ends. So a request waits for at most one commit in progress plus
+//! its own, a commit carries every intent that arrived meanwhile, and the
+//! number of transactions follows the database's commit latency, not the
+//! number of recipients. The thread reports a finished commit through the
+//! same channel the tasks write to, before it answers the waiting intents;
+//! so the dispatcher always learns that a request is in flight before that
+//! request's outcome reaches it.
 
 use std::collections::HashSet;
+use std::sync::{mpsc as std_mpsc, Arc};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use tokio::sync::oneshot;
+use tokio::sync::{mpsc, oneshot};
 
 use crate::state::{Group, Intent, IntentStatus, OutcomeRecord, SendLedger, StateError};
 
@@ -24,47 +35,92 @@ pub(crate) enum Write {
     /// The request is about to start; `ack` hears once the intent is durable
     /// (dropped unanswered when the commit failed: then nothing may be sent).
     Intent {
+        /// The row to write.
         intent: Intent,
+        /// Answered once the intent is durable.
         ack: oneshot::Sender<IntentStatus>,
     },
+    /// A request's answer.
     Outcome(OutcomeRecord),
     /// The request certainly did not reach the API (429, refused connection):
     /// the intent is removed so the recipient stays due.
     Withdraw(String),
+    /// The commit thread finished a commit: the phones whose intent it
+    /// recorded (their requests start now), or why nothing was recorded.
+    Committed(Result<Vec<String>, StateError>),
 }
 
-/// Writes gathered for the next commit, plus which recipients have a
-/// durable intent and no outcome yet (the requests in flight).
+/// Everything one commit writes, owned by the commit thread while it runs.
+struct Batch {
+    intents: Vec<Intent>,
+    acks: Vec<oneshot::Sender<IntentStatus>>,
+    outcomes: Vec<OutcomeRecord>,
+    withdrawn: Vec<String>,
+}
+
+/// Writes gathered for the next commit, the commit in progress, and which
+/// recipients have a durable intent and no outcome yet (the requests in
+/// flight).
 pub(crate) struct GroupCommit {
     send: String,
-    replace_unknown: bool,
     intents: Vec<Intent>,
     acks: Vec<oneshot::Sender<IntentStatus>>,
     outcomes: Vec<OutcomeRecord>,
     withdrawn: Vec<String>,
     oldest: Option<Instant>,
     in_flight: HashSet<String>,
+    /// A commit has been handed to the thread and has not reported back.
+    busy: bool,
+    jobs: Option<std_mpsc::Sender<Batch>>,
+    thread: Option<JoinHandle<()>>,
 }
 
 impl GroupCommit {
-    pub(crate) fn new(send: &str, replace_unknown: bool) -> Self {
-        GroupCommit {
+    /// Starts the commit thread of one send; it reports finished commits
+    /// as [`Write::Committed`] on `done` (the channel the tasks write to).
+    ///
+    /// # Errors
+    /// The thread cannot be started.
+    pub(crate) fn new(
+        send: &str,
+        replace_unknown: bool,
+        ledger: Arc<dyn SendLedger>,
+        done: mpsc::UnboundedSender<Write>,
+    ) -> std::io::Result<Self> {
+        let (jobs, incoming) = std_mpsc::channel::<Batch>();
+        let name = send.to_string();
+        let thread = std::thread::Builder::new()
+            .name("waform-commit".into())
+            .spawn(move || {
+                for batch in incoming {
+                    commit_batch(ledger.as_ref(), &name, replace_unknown, batch, &done);
+                }
+            })?;
+        Ok(GroupCommit {
             send: send.to_string(),
-            replace_unknown,
             intents: Vec::new(),
             acks: Vec::new(),
             outcomes: Vec::new(),
             withdrawn: Vec::new(),
             oldest: None,
             in_flight: HashSet::new(),
-        }
+            busy: false,
+            jobs: Some(jobs),
+            thread: Some(thread),
+        })
     }
 
+    /// The send whose writes these are.
     pub(crate) fn send(&self) -> &str {
         &self.send
     }
 
-    pub(crate) fn push(&mut self, write: Write) {
+    /// Takes one write.
+    ///
+    /// # Errors
+    /// A finished commit that failed: nothing of it was recorded and its
+    /// requests were told so (they never start).
+    pub(crate) fn push(&mut self, write: Write) -> Result<(), StateError> {
         match write {
             Write::Intent { intent, ack } => {
                 self.intents.push(intent);
@@ -80,21 +136,31 @@ impl GroupCommit {
                 self.withdrawn.push(phone);
                 self.oldest.get_or_insert_with(Instant::now);
             }
+            Write::Committed(result) => {
+                self.busy = false;
+                self.in_flight.extend(result?);
+            }
         }
+        Ok(())
     }
 
     /// Whether a commit should run now rather than at [`GroupCommit::deadline`]:
     /// a request waits for its intent, and a withdrawal (a 429, rare) is what
     /// keeps a certainly-unsent recipient from looking in doubt after a crash.
-    pub(crate) fn urgent(&self) -> bool {
+    fn urgent(&self) -> bool {
         !self.intents.is_empty() || !self.withdrawn.is_empty() || self.outcomes.len() >= MAX_ROWS
     }
 
-    /// When the oldest waiting outcome must be durable.
+    /// When the oldest waiting outcome must be durable; `None` while a
+    /// commit runs (its end wakes the dispatcher, which then looks again).
     pub(crate) fn deadline(&self) -> Option<Instant> {
+        if self.busy {
+            return None;
+        }
         self.oldest.map(|t| t + MAX_DELAY)
     }
 
+    /// Nothing is waiting to be committed.
     pub(crate) fn is_empty(&self) -> bool {
         self.intents.is_empty() && self.outcomes.is_empty() && self.withdrawn.is_empty()
     }
@@ -111,35 +177,141 @@ impl GroupCommit {
         self.in_flight.iter()
     }
 
-    /// Commits everything gathered in one transaction and answers the
-    /// waiting intents.
+    /// Hands what has gathered to the commit thread if no commit runs and
+    /// it is due (urgent, or its deadline has passed).
     ///
     /// # Errors
-    /// The ledger's; nothing of the group is then recorded, and the waiting
-    /// requests are told so (their acks are dropped) and never start.
-    pub(crate) fn commit(&mut self, ledger: &dyn SendLedger) -> Result<(), StateError> {
-        if self.is_empty() {
-            return Ok(());
-        }
-        let intents = std::mem::take(&mut self.intents);
-        let acks = std::mem::take(&mut self.acks);
-        let outcomes = std::mem::take(&mut self.outcomes);
-        let withdrawn = std::mem::take(&mut self.withdrawn);
-        self.oldest = None;
-        let statuses = ledger.commit_group(&Group {
-            send: &self.send,
-            outcomes: &outcomes,
-            withdrawn: &withdrawn,
-            intents: &intents,
-            replace_unknown: self.replace_unknown,
-        })?;
-        for ((intent, ack), status) in intents.into_iter().zip(acks).zip(statuses) {
-            if status == IntentStatus::Recorded {
-                self.in_flight.insert(intent.phone);
-            }
-            // A task that is gone (aborted) has nothing to start.
-            let _ = ack.send(status);
+    /// The commit thread has stopped; nothing more can be recorded.
+    pub(crate) fn commit_if_due(&mut self) -> Result<(), StateError> {
+        let due = self.urgent() || self.deadline().is_some_and(|d| d <= Instant::now());
+        if due {
+            self.start()?;
         }
         Ok(())
+    }
+
+    /// Hands whatever has gathered to the commit thread (if no commit runs
+    /// and anything is waiting).
+    fn start(&mut self) -> Result<(), StateError> {
+        if self.busy || self.is_empty() {
+            return Ok(());
+        }
+        let batch = Batch {
+            intents: std::mem::take(&mut self.intents),
+            acks: std::mem::take(&mut self.acks),
+            outcomes: std::mem::take(&mut self.outcomes),
+            withdrawn: std::mem::take(&mut self.withdrawn),
+        };
+        self.oldest = None;
+        let sent = self.jobs.as_ref().is_some_and(|j| j.send(batch).is_ok());
+        if !sent {
+            return Err(StateError::Backend {
+                backend: "apply",
+                source: "the ledger's commit thread stopped".into(),
+            });
+        }
+        self.busy = true;
+        Ok(())
+    }
+
+    /// Commits everything still waiting and returns once it is durable
+    /// (the end of a send, or of a halt). `written` is the channel the
+    /// tasks and the commit thread write to.
+    ///
+    /// # Errors
+    /// The first failed commit.
+    pub(crate) async fn finish(
+        &mut self,
+        written: &mut mpsc::UnboundedReceiver<Write>,
+    ) -> Result<(), StateError> {
+        let mut first_err = None;
+        loop {
+            self.settle(written, &mut first_err).await;
+            if self.is_empty() {
+                break;
+            }
+            if let Err(e) = self.start() {
+                first_err.get_or_insert(e);
+                break;
+            }
+        }
+        first_err.map_or(Ok(()), Err)
+    }
+
+    /// Waits until no commit runs, taking the writes that arrive meanwhile.
+    async fn settle(
+        &mut self,
+        written: &mut mpsc::UnboundedReceiver<Write>,
+        first_err: &mut Option<StateError>,
+    ) {
+        while self.busy {
+            let Some(w) = written.recv().await else {
+                break;
+            };
+            if let Err(e) = self.push(w) {
+                first_err.get_or_insert(e);
+            }
+        }
+    }
+
+    /// Waits for the commit in progress, if any (see [`GroupCommit::finish`]).
+    ///
+    /// # Errors
+    /// That commit failed.
+    pub(crate) async fn wait_idle(
+        &mut self,
+        written: &mut mpsc::UnboundedReceiver<Write>,
+    ) -> Result<(), StateError> {
+        let mut first_err = None;
+        self.settle(written, &mut first_err).await;
+        first_err.map_or(Ok(()), Err)
+    }
+}
+
+impl Drop for GroupCommit {
+    /// Lets a commit in progress end before the send's run returns, so the
+    /// ledger is never written after apply moved on (or released its lock).
+    fn drop(&mut self) {
+        self.jobs = None;
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// One commit on the commit thread: report the result on `done` first,
+/// then answer the waiting intents (dropped unanswered on failure).
+fn commit_batch(
+    ledger: &dyn SendLedger,
+    send: &str,
+    replace_unknown: bool,
+    batch: Batch,
+    done: &mpsc::UnboundedSender<Write>,
+) {
+    let result = ledger.commit_group(&Group {
+        send,
+        outcomes: &batch.outcomes,
+        withdrawn: &batch.withdrawn,
+        intents: &batch.intents,
+        replace_unknown,
+    });
+    match result {
+        Ok(statuses) => {
+            let recorded = batch
+                .intents
+                .iter()
+                .zip(&statuses)
+                .filter(|(_, s)| **s == IntentStatus::Recorded)
+                .map(|(i, _)| i.phone.clone())
+                .collect();
+            let _ = done.send(Write::Committed(Ok(recorded)));
+            for (ack, status) in batch.acks.into_iter().zip(statuses) {
+                // A task that is gone (aborted) has nothing to start.
+                let _ = ack.send(status);
+            }
+        }
+        Err(e) => {
+            let _ = done.send(Write::Committed(Err(e)));
+        }
     }
 }

@@ -734,7 +734,8 @@ fn the_dispatcher_messages_only_planned_recipients() {
     }
     planned.seal();
     let provider = std::sync::Arc::new(Recording::default());
-    let ledger = Ledger::open(&ctx.path().join("state.db")).expect("ledger");
+    let ledger = std::sync::Arc::new(Ledger::open(&ctx.path().join("state.db")).expect("ledger"));
+    let shared: std::sync::Arc<dyn waform::state::SendLedger> = ledger.clone();
     let dispatcher = Dispatcher {
         provider: provider.clone(),
         limiter: std::sync::Arc::new(waform::apply::ratelimit::RateLimiter::new(0.0)),
@@ -766,7 +767,7 @@ fn the_dispatcher_messages_only_planned_recipients() {
         .build()
         .expect("runtime");
     let report = rt
-        .block_on(dispatcher.run(&ledger, job, |_| {}))
+        .block_on(dispatcher.run(&shared, job, |_| {}))
         .expect("runs");
     assert_eq!(report.accepted, 6);
     assert_eq!(report.not_in_plan, 4);

@@ -155,26 +155,6 @@ pub(crate) async fn apply_ack(
     Ok(n > 0)
 }
 
-/// Applies acks stored before the outcome carrying their message id was.
-pub(crate) async fn replay_acks(tx: &Transaction<'_>, message_ids: &[String]) -> PgResult<()> {
-    let rows = tx
-        .query(
-            "SELECT message_id, status, error, coalesce(event_at, received_at) FROM events
-             WHERE kind = 'ack' AND message_id = ANY($1) ORDER BY id",
-            &[&message_ids],
-        )
-        .await?;
-    for r in rows {
-        let status: Option<String> = r.get(1);
-        if let Some(status) = status.as_deref().and_then(Delivery::parse) {
-            let id: String = r.get(0);
-            let error: Option<String> = r.get(2);
-            apply_ack(tx, &id, status, error.as_deref(), r.get(3)).await?;
-        }
-    }
-    Ok(())
-}
-
 /// Stores the form on the row this submission belongs to: the row with
 /// this token and the submitter's phone, or else the only row with this
 /// token; a token shared by several rows without a phone to tell them

@@ -13,6 +13,7 @@
 //! batches, a receiver's group commit), so a pool would add nothing. A
 //! session that died is replaced on the next call.
 
+mod acks;
 mod audience;
 mod config;
 mod conn;
@@ -73,6 +74,8 @@ struct Session {
     /// Counts reconnections: what a session created (temporary tables) is
     /// gone in the next generation.
     generation: u64,
+    /// The group commit's statements, once prepared on this session.
+    statements: Option<sends::Statements>,
 }
 
 /// The PostgreSQL state. See the module docs.
@@ -162,6 +165,7 @@ impl PgLedger {
                 client,
                 closed,
                 generation: 0,
+                statements: None,
             }),
             lock_key,
         })
@@ -181,6 +185,7 @@ impl PgLedger {
                 client,
                 closed,
                 generation,
+                statements: None,
             };
         }
         Ok(s)
@@ -303,11 +308,16 @@ impl SendLedger for PgLedger {
     }
 
     fn commit_group(&self, group: &Group<'_>) -> Result<Vec<IntentStatus>, StateError> {
-        in_transaction!(self, tx => {
-            sends::update_outcomes(&tx, group.outcomes).await?;
-            sends::delete_intents(&tx, group.send, group.withdrawn).await?;
-            sends::insert_intents(&tx, group.intents, group.replace_unknown).await?
+        let mut guard = self.session()?;
+        let s = &mut *guard;
+        wait(async {
+            let st = match &mut s.statements {
+                Some(st) => st,
+                none => none.insert(sends::Statements::prepare(&s.client).await?),
+            };
+            sends::commit_group(&s.client, st, group).await
         })
+        .map_err(pg_err)
     }
 
     fn visit_rows(&self, send: &str, f: &mut dyn FnMut(&str, Recorded)) -> Result<(), StateError> {
