@@ -28,6 +28,7 @@ use crate::account::Account;
 use crate::config::Config;
 use crate::exit::ExitStatus;
 use crate::plan::file::PlanFile;
+use crate::plan::target::SendTarget;
 use crate::plan::{Observed, Plan, PlanInputs, SendState, TemplateAction};
 use crate::state::{SendLedger, StateLocation};
 
@@ -236,6 +237,14 @@ impl<'a> Applier<'a> {
         let Some(review) = &pf.review else {
             bail!("the plan file has no list of its recipients (an older waform made it); run `waform plan --out` again");
         };
+        // Apply sends with the targets the plan resolved, never its own.
+        if pf.plan.sends.iter().any(|s| {
+            s.target.is_none()
+                && s.state != SendState::Blocked
+                && s.counts.due + s.counts.waiting > 0
+        }) {
+            bail!("the plan file does not name the templates and Flows its sends use (an older waform made it); run `waform plan --out` again");
+        }
         if pf.plan.fingerprints.config != plan.fingerprints.config {
             if let Some(file) = review.sends.iter().find_map(|(name, sr)| {
                 cfg.raw
@@ -283,7 +292,7 @@ impl<'a> Applier<'a> {
         let settings = &self.inputs.settings;
         let stop = &self.inputs.stop;
         let resend = self.resend(first);
-        let (plan, observed) = self.plan(cfg, &resend).await?;
+        let (plan, _) = self.plan(cfg, &resend).await?;
         self.check_plan_file(cfg, &plan)?;
         if first {
             reporter.event(Event::Plan(&plan));
@@ -313,11 +322,23 @@ impl<'a> Applier<'a> {
                 .with_context(|| format!("cannot open the state ledger {state}"))?,
         );
         // Another apply held the lock: what it did is not in the plan.
-        let (plan, observed) = if self.hold_lock(ledger.as_ref(), reporter)? {
-            self.plan(cfg, &resend).await?
+        let plan = if self.hold_lock(ledger.as_ref(), reporter)? {
+            self.plan(cfg, &resend).await?.0
         } else {
-            (plan, observed)
+            plan
         };
+        // The plan whose targets every message is built from: the reviewed
+        // file, or this pass's own plan (made under the lock).
+        let executed: &Plan = match self.inputs.plan_file {
+            Some(pf) => &pf.plan,
+            None => &plan,
+        };
+        let targets: HashMap<String, SendTarget> = executed
+            .sends
+            .iter()
+            .filter_map(|s| Some((s.name.clone(), s.target.clone()?)))
+            .collect();
+        let mut learnt = message::Learnt::default();
         // Intents without outcomes are requests a killed apply may have made.
         let dangling = ledger.mark_dangling_intents_unknown()?;
         if dangling > 0 {
@@ -328,7 +349,9 @@ impl<'a> Applier<'a> {
 
         if plan.flow_changes.iter().any(|f| f.is_change()) {
             reporter.event(Event::Stage(Stage::Flows));
-            super::flows::apply(provider, &plan, &mut |l| reporter.event(Event::Step(l))).await?;
+            learnt.flow_ids =
+                super::flows::apply(provider, &plan, &mut |l| reporter.event(Event::Step(l)))
+                    .await?;
         }
         reporter.event(Event::Stage(Stage::Templates));
         let submitted =
@@ -352,6 +375,12 @@ impl<'a> Applier<'a> {
                     &mut |l| reporter.event(Event::Step(l)),
                 )
                 .await?;
+                learnt.approved.extend(
+                    review
+                        .approved
+                        .iter()
+                        .map(|(n, l, ns)| ((n.clone(), l.clone()), ns.clone())),
+                );
                 if !review.rejected.is_empty() {
                     status = ExitStatus::Failure;
                 }
@@ -379,10 +408,24 @@ impl<'a> Applier<'a> {
             .map(|s| (s.name.clone(), s.counts.due + s.counts.waiting))
             .collect();
         // Review results change what is due and what may be deleted.
-        let (plan, observed) = if waiting.is_empty() {
-            (plan, observed)
+        let plan = if waiting.is_empty() {
+            plan
         } else {
-            self.plan(cfg, &resend).await?
+            let (plan, observed) = self.plan(cfg, &resend).await?;
+            // The templates this apply submitted or found in review, read
+            // again: approved without a wait (--no-wait), they are learnt too.
+            for t in observed.templates.iter().filter(|t| {
+                t.status == crate::provider::TemplateStatus::Approved
+                    && waiting
+                        .iter()
+                        .any(|(n, l)| *n == t.name && *l == t.language)
+            }) {
+                learnt
+                    .approved
+                    .entry((t.name.clone(), t.language.clone()))
+                    .or_insert_with(|| t.namespace.clone());
+            }
+            plan
         };
         templates::delete(provider, &plan, &mut |l| reporter.event(Event::Step(l))).await?;
 
@@ -436,13 +479,17 @@ impl<'a> Applier<'a> {
                 status = ExitStatus::Failure;
                 continue;
             }
-            let message = message::build(
-                cfg,
-                &sp.name,
-                send,
-                sp.flow_id.as_deref(),
-                &observed.templates,
-            )?;
+            let message = match message::build(&sp.name, send, targets.get(&sp.name), &learnt) {
+                Ok(message) => message,
+                Err(e) => {
+                    reporter.event(Event::SendUnresolved {
+                        name: &sp.name,
+                        why: &e.to_string(),
+                    });
+                    status = ExitStatus::Failure;
+                    continue;
+                }
+            };
             let cap = match self.inputs.plan_file {
                 // The plan showed these as going out now or once the template
                 // is approved; apply never messages more than that.

@@ -3,6 +3,8 @@
 //! replaces the JSON in place (same id; templates untouched) and publishes
 //! again.
 
+use std::collections::HashMap;
+
 use anyhow::bail;
 use serde_json::Value;
 
@@ -10,11 +12,14 @@ use crate::plan::flows::{FlowAction, FlowChange};
 use crate::plan::Plan;
 use crate::provider::{NewFlow, Provider};
 
+/// Applies the plan's Flow changes. Returns the ids of the Flows it
+/// created, by key, for the sends that open them.
 pub(crate) async fn apply(
     provider: &dyn Provider,
     plan: &Plan,
     log: &mut dyn FnMut(String),
-) -> anyhow::Result<()> {
+) -> anyhow::Result<HashMap<String, String>> {
+    let mut created = HashMap::new();
     for f in plan.flow_changes.iter().filter(|f| f.is_change()) {
         // A deprecate carries no JSON.
         let json: Value = serde_json::from_str(&f.json).unwrap_or(Value::Null);
@@ -34,6 +39,7 @@ pub(crate) async fn apply(
                     f.key, f.name, written.id
                 ));
                 refuse_invalid(f, &written.validation_errors)?;
+                created.insert(f.key.clone(), written.id.clone());
                 written.id
             }
             (FlowAction::Update, Some(id)) => {
@@ -61,7 +67,7 @@ pub(crate) async fn apply(
             ));
         }
     }
-    Ok(())
+    Ok(created)
 }
 
 /// Meta's validation errors stop the apply before anything uses the Flow.

@@ -1,84 +1,111 @@
-//! The message a due send carries: its account template (name, language,
-//! namespace, flow-button index) or its Flow with the fallback template
-//! for a closed 24-hour window (docs/meta-rules.md).
+//! The message a due send carries, built from the target its plan resolved
+//! (docs/ARCHITECTURE.md, "The plan is all apply needs"): the account
+//! template (name, language, namespace, flow-button index) or the Flow
+//! with the fallback template for a closed 24-hour window
+//! (docs/meta-rules.md). Nothing is looked up again here; the only values
+//! filled in are the ones this apply's own steps produced ([`Learnt`]).
+
+use std::collections::HashMap;
 
 use anyhow::{anyhow, bail};
 
 use super::sends::{FlowTarget, Message, TemplateTarget};
 use crate::config::types::SendSpec;
-use crate::config::Config;
-use crate::plan::diff::{resolve_template, Resolved};
-use crate::provider::AccountTemplate;
+use crate::plan::target::{PlannedTemplate, SendTarget};
 
-/// Builds the message of send `name` against the templates the account
-/// has now.
+/// What this apply's own steps produced that a plan could not know.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Learnt {
+    /// Templates its review saw approved, by (name, language), with the
+    /// namespace the account gave.
+    pub(crate) approved: HashMap<(String, String), Option<String>>,
+    /// Flows it created, by key in `flows:`, with the id the create answered.
+    pub(crate) flow_ids: HashMap<String, String>,
+}
+
+impl Learnt {
+    fn approved(&self, name: &str, language: &str) -> Option<Option<String>> {
+        self.approved
+            .get(&(name.to_string(), language.to_string()))
+            .cloned()
+    }
+}
+
+fn template(
+    name: &str,
+    planned: &PlannedTemplate,
+    learnt: &Learnt,
+    body_params: &[String],
+    button: Option<&crate::config::types::FlowButton>,
+) -> anyhow::Result<TemplateTarget> {
+    let version = planned
+        .version(|n, l| learnt.approved(n, l))
+        .ok_or_else(|| {
+            anyhow!(
+                "send {name}: template {} ({}) is not approved yet and this apply did not see it approved",
+                planned.name,
+                planned.language
+            )
+        })?;
+    TemplateTarget::new(
+        version.name,
+        planned.language.clone(),
+        version.namespace,
+        version.flow_button,
+        body_params,
+        button,
+    )
+}
+
+/// Builds the message of send `name` from its planned `target` and the
+/// send's own content (body parameters, Flow message texts).
 ///
 /// # Errors
-/// The send's template is not declared or not ready, or its Flow id is
-/// unknown.
+/// The plan resolved no target, the template it waits for was not
+/// approved by this apply, or the Flow id is unknown.
 pub(crate) fn build(
-    cfg: &Config,
     name: &str,
     send: &SendSpec,
-    flow_id: Option<&str>,
-    observed_templates: &[AccountTemplate],
+    target: Option<&SendTarget>,
+    learnt: &Learnt,
 ) -> anyhow::Result<Message> {
+    let Some(target) = target else {
+        bail!("send {name}: the plan resolved no template or Flow to send with");
+    };
     if let Some(spec) = &send.flow_message {
-        let fallback = match &send.fallback {
-            Some(fb) => {
-                match resolve_template(&cfg.raw, &fb.template, &fb.language, observed_templates) {
-                    Resolved::Ready {
-                        name,
-                        namespace,
-                        flow_button,
-                    } => Some(TemplateTarget::new(
-                        name,
-                        fb.language.clone(),
-                        namespace,
-                        flow_button,
-                        &fb.body_params,
-                        fb.flow_button.as_ref(),
-                    )?),
-                    _ => None,
-                }
-            }
-            None => None,
+        let planned = target
+            .flow
+            .as_ref()
+            .ok_or_else(|| anyhow!("send {name}: the plan resolved no Flow"))?;
+        let flow_id = planned
+            .id
+            .clone()
+            .or_else(|| learnt.flow_ids.get(&planned.key).cloned())
+            .ok_or_else(|| anyhow!("send {name}: the id of Flow `{}` is unknown", planned.key))?;
+        let fallback = match (&send.fallback, &target.template) {
+            (Some(fb), Some(planned)) => Some(template(
+                name,
+                planned,
+                learnt,
+                &fb.body_params,
+                fb.flow_button.as_ref(),
+            )?),
+            _ => None,
         };
-        let flow_id = flow_id
-            .ok_or_else(|| anyhow!("send {name}: the Flow id is unknown"))?
-            .to_string();
         return Ok(Message::Flow {
             flow: Box::new(FlowTarget::new(flow_id, spec)?),
             fallback,
         });
     }
-    let logical = send
+    let planned = target
         .template
-        .as_deref()
-        .ok_or_else(|| anyhow!("send {name} has no template"))?;
-    let template = cfg
-        .raw
-        .templates
-        .get(logical)
-        .ok_or_else(|| anyhow!("template {logical} is not declared"))?;
-    let language = send
-        .language
-        .clone()
-        .or_else(|| template.languages.keys().next().cloned())
-        .unwrap_or_default();
-    match resolve_template(&cfg.raw, logical, &language, observed_templates) {
-        Resolved::Ready {
-            name: account_name,
-            namespace,
-            flow_button,
-        } => Ok(Message::Template(TemplateTarget::new(
-            account_name,
-            language,
-            namespace,
-            flow_button,
-            &send.body_params,
-            send.flow_button.as_ref(),
-        )?)),
-        Resolved::Waiting(why) | Resolved::Blocked(why) => bail!("send {name}: {why}"),
-    }
+        .as_ref()
+        .ok_or_else(|| anyhow!("send {name}: the plan resolved no template"))?;
+    Ok(Message::Template(template(
+        name,
+        planned,
+        learnt,
+        &send.body_params,
+        send.flow_button.as_ref(),
+    )?))
 }

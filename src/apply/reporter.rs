@@ -72,6 +72,14 @@ pub enum Event<'a> {
         /// How many are due now.
         due: u64,
     },
+    /// A due send's planned target cannot be completed (the template it
+    /// waits for was not approved by this apply): not sent.
+    SendUnresolved {
+        /// The send.
+        name: &'a str,
+        /// Why, naming the template or Flow.
+        why: &'a str,
+    },
     /// A send's recipient file changed after the plan: not sent.
     SendStale {
         /// The send.

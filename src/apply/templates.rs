@@ -44,7 +44,8 @@ pub(crate) async fn create(
 /// How the approval wait ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Review {
-    pub approved: Vec<(String, String)>,
+    /// (name, language, namespace) approved during the wait.
+    pub approved: Vec<(String, String, Option<String>)>,
     pub rejected: Vec<(String, String, String)>,
     /// Still in review when the timeout came.
     pub pending: Vec<(String, String)>,
@@ -94,7 +95,7 @@ pub(crate) async fn wait_for_review(
                         started.elapsed().as_secs()
                     ));
                     open.remove(&key);
-                    review.approved.push(key);
+                    review.approved.push((key.0, key.1, t.namespace.clone()));
                 }
                 TemplateStatus::Rejected | TemplateStatus::Disabled | TemplateStatus::Paused => {
                     let reason = t

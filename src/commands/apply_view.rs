@@ -96,6 +96,9 @@ impl Reporter for TerminalView {
             Event::SendNotReviewed { name, due } => waform::outln!(
                 "  {name}: {due} due now but not in the reviewed plan; run apply again to send them"
             ),
+            Event::SendUnresolved { why, .. } => {
+                waform::errln!("error: {why}; nothing of this send was sent")
+            }
             Event::SendStale { name, file } => waform::errln!(
                 "error: send {name}: plan is stale: {file} changed after the plan; run plan again. Nothing of this send was sent."
             ),

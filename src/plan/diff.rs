@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 
 use super::desired::{self, DesiredTemplate};
 use super::model::*;
+use super::target::{ApprovedVersion, PlannedFlow, PlannedTemplate, Review, SendTarget};
 use crate::config::types::{Button, FlowMode, Naming, RawConfig};
 use crate::provider::{AccountFlow, AccountTemplate, FlowList, FlowStatus, TemplateStatus};
 
@@ -37,14 +38,18 @@ pub struct Tally {
 /// The template a send will use, as found on the account.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Resolved {
-    Ready {
-        name: String,
-        namespace: Option<String>,
-        flow_button: Option<usize>,
-    },
-    Waiting(String),
+    /// Sendable now: approved, or an approved earlier version stands in
+    /// while the described one is in review.
+    Ready(PlannedTemplate),
+    /// Nothing approved yet: the send waits for the review of this
+    /// template (why, for the plan).
+    Waiting(PlannedTemplate, String),
+    /// Cannot go out (why).
     Blocked(String),
 }
+
+/// The status line of a managed Flow this apply creates.
+pub(crate) const CREATED_BY_APPLY: &str = "created by this apply";
 
 /// Computes the plan.
 pub fn diff(
@@ -305,7 +310,7 @@ fn flow_checks(
                 let managed = flow_ref.is_managed();
                 let publishes = managed && flow_ref.publish.unwrap_or(true);
                 match found {
-                    None if managed => check.status = "created by this apply".into(),
+                    None if managed => check.status = CREATED_BY_APPLY.into(),
                     Some(f) if publishes && f.status == FlowStatus::Draft => {
                         check.id = Some(f.id.clone());
                         check.name = Some(f.name.clone());
@@ -378,7 +383,7 @@ pub(crate) fn resolve_template(
         desired::body_variables(&wanted),
         desired::flow_button_index(&wanted).is_some(),
     );
-    let ready = |t: &AccountTemplate| Resolved::Ready {
+    let approved = |t: &AccountTemplate| ApprovedVersion {
         name: t.name.clone(),
         namespace: t.namespace.clone(),
         flow_button: desired::flow_button_index(&t.components),
@@ -392,8 +397,26 @@ pub(crate) fn resolve_template(
                 "template {name} ({language}) on the account differs from the config (conflict)"
             ));
         }
-        return ready(t);
+        let v = approved(t);
+        return Resolved::Ready(PlannedTemplate {
+            name: v.name,
+            language: language.to_string(),
+            review: Review::Approved,
+            namespace: v.namespace,
+            flow_button: v.flow_button,
+            interim: None,
+        });
     }
+    // The described version, once its review (in this apply or a later
+    // one) approves it.
+    let in_review = |interim: Option<ApprovedVersion>| PlannedTemplate {
+        name: name.clone(),
+        language: language.to_string(),
+        review: Review::InReview,
+        namespace: None,
+        flow_button: desired::flow_button_index(&wanted),
+        interim,
+    };
     let mut older: Vec<&AccountTemplate> = account
         .iter()
         .filter(|t| {
@@ -409,7 +432,7 @@ pub(crate) fn resolve_template(
         .collect();
     older.sort_by(|a, b| a.name.cmp(&b.name));
     if let Some(t) = older.first() {
-        return ready(t);
+        return Resolved::Ready(in_review(Some(approved(t))));
     }
     match current.map(|t| &t.status) {
         Some(TemplateStatus::Rejected) => Resolved::Blocked(format!(
@@ -421,10 +444,25 @@ pub(crate) fn resolve_template(
         Some(TemplateStatus::Paused) | Some(TemplateStatus::Disabled) => Resolved::Blocked(
             format!("template {name} ({language}) is paused or disabled by Meta"),
         ),
-        _ => Resolved::Waiting(format!(
-            "waiting for template {name} ({language}) to be approved"
-        )),
+        _ => Resolved::Waiting(
+            in_review(None),
+            format!("waiting for template {name} ({language}) to be approved"),
+        ),
     }
+}
+
+/// The language a template send uses: its own `language`, else the
+/// template's first (the one place this default is decided).
+fn send_language(config: &RawConfig, logical: &str, language: Option<&str>) -> String {
+    language
+        .map(str::to_string)
+        .or_else(|| {
+            config
+                .templates
+                .get(logical)
+                .and_then(|t| t.languages.keys().next().cloned())
+        })
+        .unwrap_or_default()
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -449,6 +487,7 @@ fn send_plan(
         template: None,
         language: None,
         flow_id: None,
+        target: None,
         state: SendState::Due,
         at: send.at.clone(),
         expires: send.expires.clone(),
@@ -466,43 +505,48 @@ fn send_plan(
     };
     let mut blocked: Option<String> = None;
     let mut waiting: Option<String> = None;
-    if let Some(fm) = &send.flow_message {
-        plan.flow_id = flows
-            .iter()
-            .find(|f| f.key == fm.flow)
-            .and_then(|f| f.id.clone());
-        if let Some(err) = flow_errors.get(&fm.flow) {
-            blocked = Some(err.clone());
-        } else if plan.flow_id.is_none() {
-            blocked = Some(format!("Flow `{}` has no id and the account's Flow list could not be read to find it by name", fm.flow));
+    let mut target = SendTarget::default();
+    // Once, here: apply builds messages from this target and never looks
+    // a template or Flow up again.
+    let mut resolve = |logical: &str, language: &str, prefix: &str| match resolve_template(
+        config,
+        logical,
+        language,
+        &observed.templates,
+    ) {
+        Resolved::Ready(t) => target.template = Some(t),
+        Resolved::Waiting(t, why) => {
+            target.template = Some(t);
+            waiting = Some(format!("{prefix}{why}"));
         }
+        Resolved::Blocked(why) => {
+            blocked = blocked.take().or(Some(format!("{prefix}{why}")));
+        }
+    };
+    if let Some(fm) = &send.flow_message {
+        let check = flows.iter().find(|f| f.key == fm.flow);
+        plan.flow_id = check.and_then(|f| f.id.clone());
+        // A managed Flow this apply creates: its id is the create's answer.
+        let created = check.is_some_and(|f| f.id.is_none() && f.status == CREATED_BY_APPLY);
         if let Some(fb) = &send.fallback {
             plan.language = Some(fb.language.clone());
             // Without its fallback approved, everyone outside the window
             // would be recorded rejected for good: the send waits for it.
-            match resolve_template(config, &fb.template, &fb.language, &observed.templates) {
-                Resolved::Ready { name, .. } => plan.template = Some(name),
-                Resolved::Waiting(why) => waiting = Some(format!("fallback: {why}")),
-                Resolved::Blocked(why) => blocked = blocked.or(Some(format!("fallback: {why}"))),
-            }
+            resolve(&fb.template, &fb.language, "fallback: ");
         }
+        if let Some(err) = flow_errors.get(&fm.flow) {
+            blocked = Some(err.clone());
+        } else if plan.flow_id.is_none() && !created {
+            blocked = Some(format!("Flow `{}` has no id and the account's Flow list could not be read to find it by name", fm.flow));
+        }
+        target.flow = Some(PlannedFlow {
+            key: fm.flow.clone(),
+            id: plan.flow_id.clone(),
+        });
     } else if let Some(logical) = &send.template {
-        let language = send
-            .language
-            .clone()
-            .or_else(|| {
-                config
-                    .templates
-                    .get(logical)
-                    .and_then(|t| t.languages.keys().next().cloned())
-            })
-            .unwrap_or_default();
+        let language = send_language(config, logical, send.language.as_deref());
         plan.language = Some(language.clone());
-        match resolve_template(config, logical, &language, &observed.templates) {
-            Resolved::Ready { name, .. } => plan.template = Some(name),
-            Resolved::Waiting(why) => waiting = Some(why),
-            Resolved::Blocked(why) => blocked = Some(why),
-        }
+        resolve(logical, &language, "");
         for b in config
             .templates
             .get(logical)
@@ -516,6 +560,14 @@ fn send_plan(
                 }
             }
         }
+    }
+    plan.template = target
+        .template
+        .as_ref()
+        .and_then(|t| t.planned_name())
+        .map(str::to_string);
+    if blocked.is_none() {
+        plan.target = Some(target);
     }
     let parse = |s: &Option<String>| {
         s.as_deref()

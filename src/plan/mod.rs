@@ -11,6 +11,7 @@ pub(crate) mod model;
 pub mod planned;
 pub mod render;
 pub(crate) mod tally;
+pub mod target;
 
 pub use build::{build, PlanInputs};
 pub use diff::{diff, Observed, Tally};

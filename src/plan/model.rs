@@ -144,6 +144,10 @@ pub struct SendPlan {
     pub language: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub flow_id: Option<String>,
+    /// What apply sends with, resolved by plan (`None` for a send that
+    /// cannot go out, and in plan files of older waforms).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<super::target::SendTarget>,
     pub state: SendState,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub at: Option<String>,

@@ -29,5 +29,6 @@ mod sandbox_flows;
 mod schema;
 mod state;
 mod state_migrate;
+mod targets;
 mod validate;
 mod webhook;

@@ -237,6 +237,7 @@ fn markdown_stays_under_the_github_limit() {
         template: None,
         language: None,
         flow_id: None,
+        target: None,
         state: SendState::Waiting,
         at: None,
         expires: None,
