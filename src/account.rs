@@ -12,6 +12,13 @@ use crate::sandbox::{SandboxConfig, SandboxHandle};
 use crate::settings::ProviderSettings;
 use crate::state::StateLocation;
 
+/// `WAFORM_SANDBOX_FLOWS_API=501` makes the in-process sandbox a channel
+/// without the Flow API (every `/flows…` call answers 501, as on 1msg
+/// channels per docs/provider-1msg.md §2.7); `available` turns it back.
+/// The saved sandbox account remembers the choice, so later `--sandbox`
+/// runs meet the same channel without the variable.
+pub const FLOWS_API_ENV: &str = "WAFORM_SANDBOX_FLOWS_API";
+
 /// The account to talk to: the real API or an in-process sandbox.
 pub struct Account {
     /// The API client.
@@ -97,10 +104,21 @@ impl Account {
                 status: FlowStatus::Published,
             });
         }
+        let flows_unavailable = match std::env::var(FLOWS_API_ENV).ok().as_deref() {
+            Some("501") => true,
+            Some("available") => false,
+            None | Some("") => saved.as_ref().is_some_and(|s| s.flows_api_501()),
+            Some(other) => {
+                return Err(AccountError::Sandbox(format!(
+                "{FLOWS_API_ENV}={other:?}: write 501 (the channel has no Flow API) or available"
+            )))
+            }
+        };
         let config = SandboxConfig {
             approve_after,
             flows,
             account: saved,
+            flows_unavailable,
             ..SandboxConfig::default()
         };
         let listen = std::net::SocketAddr::from(([127, 0, 0, 1], 0));

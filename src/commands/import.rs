@@ -69,7 +69,7 @@ pub fn run(args: ImportArgs) -> anyhow::Result<waform::ExitStatus> {
         // endpoint still imports, with keys made from ids.
         let flows = match account.provider.list_flows().await {
             Ok(FlowList::Flows(flows)) => flows,
-            Ok(FlowList::Unavailable(why)) => {
+            Ok(FlowList::Unavailable(why) | FlowList::NotImplemented(why)) => {
                 waform::errln!(
                     "note: the account does not list its Flows ({why}); Flow keys use their ids"
                 );

@@ -101,6 +101,12 @@ pub struct FlowRef {
     /// Publish the Flow after upload (default true); false keeps it DRAFT.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub publish: Option<bool>,
+    /// Never written by hand: set on the planner's copy of the config when
+    /// the channel has no Flow API (plan/lower.rs) — the canonical compact
+    /// Flow JSON that FLOW buttons carry inline as `flow_json`.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub inline: Option<String>,
 }
 
 impl FlowRef {

@@ -129,7 +129,10 @@ pub async fn build(inputs: PlanInputs<'_>) -> Result<(Plan, Observed), BuildErro
     let observed = observe(inputs.provider).await?;
     let (tallies, mut review) =
         tallies_with_review(inputs.config, inputs.ledger, inputs.resend_unknown)?;
-    let mut plan = super::diff(&inputs.config.raw, &observed, &tallies, inputs.now);
+    // How the account names each managed Flow in its templates (inline on
+    // a channel without the Flow API).
+    let raw = super::lower::for_account(inputs.config, &observed.flows);
+    let mut plan = super::diff(&raw, &observed, &tallies, inputs.now);
     // Only what goes out now or after approval is promised.
     for sp in &plan.sends {
         if sp.counts.due + sp.counts.waiting == 0 {
@@ -137,7 +140,7 @@ pub async fn build(inputs: PlanInputs<'_>) -> Result<(Plan, Observed), BuildErro
         }
     }
     plan.review = review;
-    match super::flows::plan(inputs.config, &observed.flows, inputs.provider).await {
+    match super::flows::plan(inputs.config, &observed, inputs.provider).await {
         Ok(changes) => plan.flow_changes = changes,
         Err(message) => plan.messages.push(super::PlanMessage {
             severity: "warning".into(),

@@ -8,7 +8,9 @@
 //! YAML text: `{"category", "languages": {code: {"header", "body",
 //! "body_examples", "footer", "buttons"}}}` with languages sorted by code,
 //! object keys in a fixed order, absent optional fields omitted, and each
-//! Flow button's Flow resolved to its `id` or `name`. YAML key order,
+//! Flow button's Flow resolved to its `id` or `name` — or, on a channel
+//! without the Flow API, to its canonical Flow JSON (`flow_json`, see
+//! plan/lower.rs), so that a Flow change is a new version. YAML key order,
 //! quoting style, comments, flow vs block style and indentation therefore
 //! never change the hash; any change of text, examples, buttons, category,
 //! or the set of languages does. `naming` itself is not hashed.
@@ -141,6 +143,11 @@ fn button(b: &Button, flows: &BTreeMap<String, FlowRef>) -> Value {
         } => {
             let mut v = json!({"type": "FLOW", "text": text, "flow_action": action.as_str()});
             match flows.get(flow) {
+                // No Flow API on the channel: the Flow itself, inline
+                // (plan/lower.rs), so the hash covers its JSON.
+                Some(FlowRef {
+                    inline: Some(json), ..
+                }) => v["flow_json"] = json!(json),
                 Some(FlowRef { id: Some(id), .. }) => v["flow_id"] = json!(id),
                 Some(FlowRef {
                     name: Some(name), ..
@@ -188,10 +195,19 @@ pub fn content_lines(components: &[Value]) -> Vec<String> {
                     let kind = s("type").to_ascii_uppercase();
                     let detail = match kind.as_str() {
                         "FLOW" => {
-                            let flow = if s("flow_id").is_empty() {
-                                s("flow_name")
-                            } else {
-                                s("flow_id")
+                            let flow = match b.get("flow_json") {
+                                // The whole Flow in one word: equal when the
+                                // JSON is, however the account spells it.
+                                Some(inline) => format!(
+                                    "inline:{}",
+                                    hex::encode(
+                                        &Sha256::digest(
+                                            super::lower::canonical_value(inline).as_bytes()
+                                        )[..4]
+                                    )
+                                ),
+                                None if s("flow_id").is_empty() => s("flow_name"),
+                                None => s("flow_id"),
                             };
                             format!(
                                 " flow={flow} action={} screen={}",

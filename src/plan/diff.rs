@@ -294,7 +294,24 @@ fn flow_checks(
             status: "unverified".into(),
         };
         match observed {
-            FlowList::Unavailable(why) => {
+            // docs/provider-1msg.md §2.7: no Flow API, so the Flow goes inline
+            // in its templates (plan/lower.rs); a Flow message has no id to send.
+            FlowList::NotImplemented(_) if flow_ref.is_managed() => {
+                check.status = "inline in its templates (no Flow API)".into();
+                let by_message = config
+                    .sends
+                    .iter()
+                    .find(|(_, s)| s.flow_message.as_ref().is_some_and(|fm| fm.flow == key));
+                if let Some((send, _)) = by_message {
+                    let msg = format!("send {send} sends Flow `{key}` as a Flow message, which needs a Flow id, but the channel has no Flow API (HTTP 501) and managed Flows only travel inline in a template's FLOW button; send a template with a FLOW button instead");
+                    errors.insert(key.clone(), msg.clone());
+                    messages.push(PlanMessage {
+                        severity: "error".into(),
+                        message: msg,
+                    });
+                }
+            }
+            FlowList::Unavailable(why) | FlowList::NotImplemented(why) => {
                 messages.push(PlanMessage {
                     severity: "warning".into(),
                     message: format!("Flow `{key}` could not be verified: the channel's Flow list is unavailable ({why})"),

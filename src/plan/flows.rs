@@ -9,8 +9,12 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use super::Observed;
+use crate::config::types::Button;
 use crate::config::Config;
-use crate::provider::{AccountFlow, FlowList, FlowStatus, Provider};
+use crate::provider::{
+    AccountFlow, AccountTemplate, FlowList, FlowStatus, Provider, TemplateStatus,
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -27,6 +31,11 @@ pub enum FlowAction {
     /// A deprecate the plan may not do: `--allow-deprecate` was not given.
     DeprecateBlocked,
     Unchanged,
+    /// The channel has no Flow API (HTTP 501): the Flow travels inline in
+    /// its templates' FLOW buttons, so nothing is done to a Flow itself; a
+    /// change of its JSON shows here (diff, breaking marks) and as a new
+    /// version of each template that opens it.
+    Inline,
 }
 
 impl FlowAction {
@@ -38,6 +47,7 @@ impl FlowAction {
             FlowAction::Deprecate => "x",
             FlowAction::DeprecateBlocked => "!",
             FlowAction::Unchanged => " ",
+            FlowAction::Inline => "=",
         }
     }
 
@@ -49,6 +59,9 @@ impl FlowAction {
             FlowAction::Deprecate => "deprecate (irreversible)",
             FlowAction::DeprecateBlocked => "deprecate blocked: needs --allow-deprecate",
             FlowAction::Unchanged => "unchanged",
+            FlowAction::Inline => {
+                "inline in its templates' FLOW buttons (the channel has no Flow API: HTTP 501)"
+            }
         }
     }
 }
@@ -88,25 +101,27 @@ impl FlowChange {
     pub fn is_change(&self) -> bool {
         !matches!(
             self.action,
-            FlowAction::Unchanged | FlowAction::DeprecateBlocked
+            FlowAction::Unchanged | FlowAction::DeprecateBlocked | FlowAction::Inline
         )
     }
 }
 
 /// Plans every managed Flow against the account's Flow list, reading the
 /// current JSON of those that exist, then the Flows listed under
-/// `removed:` (see [`removed`]). `Err` is a message for the plan: the
-/// channel has no Flow API, so managed Flows cannot be reconciled.
+/// `removed:` (see [`removed`]). A channel without the Flow API (501) gets
+/// the inline path (see [`inline`]). `Err` is a message for the plan: the
+/// Flow list could not be read, so managed Flows cannot be reconciled.
 pub(crate) async fn plan(
     config: &Config,
-    observed: &FlowList,
+    observed: &Observed,
     provider: &dyn Provider,
 ) -> Result<Vec<FlowChange>, String> {
     if config.flows.is_empty() {
         return Ok(Vec::new());
     }
-    let account: &[AccountFlow] = match observed {
+    let account: &[AccountFlow] = match &observed.flows {
         FlowList::Flows(flows) => flows,
+        FlowList::NotImplemented(_) => return Ok(inline(config, &observed.templates)),
         FlowList::Unavailable(why) => {
             return Err(format!(
                 "managed Flows ({}) cannot be created or updated: {why}; waform does not yet carry a managed Flow inline in its template's FLOW button",
@@ -183,6 +198,83 @@ pub(crate) async fn plan(
         out.push(change);
     }
     Ok(out)
+}
+
+/// The inline path (docs/provider-1msg.md §2.7: the channel answers 501):
+/// one `inline` entry per managed Flow, diffed against the Flow JSON that
+/// the account's templates opening it carry — none equal means the JSON
+/// changed (or is new), shown with its breaking marks; the versioned
+/// template names (plan/desired.rs) turn that into new template versions.
+fn inline(config: &Config, templates: &[AccountTemplate]) -> Vec<FlowChange> {
+    let mut out = Vec::new();
+    for (key, loaded) in &config.flows {
+        let Some(declared) = config.raw.flows.get(key) else {
+            continue;
+        };
+        let wanted = super::lower::canonical(&loaded.json);
+        let wanted_value: Value = serde_json::from_str(&wanted).unwrap_or(Value::Null);
+        // What the account's versions of each template opening this Flow
+        // carry inline, approved ones first.
+        let mut carried: Vec<(bool, String, String)> = Vec::new();
+        for (logical, template) in &config.raw.templates {
+            let opens = template.languages.values().any(|l| {
+                l.buttons
+                    .iter()
+                    .any(|b| matches!(b, Button::Flow { flow, .. } if flow == key))
+            });
+            if !opens {
+                continue;
+            }
+            for t in templates
+                .iter()
+                .filter(|t| t.name == *logical || super::desired::is_version_of(&t.name, logical))
+            {
+                if let Some(json) = inline_json(&t.components) {
+                    carried.push((t.status != TemplateStatus::Approved, t.name.clone(), json));
+                }
+            }
+        }
+        carried.sort();
+        let (diff, breaking) = if carried.iter().any(|(_, _, json)| *json == wanted) {
+            (Vec::new(), Vec::new())
+        } else if let Some((_, _, before)) = carried.first() {
+            let before: Value = serde_json::from_str(before).unwrap_or(Value::Null);
+            screen_diff(&before, &wanted_value)
+        } else {
+            (
+                screens(&wanted_value)
+                    .keys()
+                    .map(|id| format!("+ screen {id}"))
+                    .collect(),
+                Vec::new(),
+            )
+        };
+        out.push(FlowChange {
+            key: key.clone(),
+            name: declared.name.clone().unwrap_or_else(|| key.clone()),
+            action: FlowAction::Inline,
+            id: None,
+            status: None,
+            diff,
+            breaking,
+            categories: Vec::new(),
+            endpoint_uri: declared.endpoint_uri.clone(),
+            publish: false,
+            preview_url: None,
+            json: wanted,
+        });
+    }
+    out
+}
+
+/// The canonical `flow_json` of a template's FLOW button, if it has one.
+fn inline_json(components: &[Value]) -> Option<String> {
+    components
+        .iter()
+        .filter_map(|c| c.get("buttons").and_then(Value::as_array))
+        .flatten()
+        .find_map(|b| b.get("flow_json"))
+        .map(super::lower::canonical_value)
 }
 
 /// The account's Flows named under `removed:` (and not managed by this

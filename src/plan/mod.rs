@@ -7,6 +7,7 @@ pub(crate) mod diff;
 pub mod file;
 pub(crate) mod fingerprint;
 pub(crate) mod flows;
+pub(crate) mod lower;
 pub(crate) mod model;
 pub mod planned;
 pub mod render;

@@ -248,6 +248,7 @@ impl Plan {
                 "publish": self.flow_count(super::flows::FlowAction::Publish),
                 "deprecate": self.flow_count(super::flows::FlowAction::Deprecate),
                 "unchanged": self.flow_count(super::flows::FlowAction::Unchanged),
+                "inline": self.flow_count(super::flows::FlowAction::Inline),
             },
             "sends": {
                 "due": self.send_total(|c| c.due),

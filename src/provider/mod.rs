@@ -101,7 +101,11 @@ pub struct AccountFlow {
 #[derive(Debug, Clone, PartialEq)]
 pub enum FlowList {
     Flows(Vec<AccountFlow>),
+    /// The list could not be read (an in-body error): nothing is verified.
     Unavailable(String),
+    /// The channel answers 501: it has no Flow API at all, so a managed Flow
+    /// travels inline in its templates' FLOW buttons (docs/provider-1msg.md §2.7).
+    NotImplemented(String),
 }
 
 /// A template message (business-initiated), optionally with a Flow button.

@@ -408,7 +408,7 @@ impl Provider for OneMsgClient {
             .await?;
         if answer.status == StatusCode::NOT_IMPLEMENTED {
             let message = self.token.redact(&wire::error_message(&answer.body));
-            return Ok(FlowList::Unavailable(format!(
+            return Ok(FlowList::NotImplemented(format!(
                 "the channel's Flow list is not available (HTTP 501): {message}"
             )));
         }

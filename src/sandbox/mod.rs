@@ -251,7 +251,9 @@ impl SandboxHandle {
 
     /// The account as it stands, to start a later sandbox from.
     pub fn snapshot(&self) -> AccountSnapshot {
-        self.shared.account().snapshot(Instant::now())
+        let mut snapshot = self.shared.account().snapshot(Instant::now());
+        snapshot.set_flows_api_501(self.shared.flows_unavailable);
+        snapshot
     }
 
     /// Adds a Flow, or replaces the one with the same id.

@@ -41,6 +41,7 @@ impl TestContext {
             "WAFORM_INSTANCE",
             "WAFORM_BASE_URL",
             "WAFORM_STATE",
+            "WAFORM_SANDBOX_FLOWS_API",
         ] {
             cmd.env_remove(var);
         }

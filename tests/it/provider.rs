@@ -464,7 +464,7 @@ async fn provider_lists_flows_and_reports_501_as_unavailable() {
         .await
         .expect("501 is not an error")
     {
-        FlowList::Unavailable(why) => assert!(why.contains("501"), "{why}"),
+        FlowList::NotImplemented(why) => assert!(why.contains("501"), "{why}"),
         other => panic!("{other:?}"),
     }
 }

@@ -82,6 +82,7 @@ pub fn render(plan: &Plan, color: bool) -> String {
                 (_, crate::plan::flows::FlowAction::Deprecate) => "31",
                 (_, crate::plan::flows::FlowAction::DeprecateBlocked) => "1;31",
                 (_, crate::plan::flows::FlowAction::Unchanged) => "0",
+                (_, crate::plan::flows::FlowAction::Inline) => "36",
             };
             let _ = writeln!(out, "{}", p.code(code, &line));
         }

@@ -36,6 +36,10 @@ pub struct AccountSnapshot {
     inbound: Vec<SavedInbound>,
     next_number: u64,
     next_template_id: u64,
+    /// The channel answers 501 on `/flows` (docs/provider-1msg.md §2.7):
+    /// kept so later dry runs meet the same channel (absent in older files).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    flows_api_501: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -112,6 +116,16 @@ impl AccountSnapshot {
     pub fn flows(&self) -> &[AccountFlow] {
         &self.flows
     }
+
+    /// Whether the saved channel has no Flow API (answers 501).
+    pub fn flows_api_501(&self) -> bool {
+        self.flows_api_501
+    }
+
+    /// Records whether the channel answers 501 on `/flows`.
+    pub(crate) fn set_flows_api_501(&mut self, no_api: bool) {
+        self.flows_api_501 = no_api;
+    }
 }
 
 impl Account {
@@ -187,6 +201,7 @@ impl Account {
                 .collect(),
             next_number: self.next_number,
             next_template_id: self.next_template_id,
+            flows_api_501: false,
         }
     }
 
