@@ -353,6 +353,98 @@ pub fn acks_never_move_a_row_backwards(b: &dyn Backend) {
     assert_eq!((c.delivered, c.read), (2, 1));
 }
 
+/// Acks stored before apply recorded the outcome carrying their message id
+/// are applied by the group commit that records it, in the order they were
+/// stored: a failure's error is kept only if no later stage came first.
+pub fn early_acks_are_applied_in_order_by_the_group_commit(b: &dyn Backend) {
+    let l = b.open();
+    l.record_intents(&[intent("s", "1"), intent("s", "2")])
+        .expect("intents");
+    for event in [
+        ack("m1", Delivery::Failed, 10),
+        ack("m1", Delivery::Delivered, 20),
+        ack("m2", Delivery::Delivered, 30),
+        ack("m2", Delivery::Failed, 40),
+        ack("m2", Delivery::Sent, 25),
+    ] {
+        let r = l.store_events(&[event]).expect("early ack");
+        assert_eq!((r.stored, r.unmatched), (1, 1));
+    }
+    l.commit_group(&Group {
+        send: "s",
+        outcomes: &[accepted("s", "1", "m1"), accepted("s", "2", "m2")],
+        withdrawn: &[],
+        intents: &[],
+        replace_unknown: false,
+    })
+    .expect("group");
+    let one = l.row("s", "1").expect("row").expect("exists");
+    assert_eq!(one.delivery, Some(Delivery::Delivered));
+    assert_eq!(one.delivery_error.as_deref(), Some("failed upstream"));
+    assert_eq!(one.delivered_at, Some(t(20)));
+    let two = l.row("s", "2").expect("row").expect("exists");
+    assert_eq!(two.delivery, Some(Delivery::Delivered));
+    assert_eq!(two.delivery_error, None);
+    assert_eq!(two.delivered_at, Some(t(30)));
+    assert_eq!(two.read_at, None);
+}
+
+/// One group commit of several requests, where some events repeat (in an
+/// earlier group, or earlier in this one) and the rest are new: every
+/// request is answered, each event is stored once, acks of new events are
+/// applied, and each request's counts say what happened to its events.
+pub fn a_group_with_duplicates_stores_each_event_once(b: &dyn Backend) {
+    let l = b.open();
+    l.record_intents(&[intent("s", "15550001"), intent("s", "15550002")])
+        .expect("intents");
+    l.record_outcomes(&[
+        accepted("s", "15550001", "m1"),
+        accepted("s", "15550002", "m2"),
+    ])
+    .expect("outcomes");
+    let old = l
+        .store_events(&[ack("m1", Delivery::Sent, 1)])
+        .expect("earlier group");
+    assert_eq!((old.stored, old.acks_applied), (1, 1));
+    let first = [
+        ack("m1", Delivery::Sent, 1),
+        ack("m1", Delivery::Delivered, 2),
+    ];
+    let second = [
+        ack("m1", Delivery::Delivered, 2),
+        ack("m2", Delivery::Read, 3),
+        ack("m9", Delivery::Read, 3),
+    ];
+    let third = [inbound("in1", "15550002", 4), ack("m2", Delivery::Read, 3)];
+    let reports: Vec<_> = l
+        .store_event_groups(&[&first, &second, &third])
+        .expect("group commit")
+        .into_iter()
+        .map(|r| r.expect("request stored"))
+        .collect();
+    let counts: Vec<_> = reports
+        .iter()
+        .map(|r| (r.stored, r.duplicates, r.acks_applied, r.unmatched))
+        .collect();
+    assert_eq!(counts, vec![(1, 1, 1, 0), (2, 1, 1, 1), (1, 1, 0, 0)]);
+    assert_eq!(l.event_count().expect("count"), 5);
+    let one = l.row("s", "15550001").expect("row").expect("exists");
+    assert_eq!(one.delivery, Some(Delivery::Delivered));
+    assert_eq!(one.delivered_at, Some(t(2)));
+    let two = l.row("s", "15550002").expect("row").expect("exists");
+    assert_eq!(two.delivery, Some(Delivery::Read));
+    assert_eq!(two.read_at, Some(t(3)));
+    assert_eq!(l.last_inbound("15550002").expect("window"), Some(t(4)));
+    let again = l
+        .store_event_groups(&[&third, &first])
+        .expect("redelivered group");
+    for r in again {
+        let r = r.expect("request");
+        assert_eq!((r.stored, r.duplicates), (0, 2));
+    }
+    assert_eq!(l.event_count().expect("count"), 5);
+}
+
 /// Re-delivered events are stored once, also when several receivers get
 /// them at the same time; completions and windows are applied once.
 pub fn redelivered_events_are_stored_once(b: &dyn Backend) {
@@ -590,6 +682,41 @@ pub fn a_large_audience_is_deduplicated_across_batches(b: &dyn Backend) {
     assert_eq!((new, recorded, dups), (15_000, 15_000, 12_000));
 }
 
+/// PostgreSQL text cannot hold a NUL character, so a request with one
+/// fails the batched insert of its group commit: the group is then stored
+/// request by request, and only that request fails (its sender gets 503
+/// and retries); the others are stored once and answered.
+#[test]
+fn postgres_a_request_the_database_refuses_fails_alone() {
+    let Some(b) = postgres() else {
+        return;
+    };
+    let l = b.open();
+    let good = [ack("m1", Delivery::Sent, 1), inbound("in1", "15550003", 2)];
+    let bad = [ack("m\u{0}2", Delivery::Sent, 1)];
+    let also_good = [ack("m3", Delivery::Read, 3)];
+    let results = l
+        .store_event_groups(&[&good, &bad, &also_good])
+        .expect("group commit");
+    assert_eq!(results.len(), 3);
+    assert_eq!(results[0].as_ref().expect("first stored").stored, 2);
+    assert!(results[1].is_err(), "a NUL in a message id is refused");
+    assert_eq!(results[2].as_ref().expect("third stored").stored, 1);
+    assert_eq!(l.event_count().expect("count"), 3);
+    // The session is usable afterwards, and the batched path again.
+    let next = l
+        .store_event_groups(&[&also_good, &[ack("m4", Delivery::Sent, 4)]])
+        .expect("next group");
+    let counts: Vec<_> = next
+        .into_iter()
+        .map(|r| {
+            let r = r.expect("stored");
+            (r.stored, r.duplicates)
+        })
+        .collect();
+    assert_eq!(counts, vec![(0, 1), (1, 0)]);
+}
+
 macro_rules! conformance {
     ($backend:ident: $($case:ident),* $(,)?) => {
         mod $backend {
@@ -619,6 +746,8 @@ both!(
     a_group_commit_writes_outcomes_withdrawals_and_intents,
     acks_never_move_a_row_backwards,
     redelivered_events_are_stored_once,
+    early_acks_are_applied_in_order_by_the_group_commit,
+    a_group_with_duplicates_stores_each_event_once,
     the_lock_admits_one_holder,
     a_newer_schema_is_refused,
     open_existing_finds_nothing_before_the_first_write,

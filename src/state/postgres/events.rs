@@ -1,22 +1,275 @@
-//! Webhook events into PostgreSQL: one transaction per group commit, one
-//! savepoint per request, dedup by the unique `dedupe_key` (never a read
-//! then a write), so N receivers on one database store each event once.
+//! Webhook events into PostgreSQL, deduplicated by the unique `dedupe_key`
+//! (never a read then a write), so N receivers on one database store each
+//! event once.
+//!
+//! A receiver's group commit is one transaction. Normally it is one
+//! statement ([`batch_sql`]): every event of every request in one `unnest`
+//! insert (`ON CONFLICT (dedupe_key) DO NOTHING RETURNING`), the acks of
+//! the events it stored applied set-based, their windows opened; `BEGIN`,
+//! that statement and `COMMIT` go out in one pipelined round trip (Flow
+//! completions, rare, are matched one by one before the `COMMIT`). If that
+//! transaction fails, the group is stored again request by request, each in
+//! its own savepoint, so one bad request fails alone.
+
+use std::collections::HashSet;
 
 use chrono::{DateTime, Utc};
-use tokio_postgres::{Client, Transaction};
+use futures_util::future::join3;
+use tokio_postgres::{Client, GenericClient, Statement, Transaction};
 
 use super::super::event_row::{columns, dedupe_key};
 use super::super::{Delivery, EventKind, InboundEvent, StateError, StoreReport};
+use super::acks;
 use super::conn::wait;
 use super::pg_err;
 
 type PgResult<T> = Result<T, tokio_postgres::Error>;
 
+/// The one statement that stores a receiver's group (see the module docs).
+/// Parameters: the events as columns (`$1`..`$9`, in arrival order) and the
+/// time they were received (`$10`). Rows are inserted in `dedupe_key`
+/// order, so receivers racing over the same keys lock them in the same
+/// order and never deadlock (ids within one group follow that order).
+/// Returns one row per stored event (its 1-based position, NULL) and one
+/// per send row an ack touched (NULL, its message id).
+pub(crate) fn batch_sql() -> String {
+    let ack_source = format!(
+        "SELECT message_id, status, error, coalesce(event_at, $10::timestamptz) AS at, ord,
+                {} AS rank
+         FROM stored WHERE kind = 'ack'",
+        acks::rank_sql("status")
+    );
+    format!(
+        "WITH input AS (
+            SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
+                                 $6::text[], $7::text[], $8::timestamptz[], $9::text[])
+                WITH ORDINALITY AS u(kind, dedupe_key, message_id, status, error, phone,
+                                     flow_token, event_at, raw, ord)
+         ),
+         ins AS (
+            INSERT INTO events (received_at, kind, dedupe_key, message_id, status, error,
+                                phone, flow_token, event_at, raw)
+            SELECT $10::timestamptz, kind, dedupe_key, message_id, status, error, phone,
+                   flow_token, event_at, raw
+            FROM input ORDER BY dedupe_key
+            ON CONFLICT (dedupe_key) DO NOTHING
+            RETURNING dedupe_key
+         ),
+         stored AS (SELECT input.* FROM input JOIN ins USING (dedupe_key)),
+         acked AS ({apply}),
+         opened AS (
+            INSERT INTO windows (phone, last_inbound_at)
+            SELECT phone, max(coalesce(event_at, $10::timestamptz)) FROM stored
+            WHERE kind IN ('completion', 'inbound') AND phone IS NOT NULL
+            GROUP BY phone ORDER BY phone
+            ON CONFLICT (phone) DO UPDATE SET
+               last_inbound_at = greatest(windows.last_inbound_at, excluded.last_inbound_at)
+         )
+         SELECT ord, NULL::text FROM stored
+         UNION ALL
+         SELECT NULL, message_id FROM acked",
+        apply = acks::apply_sql(&ack_source),
+    )
+}
+
+/// Stores a receiver's group commit: the batched path, or request by
+/// request when that fails.
 pub(crate) fn store_groups(
     client: &mut Client,
+    statement: &mut Option<Statement>,
     groups: &[&[InboundEvent]],
 ) -> Result<Vec<Result<StoreReport, StateError>>, StateError> {
     let received_at = Utc::now();
+    let batched = wait(async {
+        let st = match statement {
+            Some(st) => st,
+            none => none.insert(client.prepare(&batch_sql()).await?),
+        };
+        store_batch(client, st, groups, received_at).await
+    });
+    if let Ok(reports) = batched {
+        return Ok(reports.into_iter().map(Ok).collect());
+    }
+    store_each(client, groups, received_at)
+}
+
+/// One event of the batch, with the request it came in.
+struct Item<'a> {
+    request: usize,
+    event: &'a InboundEvent,
+    /// An earlier event of this group has the same key: a duplicate.
+    repeated: bool,
+}
+
+async fn store_batch(
+    client: &Client,
+    st: &Statement,
+    groups: &[&[InboundEvent]],
+    received_at: DateTime<Utc>,
+) -> PgResult<Vec<StoreReport>> {
+    let mut keys = HashSet::new();
+    let mut items = Vec::new();
+    let mut c = BatchColumns::default();
+    for (request, events) in groups.iter().enumerate() {
+        for event in *events {
+            let raw = event.raw.to_string();
+            let key = dedupe_key(&event.kind, &raw);
+            let repeated = !keys.insert(key.clone());
+            items.push(Item {
+                request,
+                event,
+                repeated,
+            });
+            if !repeated {
+                c.push(&event.kind, key, raw);
+            }
+        }
+    }
+    let completions = items
+        .iter()
+        .any(|i| matches!(i.event.kind, EventKind::Completion { .. }));
+    let params = c.params(&received_at);
+    let (begin, rows, commit) = join3(
+        client.batch_execute("BEGIN"),
+        client.query(st, &params),
+        async {
+            // Completions are matched after the insert: then the COMMIT
+            // waits for them.
+            if completions {
+                return Ok(());
+            }
+            client.batch_execute("COMMIT").await
+        },
+    )
+    .await;
+    let result = async {
+        begin?;
+        let rows = rows?;
+        commit?;
+        let mut stored = HashSet::new();
+        let mut acked = HashSet::new();
+        for r in &rows {
+            match (r.get::<_, Option<i64>>(0), r.get::<_, Option<String>>(1)) {
+                (Some(ord), _) => {
+                    stored.insert(ord);
+                }
+                (None, Some(id)) => {
+                    acked.insert(id);
+                }
+                (None, None) => {}
+            }
+        }
+        let mut reports = vec![StoreReport::default(); groups.len()];
+        let mut ord = 0i64;
+        for item in &items {
+            let report = &mut reports[item.request];
+            if item.repeated {
+                report.duplicates += 1;
+                continue;
+            }
+            ord += 1;
+            if !stored.contains(&ord) {
+                report.duplicates += 1;
+                continue;
+            }
+            report.stored += 1;
+            match &item.event.kind {
+                EventKind::Ack { message_id, .. } => {
+                    if acked.contains(message_id) {
+                        report.acks_applied += 1;
+                    } else {
+                        report.unmatched += 1;
+                    }
+                }
+                EventKind::Completion {
+                    phone,
+                    flow_token,
+                    fields,
+                    at,
+                    ..
+                } => {
+                    let matched = match flow_token {
+                        Some(token) => {
+                            let at = at.unwrap_or(received_at);
+                            apply_completion(client, token, phone.as_deref(), fields, at).await?
+                        }
+                        None => false,
+                    };
+                    if matched {
+                        report.completions_matched += 1;
+                    } else {
+                        report.unmatched += 1;
+                    }
+                }
+                EventKind::Inbound { .. } | EventKind::Echo { .. } | EventKind::Unknown => {}
+            }
+        }
+        if completions {
+            client.batch_execute("COMMIT").await?;
+        }
+        Ok(reports)
+    }
+    .await;
+    if result.is_err() {
+        // Whatever failed, no transaction stays open on the session.
+        let _ = client.batch_execute("ROLLBACK").await;
+    }
+    result
+}
+
+/// The batch as columns, for one `unnest`.
+#[derive(Default)]
+struct BatchColumns<'a> {
+    kind: Vec<&'static str>,
+    key: Vec<String>,
+    message_id: Vec<Option<&'a str>>,
+    status: Vec<Option<&'static str>>,
+    error: Vec<Option<&'a str>>,
+    phone: Vec<Option<&'a str>>,
+    flow_token: Vec<Option<&'a str>>,
+    at: Vec<Option<DateTime<Utc>>>,
+    raw: Vec<String>,
+}
+
+type Param<'a> = &'a (dyn tokio_postgres::types::ToSql + Sync);
+
+impl<'a> BatchColumns<'a> {
+    fn push(&mut self, kind: &'a EventKind, key: String, raw: String) {
+        let c = columns(kind);
+        self.kind.push(kind.name());
+        self.key.push(key);
+        self.message_id.push(c.message_id);
+        self.status.push(c.status.map(Delivery::as_str));
+        self.error.push(c.error);
+        self.phone.push(c.phone);
+        self.flow_token.push(c.flow_token);
+        self.at.push(c.at);
+        self.raw.push(raw);
+    }
+
+    fn params<'p>(&'p self, received_at: &'p DateTime<Utc>) -> [Param<'p>; 10] {
+        [
+            &self.kind,
+            &self.key,
+            &self.message_id,
+            &self.status,
+            &self.error,
+            &self.phone,
+            &self.flow_token,
+            &self.at,
+            &self.raw,
+            received_at,
+        ]
+    }
+}
+
+/// The group request by request, each in its own savepoint: a request that
+/// fails is answered with its error, the others are stored.
+fn store_each(
+    client: &mut Client,
+    groups: &[&[InboundEvent]],
+    received_at: DateTime<Utc>,
+) -> Result<Vec<Result<StoreReport, StateError>>, StateError> {
     wait(async {
         let mut tx = client.transaction().await?;
         let mut results = Vec::with_capacity(groups.len());
@@ -160,7 +413,7 @@ pub(crate) async fn apply_ack(
 /// token; a token shared by several rows without a phone to tell them
 /// apart stays unmatched. A later submission replaces an earlier one.
 async fn apply_completion(
-    tx: &Transaction<'_>,
+    tx: &impl GenericClient,
     flow_token: &str,
     phone: Option<&str>,
     fields: &serde_json::Map<String, serde_json::Value>,

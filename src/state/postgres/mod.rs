@@ -76,6 +76,8 @@ struct Session {
     generation: u64,
     /// The group commit's statements, once prepared on this session.
     statements: Option<sends::Statements>,
+    /// A receiver's batch statement, once prepared on this session.
+    events_batch: Option<tokio_postgres::Statement>,
 }
 
 /// The PostgreSQL state. See the module docs.
@@ -166,6 +168,7 @@ impl PgLedger {
                 closed,
                 generation: 0,
                 statements: None,
+                events_batch: None,
             }),
             lock_key,
         })
@@ -186,6 +189,7 @@ impl PgLedger {
                 closed,
                 generation,
                 statements: None,
+                events_batch: None,
             };
         }
         Ok(s)
@@ -464,8 +468,9 @@ impl SendLedger for PgLedger {
         &self,
         groups: &[&[InboundEvent]],
     ) -> Result<Vec<Result<StoreReport, StateError>>, StateError> {
-        let mut s = self.session()?;
-        events::store_groups(&mut s.client, groups)
+        let mut guard = self.session()?;
+        let s = &mut *guard;
+        events::store_groups(&mut s.client, &mut s.events_batch, groups)
     }
 
     fn event_count(&self) -> Result<u64, StateError> {
