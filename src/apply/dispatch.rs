@@ -36,7 +36,7 @@ use crate::config::types::SendSpec;
 use crate::plan::planned::PlannedSet;
 use crate::plan::tally;
 use crate::provider::{Provider, SendOutcome};
-use crate::state::{IntentStatus, Outcome, OutcomeRecord, SendKind, SendLedger};
+use crate::state::{IntentStatus, Outcome, OutcomeRecord, Seen, SendKind, SendLedger};
 
 /// Attempts for a request that was certainly not sent (429, refused).
 const MAX_RETRIES: u32 = 12;
@@ -189,9 +189,11 @@ impl Dispatcher {
         job: SendJob<'_>,
         mut on_progress: impl FnMut(&SendReport),
     ) -> anyhow::Result<SendReport> {
-        let recorded = super::recorded_map(ledger.as_ref(), job.name)?;
-        let excluded = tally::excluded(job.send, job.base_dir).map_err(|d| anyhow!(d.summary))?;
-        let mut rows = tally::audience(job.send, job.base_dir, &excluded, |_| {});
+        // Classified batch by batch by the database: intents this run
+        // writes for one batch are committed rows for the next, and a
+        // phone is only ever new once (docs/exactly-once.md, "How the due
+        // set is computed").
+        let mut rows = tally::Audience::open(ledger.as_ref(), job.name, job.send, job.base_dir)?;
         let (writes, mut written) = mpsc::unbounded_channel::<Write>();
         let ctx = Arc::new(TaskCtx {
             provider: self.provider.clone(),
@@ -273,7 +275,7 @@ impl Dispatcher {
                 }
                 permit = slots.clone().acquire_owned(), if feeding => {
                     let permit = permit?;
-                    match self.next_due(&job, &recorded, &mut rows, &mut attempted, &mut report)? {
+                    match self.next_due(&job, &mut rows, &mut attempted, &mut report)? {
                         Some((p, resent)) => {
                             let ctx = ctx.clone();
                             tasks.spawn(async move {
@@ -294,8 +296,8 @@ impl Dispatcher {
             report.expired += rows
                 .by_ref()
                 .filter_map(Result::ok)
-                .filter(|r| !recorded.contains_key(&tally::phone_key(&r.phone)))
-                .filter(|r| job.planned.is_none_or(|p| p.contains(&r.phone)))
+                .filter(|(_, seen)| *seen == Seen::New(None))
+                .filter(|(r, _)| job.planned.is_none_or(|p| p.contains(&r.phone)))
                 .count() as u64;
         }
         if let Some(err) = failure {
@@ -315,20 +317,20 @@ impl Dispatcher {
     fn next_due(
         &self,
         job: &SendJob<'_>,
-        recorded: &std::collections::HashMap<u64, crate::state::Recorded>,
-        rows: &mut impl Iterator<Item = Result<crate::config::recipients::Row, crate::diag::Diagnostic>>,
+        rows: &mut tally::Audience<'_>,
         attempted: &mut u64,
         report: &mut SendReport,
     ) -> anyhow::Result<Option<(Prepared, bool)>> {
-        for row in rows.by_ref() {
-            let row = row.map_err(|d| anyhow!("{}", d.summary))?;
-            let resent = match recorded.get(&tally::phone_key(&row.phone)) {
-                Some(r) if job.resend_unknown && r.is_unknown() => true,
-                Some(_) => {
+        for item in rows.by_ref() {
+            let (row, seen) = item?;
+            let resent = match seen {
+                Seen::Duplicate | Seen::Excluded => continue,
+                Seen::New(Some(r)) if job.resend_unknown && r.is_unknown() => true,
+                Seen::New(Some(_)) => {
                     report.skipped_recorded += 1;
                     continue;
                 }
-                None => false,
+                Seen::New(None) => false,
             };
             if job.planned.is_some_and(|p| !p.contains(&row.phone)) {
                 report.not_in_plan += 1;

@@ -16,13 +16,3 @@ pub(crate) mod templates;
 
 pub use applier::{Applier, ApplyInputs, ApplySettings, PassOutcome};
 pub use reporter::{Event, Reporter, Silent, Stage};
-
-use std::collections::HashMap;
-
-use crate::plan::tally;
-use crate::state::{Recorded, SendLedger};
-
-/// What the ledger recorded for one send, keyed by phone number.
-pub fn recorded_map(ledger: &dyn SendLedger, send: &str) -> anyhow::Result<HashMap<u64, Recorded>> {
-    Ok(tally::recorded(ledger, send)?)
-}

@@ -2,7 +2,7 @@
 //! only), the ledger and the clock. The one entry point plan, apply and
 //! library users share; rendering is left to the caller.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 
@@ -92,19 +92,28 @@ pub(crate) fn tallies_with_review(
 ) -> Result<(BTreeMap<String, Tally>, Review), BuildError> {
     let mut out = BTreeMap::new();
     let mut review = Review::default();
+    // Nothing recorded yet: a private scratch database still does the
+    // deduplication, so no audience is ever held in memory.
+    let scratch;
+    let ledger = match ledger {
+        Some(ledger) => ledger,
+        None => {
+            scratch = crate::state::Ledger::scratch()?;
+            &scratch
+        }
+    };
     for (name, send) in &cfg.raw.sends {
-        let rec = match ledger {
-            Some(ledger) => tally::recorded(ledger, name)?,
-            None => HashMap::new(),
-        };
         let resend = resend_unknown.contains(name);
         let mut recipients = PlannedSet::new();
-        let t = tally::tally(send, &cfg.base_dir, &rec, resend, &mut recipients).map_err(|d| {
-            BuildError::Recipients {
-                send: name.clone(),
-                summary: d.summary.clone(),
-            }
-        })?;
+        let t = tally::tally(ledger, name, send, &cfg.base_dir, resend, &mut recipients).map_err(
+            |e| match e {
+                tally::AudienceError::Recipients(d) => BuildError::Recipients {
+                    send: name.clone(),
+                    summary: d.summary.clone(),
+                },
+                tally::AudienceError::State(e) => BuildError::State(e),
+            },
+        )?;
         recipients.seal();
         let inputs = planned::inputs(send, &cfg.base_dir).map_err(BuildError::Fingerprint)?;
         review.sends.insert(

@@ -1,9 +1,10 @@
-//! The audience of a send: its recipients streamed once, duplicates and
-//! excluded phones dropped, counted against what the ledger recorded.
-//! Phones are kept as `u64` (≤ 15 digits) so a million-recipient send fits
-//! in a few tens of megabytes.
+//! The audience of a send: its recipients streamed once from the files and
+//! classified in batches by the state database ([`crate::state::audience`]):
+//! duplicates, excluded phones and what the ledger recorded. Nothing here
+//! grows with the audience, so a ten-million-recipient send is counted in
+//! the memory of one batch.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::VecDeque;
 use std::path::Path;
 
 use super::diff::Tally;
@@ -11,107 +12,166 @@ use super::planned::PlannedSet;
 use crate::config::recipients::{self, Row};
 use crate::config::types::SendSpec;
 use crate::diag::Diagnostic;
-use crate::state::Recorded;
+use crate::state::audience::BATCH;
+use crate::state::{AudienceScan, Recorded, Seen, SendLedger, StateError};
 
-/// E.164 digits as a number (E.164 has at most 15 digits).
-pub(crate) fn phone_key(digits: &str) -> u64 {
-    digits.parse().unwrap_or(u64::MAX)
+/// Why a send's audience could not be read.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum AudienceError {
+    /// A recipient or exclude file is unreadable or has a bad row.
+    #[error("{}", .0.summary)]
+    Recipients(Box<Diagnostic>),
+    /// The state database failed.
+    #[error(transparent)]
+    State(#[from] StateError),
 }
 
-/// Phones listed under `exclude:`.
-pub(crate) fn excluded(send: &SendSpec, base_dir: &Path) -> Result<HashSet<u64>, Box<Diagnostic>> {
-    let mut set = HashSet::new();
-    for source in &send.exclude {
-        for row in recipients::stream(source, base_dir, None) {
-            set.insert(phone_key(&row.map_err(Box::new)?.phone));
+/// The rows of a send's recipient files, in file order, each with what the
+/// database says about it (duplicates and excluded phones included, so
+/// callers can count them). Ends after the first bad row.
+pub(crate) struct Audience<'a> {
+    rows: Box<dyn Iterator<Item = Result<Row, Diagnostic>> + Send + 'a>,
+    scan: Box<dyn AudienceScan + 'a>,
+    ready: VecDeque<Result<(Row, Seen), AudienceError>>,
+    done: bool,
+}
+
+impl<'a> Audience<'a> {
+    /// Starts a scan of `send` (named `name` in the ledger) and loads its
+    /// exclude files into it.
+    ///
+    /// # Errors
+    /// An exclude file has a bad row, or the database fails.
+    pub(crate) fn open(
+        ledger: &'a dyn SendLedger,
+        name: &str,
+        send: &'a SendSpec,
+        base_dir: &'a Path,
+    ) -> Result<Self, AudienceError> {
+        let mut scan = ledger.audience(name)?;
+        let mut batch: Vec<String> = Vec::with_capacity(BATCH);
+        let excluded = send
+            .exclude
+            .iter()
+            .flat_map(|source| recipients::stream(source, base_dir, None));
+        for row in excluded {
+            batch.push(
+                row.map_err(|d| AudienceError::Recipients(Box::new(d)))?
+                    .phone,
+            );
+            if batch.len() == BATCH {
+                scan.exclude(&batch.iter().map(String::as_str).collect::<Vec<_>>())?;
+                batch.clear();
+            }
         }
+        if !batch.is_empty() {
+            scan.exclude(&batch.iter().map(String::as_str).collect::<Vec<_>>())?;
+        }
+        let rows = send
+            .recipients
+            .iter()
+            .flat_map(move |source| recipients::stream(source, base_dir, None));
+        Ok(Audience {
+            rows: Box::new(rows),
+            scan,
+            ready: VecDeque::new(),
+            done: false,
+        })
     }
-    Ok(set)
-}
 
-/// Streams the unique, not-excluded recipients of a send, in file order.
-/// `on_skip` hears about each duplicate (`true`) or excluded (`false`) row.
-pub(crate) fn audience<'a>(
-    send: &'a SendSpec,
-    base_dir: &'a Path,
-    excluded: &'a HashSet<u64>,
-    mut on_skip: impl FnMut(bool) + 'a,
-) -> impl Iterator<Item = Result<Row, Diagnostic>> + 'a {
-    let mut seen: HashSet<u64> = HashSet::new();
-    send.recipients
-        .iter()
-        .flat_map(move |source| recipients::stream(source, base_dir, None))
-        .filter(move |row| match row {
-            Err(_) => true,
-            Ok(row) => {
-                let key = phone_key(&row.phone);
-                if !seen.insert(key) {
-                    on_skip(true);
-                    false
-                } else if excluded.contains(&key) {
-                    on_skip(false);
-                    false
-                } else {
-                    true
+    /// Reads and classifies the next batch (up to the first bad row).
+    fn refill(&mut self) {
+        let mut rows = Vec::with_capacity(BATCH);
+        let mut bad = None;
+        for row in self.rows.by_ref() {
+            match row {
+                Ok(row) => rows.push(row),
+                Err(d) => {
+                    bad = Some(AudienceError::Recipients(Box::new(d)));
+                    break;
                 }
             }
-        })
+            if rows.len() == BATCH {
+                break;
+            }
+        }
+        if rows.len() < BATCH {
+            self.done = true;
+        }
+        if !rows.is_empty() {
+            let phones: Vec<&str> = rows.iter().map(|r| r.phone.as_str()).collect();
+            match self.scan.classify(&phones) {
+                Ok(seen) => self.ready.extend(rows.into_iter().zip(seen).map(Ok)),
+                Err(e) => {
+                    self.ready.push_back(Err(e.into()));
+                    self.done = true;
+                    return;
+                }
+            }
+        }
+        if let Some(bad) = bad {
+            self.ready.push_back(Err(bad));
+            self.done = true;
+        }
+    }
+}
+
+impl Iterator for Audience<'_> {
+    type Item = Result<(Row, Seen), AudienceError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.ready.is_empty() && !self.done {
+            self.refill();
+        }
+        self.ready.pop_front()
+    }
 }
 
 /// Counts a send's audience against the ledger, and collects into
 /// `planned` every recipient it counts as remaining. With `resend`
 /// (`--resend-unknown`) an unknown outcome counts as remaining too.
+///
+/// # Errors
+/// A recipient file has a bad row, or the database fails.
 pub(crate) fn tally(
+    ledger: &dyn SendLedger,
+    name: &str,
     send: &SendSpec,
     base_dir: &Path,
-    recorded: &HashMap<u64, Recorded>,
     resend: bool,
     planned: &mut PlannedSet,
-) -> Result<Tally, Box<Diagnostic>> {
-    let excluded = excluded(send, base_dir)?;
+) -> Result<Tally, AudienceError> {
     let mut t = Tally::default();
-    let (mut dups, mut excl) = (0u64, 0u64);
-    {
-        let counter = |dup: bool| if dup { dups += 1 } else { excl += 1 };
-        for row in audience(send, base_dir, &excluded, counter) {
-            let row = row.map_err(Box::new)?;
-            t.recipients += 1;
-            match recorded.get(&phone_key(&row.phone)) {
-                Some(Recorded::Accepted) => t.accepted += 1,
-                Some(Recorded::Rejected) => t.rejected += 1,
-                // An intent without outcome: the request may have been made.
-                Some(Recorded::Unknown | Recorded::IntentOnly) if resend => {
-                    t.resend += 1;
-                    t.remaining += 1;
-                    planned.insert(&row.phone);
-                }
-                Some(Recorded::Unknown | Recorded::IntentOnly) => t.unknown += 1,
-                None => {
-                    t.remaining += 1;
-                    planned.insert(&row.phone);
-                }
+    for item in Audience::open(ledger, name, send, base_dir)? {
+        let (row, seen) = item?;
+        let recorded = match seen {
+            Seen::Duplicate => {
+                t.duplicates += 1;
+                continue;
+            }
+            Seen::Excluded => {
+                t.excluded += 1;
+                t.recipients += 1;
+                continue;
+            }
+            Seen::New(recorded) => recorded,
+        };
+        t.recipients += 1;
+        match recorded {
+            Some(Recorded::Accepted) => t.accepted += 1,
+            Some(Recorded::Rejected) => t.rejected += 1,
+            // An intent without outcome: the request may have been made.
+            Some(Recorded::Unknown | Recorded::IntentOnly) if resend => {
+                t.resend += 1;
+                t.remaining += 1;
+                planned.insert(&row.phone);
+            }
+            Some(Recorded::Unknown | Recorded::IntentOnly) => t.unknown += 1,
+            None => {
+                t.remaining += 1;
+                planned.insert(&row.phone);
             }
         }
     }
-    t.duplicates = dups;
-    t.excluded = excl;
-    t.recipients += excl;
     Ok(t)
-}
-
-/// What the ledger recorded for one send, keyed by [`phone_key`].
-///
-/// # Errors
-/// The ledger cannot be read.
-pub(crate) fn recorded(
-    ledger: &dyn crate::state::SendLedger,
-    send: &str,
-) -> Result<std::collections::HashMap<u64, crate::state::Recorded>, crate::state::StateError> {
-    // Straight into u64 keys: a String-keyed map of a million rows would
-    // double the peak memory.
-    let mut out = std::collections::HashMap::new();
-    ledger.visit_rows(send, &mut |phone, r| {
-        out.insert(phone_key(phone), r);
-    })?;
-    Ok(out)
 }
