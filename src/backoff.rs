@@ -25,7 +25,7 @@ impl Backoff {
     /// "Equal jitter": half the exponential delay plus a random half, so
     /// clients that failed together do not retry together. `Retry-After`
     /// replaces the exponential part but keeps a little jitter on top.
-    pub fn delay(
+    pub(crate) fn delay(
         &self,
         attempt: u32,
         retry_after: Option<Duration>,

@@ -18,13 +18,13 @@ pub enum Severity {
 /// A position in a config or recipients file (1-based line and column).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Location {
-    pub file: Arc<str>,
-    pub line: usize,
-    pub column: usize,
+    pub(crate) file: Arc<str>,
+    pub(crate) line: usize,
+    pub(crate) column: usize,
 }
 
 impl Location {
-    pub fn new(file: Arc<str>, line: usize, column: usize) -> Self {
+    pub(crate) fn new(file: Arc<str>, line: usize, column: usize) -> Self {
         Location { file, line, column }
     }
 }
@@ -37,19 +37,19 @@ impl fmt::Display for Location {
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Diagnostic {
-    pub severity: Severity,
-    pub summary: String,
+    pub(crate) severity: Severity,
+    pub(crate) summary: String,
     /// Path in the document, e.g. `templates.course_signup.languages.en_US.body`.
-    pub path: Option<String>,
-    pub location: Option<Location>,
-    pub notes: Vec<String>,
-    pub help: Option<String>,
+    pub(crate) path: Option<String>,
+    pub(crate) location: Option<Location>,
+    pub(crate) notes: Vec<String>,
+    pub(crate) help: Option<String>,
     /// Text never shown in the source excerpt (a secret written in the config).
-    pub mask: Option<String>,
+    pub(crate) mask: Option<String>,
 }
 
 impl Diagnostic {
-    pub fn error(summary: impl Into<String>) -> Self {
+    pub(crate) fn error(summary: impl Into<String>) -> Self {
         Diagnostic {
             severity: Severity::Error,
             summary: summary.into(),
@@ -61,35 +61,35 @@ impl Diagnostic {
         }
     }
 
-    pub fn warning(summary: impl Into<String>) -> Self {
+    pub(crate) fn warning(summary: impl Into<String>) -> Self {
         Diagnostic {
             severity: Severity::Warning,
             ..Diagnostic::error(summary)
         }
     }
 
-    pub fn at(mut self, location: Location) -> Self {
+    pub(crate) fn at(mut self, location: Location) -> Self {
         self.location = Some(location);
         self
     }
 
-    pub fn path(mut self, path: impl Into<String>) -> Self {
+    pub(crate) fn path(mut self, path: impl Into<String>) -> Self {
         self.path = Some(path.into());
         self
     }
 
-    pub fn help(mut self, help: impl Into<String>) -> Self {
+    pub(crate) fn help(mut self, help: impl Into<String>) -> Self {
         self.help = Some(help.into());
         self
     }
 
     /// Masks `secret` wherever the excerpt would show it.
-    pub fn mask(mut self, secret: impl Into<String>) -> Self {
+    pub(crate) fn mask(mut self, secret: impl Into<String>) -> Self {
         self.mask = Some(secret.into()).filter(|s: &String| !s.is_empty());
         self
     }
 
-    pub fn note(mut self, note: impl Into<String>) -> Self {
+    pub(crate) fn note(mut self, note: impl Into<String>) -> Self {
         self.notes.push(note.into());
         self
     }
@@ -116,7 +116,7 @@ pub struct Diagnostics {
 }
 
 impl Diagnostics {
-    pub fn push(&mut self, diag: Diagnostic) {
+    pub(crate) fn push(&mut self, diag: Diagnostic) {
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         diag.hash(&mut hasher);
         if !self.seen.insert(hasher.finish()) {
@@ -132,7 +132,7 @@ impl Diagnostics {
         }
     }
 
-    pub fn extend(&mut self, other: Diagnostics) {
+    pub(crate) fn extend(&mut self, other: Diagnostics) {
         // Counts of what `other` no longer holds in full carry over.
         let dropped_errors = other.errors
             - other
@@ -170,13 +170,13 @@ impl Diagnostics {
     }
 
     /// The diagnostics kept in full.
-    pub fn iter(&self) -> impl Iterator<Item = &Diagnostic> {
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &Diagnostic> {
         self.items.iter()
     }
 
     /// Drops the diagnostics kept in full that `keep` refuses (those past
     /// the bound stay counted as they are).
-    pub fn retain(&mut self, mut keep: impl FnMut(&Diagnostic) -> bool) {
+    pub(crate) fn retain(&mut self, mut keep: impl FnMut(&Diagnostic) -> bool) {
         let (mut errors, mut warnings) = (0, 0);
         self.items.retain(|d| {
             let kept = keep(d);
@@ -193,7 +193,7 @@ impl Diagnostics {
     }
 
     /// How many were counted but not kept in full.
-    pub fn not_shown(&self) -> usize {
+    pub(crate) fn not_shown(&self) -> usize {
         self.errors + self.warnings - self.items.len()
     }
 
@@ -209,7 +209,7 @@ impl Diagnostics {
     }
 
     /// Orders by file position so output is deterministic.
-    pub fn sort(&mut self) {
+    pub(crate) fn sort(&mut self) {
         self.keep_first(MAX_DIAGNOSTICS);
         self.items.sort_by(|a, b| {
             (&a.location, a.severity, &a.summary).cmp(&(&b.location, b.severity, &b.summary))
@@ -218,7 +218,7 @@ impl Diagnostics {
 
     /// Renders every diagnostic kept, with source lines taken from
     /// `sources` (file → text), followed by a one-line tally.
-    pub fn render(&self, sources: &HashMap<Arc<str>, String>, color: bool) -> String {
+    pub(crate) fn render(&self, sources: &HashMap<Arc<str>, String>, color: bool) -> String {
         let mut out = String::new();
         let mut lines = SourceLines::new(sources);
         for diag in &self.items {

@@ -12,7 +12,7 @@ use crate::config::types::RawConfig;
 use crate::diag::{Diagnostic, Diagnostics};
 
 /// The schema as a JSON value.
-pub fn schema_value() -> Value {
+pub(crate) fn schema_value() -> Value {
     let mut schema = serde_json::to_value(schemars::schema_for!(RawConfig)).unwrap_or(Value::Null);
     if let Value::Object(map) = &mut schema {
         map.insert(
@@ -37,7 +37,7 @@ fn validator() -> Option<&'static jsonschema::Validator> {
 
 /// Checks `value` against the schema; every violation becomes a diagnostic
 /// at the offending node.
-pub fn check(value: &Value, spans: &SpanMap) -> Diagnostics {
+pub(crate) fn check(value: &Value, spans: &SpanMap) -> Diagnostics {
     let mut diags = Diagnostics::default();
     let Some(validator) = validator() else {
         diags.push(Diagnostic::error(
@@ -83,7 +83,7 @@ pub fn check(value: &Value, spans: &SpanMap) -> Diagnostics {
 /// can still check everything else in the same run. Returns the pruned copy
 /// and the document paths removed, or `None` when what is wrong is the
 /// document itself (nothing sensible is left to check).
-pub fn prune(value: &Value) -> Option<(Value, Vec<String>)> {
+pub(crate) fn prune(value: &Value) -> Option<(Value, Vec<String>)> {
     let validator = validator()?;
     // Past this many refused nodes the rest of the document is not worth
     // checking (the report is cut at 200 anyway), and copying and pruning a

@@ -16,7 +16,7 @@ use std::sync::RwLock;
 /// Shortest token accepted: masking a very short secret would garble
 /// ordinary words in every message (a token `t` masks every letter t), and
 /// real 1msg tokens are far longer.
-pub const MIN_SECRET_LEN: usize = 8;
+pub(crate) const MIN_SECRET_LEN: usize = 8;
 
 /// A secret string whose `Display` and `Debug` print `***`.
 ///
@@ -35,7 +35,7 @@ impl Secret {
     }
 
     /// `text` with every spelling of this secret replaced by `***`.
-    pub fn redact(&self, text: &str) -> String {
+    pub(crate) fn redact(&self, text: &str) -> String {
         redact(text, &self.0).into_owned()
     }
 }
@@ -76,12 +76,12 @@ pub fn scrub(text: &str) -> Cow<'_, str> {
 }
 
 /// Whether `text` holds a registered secret in any spelling.
-pub fn holds_secret(text: &str) -> bool {
+pub(crate) fn holds_secret(text: &str) -> bool {
     matches!(scrub(text), Cow::Owned(_))
 }
 
 /// `text` with every spelling of `secret` replaced by `***`.
-pub fn redact<'t>(text: &'t str, secret: &str) -> Cow<'t, str> {
+pub(crate) fn redact<'t>(text: &'t str, secret: &str) -> Cow<'t, str> {
     let Some(first) = secret.chars().next() else {
         return Cow::Borrowed(text);
     };

@@ -16,11 +16,11 @@ use crate::secret::Secret;
 use crate::state::StateLocation;
 
 /// The 1msg API's public base URL (docs/provider-1msg.md §1.1).
-pub const DEFAULT_BASE_URL: &str = "https://api.1msg.io";
+pub(crate) const DEFAULT_BASE_URL: &str = "https://api.1msg.io";
 /// Sends per second when the config says nothing (docs/design.md §2).
-pub const DEFAULT_RATE_LIMIT: f64 = 20.0;
+pub(crate) const DEFAULT_RATE_LIMIT: f64 = 20.0;
 /// Requests in flight when the config says nothing (docs/design.md §2).
-pub const DEFAULT_CONCURRENCY: usize = 8;
+pub(crate) const DEFAULT_CONCURRENCY: usize = 8;
 
 /// Environment variables waform reads (docs/design.md §3).
 pub(crate) mod env {
@@ -76,11 +76,11 @@ pub struct Overrides {
 #[derive(Debug, Clone)]
 pub struct ProviderSettings {
     /// API base URL.
-    pub base_url: Setting<String>,
+    pub(crate) base_url: Setting<String>,
     /// Channel instance id.
-    pub instance: Setting<String>,
+    pub(crate) instance: Setting<String>,
     /// API token (never printed).
-    pub token: Setting<Secret>,
+    pub(crate) token: Setting<Secret>,
     /// Sends per second (0 = no limit).
     pub rate_limit: Setting<f64>,
     /// Requests in flight.
@@ -93,11 +93,11 @@ pub struct ProviderSettings {
 #[error("{}; or use --sandbox for a dry run", .problems.join("; "))]
 pub struct SettingsError {
     /// One line per missing or unresolvable value.
-    pub problems: Vec<String>,
+    pub(crate) problems: Vec<String>,
 }
 
 /// The send pace from the config (no flag or environment variable sets it).
-pub fn rate_limit(cfg: &Config) -> Setting<f64> {
+pub(crate) fn rate_limit(cfg: &Config) -> Setting<f64> {
     match cfg.raw.provider.as_ref().and_then(|p| p.rate_limit) {
         Some(v) => Setting {
             value: v,
@@ -111,7 +111,7 @@ pub fn rate_limit(cfg: &Config) -> Setting<f64> {
 }
 
 /// Requests in flight from the config.
-pub fn concurrency(cfg: &Config) -> Setting<usize> {
+pub(crate) fn concurrency(cfg: &Config) -> Setting<usize> {
     match cfg.raw.provider.as_ref().and_then(|p| p.concurrency) {
         Some(v) => Setting {
             value: (v as usize).max(1),
@@ -136,7 +136,7 @@ pub fn provider(cfg: &Config) -> Result<ProviderSettings, SettingsError> {
 }
 
 /// [`provider`] with the environment passed in (testable).
-pub fn provider_with_env(
+pub(crate) fn provider_with_env(
     cfg: &Config,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<ProviderSettings, SettingsError> {

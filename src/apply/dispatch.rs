@@ -49,16 +49,16 @@ const REFUSED_BACKOFF: crate::backoff::Backoff = crate::backoff::Backoff {
 const MAX_REFUSED_WAIT: Duration = Duration::from_secs(60);
 
 /// Why a request in flight has no answer when apply halts at once.
-pub const HALT_REASON: &str =
+pub(crate) const HALT_REASON: &str =
     "the request had started and was unanswered when apply was stopped at once (second interrupt)";
 
 /// When a send's requests may start, judged per request.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Window {
-    pub not_before: Option<DateTime<Utc>>,
-    pub not_after: Option<DateTime<Utc>>,
+    pub(crate) not_before: Option<DateTime<Utc>>,
+    pub(crate) not_after: Option<DateTime<Utc>>,
     /// Added to the wall clock: non-zero only for the sandbox's `--now`.
-    pub offset: TimeDelta,
+    pub(crate) offset: TimeDelta,
 }
 
 enum Gate {
@@ -69,7 +69,7 @@ enum Gate {
 
 impl Window {
     /// The window of a send's `at` and `expires`.
-    pub fn of(send: &SendSpec, offset: TimeDelta) -> Self {
+    pub(crate) fn of(send: &SendSpec, offset: TimeDelta) -> Self {
         let parse = |s: &Option<String>| {
             s.as_deref()
                 .and_then(|v| DateTime::parse_from_rfc3339(v).ok())
@@ -123,10 +123,10 @@ pub struct SendReport {
     pub unknown: u64,
     /// Of the above, recipients whose earlier outcome was unknown.
     pub resent: u64,
-    pub skipped_recorded: u64,
+    pub(crate) skipped_recorded: u64,
     /// Never requested because apply stopped or the API kept refusing:
     /// nothing recorded, they stay due.
-    pub not_sent: u64,
+    pub(crate) not_sent: u64,
     /// Never requested because `expires` passed: nothing recorded.
     pub expired: u64,
     /// In the recipient files but not in the reviewed plan: not messaged.
@@ -137,7 +137,7 @@ pub struct SendReport {
 }
 
 impl SendReport {
-    pub fn attempted(&self) -> u64 {
+    pub(crate) fn attempted(&self) -> u64 {
         self.accepted + self.rejected + self.unknown
     }
 }

@@ -25,7 +25,7 @@ impl RateLimiter {
     }
 
     /// Waits for the next send slot.
-    pub async fn acquire(&self) {
+    pub(crate) async fn acquire(&self) {
         let Some(interval) = self.interval else {
             return;
         };
@@ -41,7 +41,7 @@ impl RateLimiter {
 
     /// Pushes every later slot back by `pause` (a 429 with Retry-After
     /// applies to the whole channel, not one request).
-    pub async fn pause(&self, pause: Duration) {
+    pub(crate) async fn pause(&self, pause: Duration) {
         let mut next = self.next.lock().await;
         let resume = Instant::now() + pause;
         if *next < resume {

@@ -45,14 +45,14 @@ use crate::provider::{History, HistoryMessage, HistoryQuery, Provider};
 use crate::state::{fmt_time, Outcome, OutcomeRecord, SendKind, SendLedger, SendRow, StateError};
 
 /// History items per page (the API's default).
-pub const PAGE: usize = 100;
+pub(crate) const PAGE: usize = 100;
 /// Pages read per phone at most: a phone with more outgoing messages since
 /// its oldest unknown intent than this is left partly unsearched.
-pub const MAX_PAGES: usize = 20;
+pub(crate) const MAX_PAGES: usize = 20;
 /// Clock difference tolerated between this machine (the intent time) and the
 /// API (the message time). Small on purpose: a wider window could match an
 /// earlier message of the same template to the same phone.
-pub const CLOCK_SKEW: TimeDelta = TimeDelta::seconds(60);
+pub(crate) const CLOCK_SKEW: TimeDelta = TimeDelta::seconds(60);
 
 const NOT_FOUND: &str = "not found in the account's history at ";
 

@@ -16,21 +16,21 @@ use crate::state::{Intent, SendKind};
 /// The account template a template (or fallback) message uses.
 #[derive(Debug, Clone)]
 pub struct TemplateTarget {
-    pub name: String,
-    pub language: String,
-    pub namespace: Option<String>,
-    pub flow_button: Option<usize>,
-    pub body_params: Vec<Interp>,
-    pub flow_token: Option<Interp>,
-    pub action_data: Option<Fields>,
+    pub(crate) name: String,
+    pub(crate) language: String,
+    pub(crate) namespace: Option<String>,
+    pub(crate) flow_button: Option<usize>,
+    pub(crate) body_params: Vec<Interp>,
+    pub(crate) flow_token: Option<Interp>,
+    pub(crate) action_data: Option<Fields>,
 }
 
 /// A JSON object from the config whose string values may hold `${...}`,
 /// parsed once per send rather than once per recipient.
-pub type Fields = Vec<(String, FieldValue)>;
+pub(crate) type Fields = Vec<(String, FieldValue)>;
 
 #[derive(Debug, Clone)]
-pub enum FieldValue {
+pub(crate) enum FieldValue {
     Text(Interp),
     Json(Value),
 }
@@ -54,20 +54,20 @@ fn compile(text: &str) -> anyhow::Result<Interp> {
 /// An interactive Flow message with its texts parsed once.
 #[derive(Debug, Clone)]
 pub struct FlowTarget {
-    pub flow_id: String,
-    pub body: Interp,
-    pub cta: String,
-    pub header: Option<Interp>,
-    pub footer: Option<Interp>,
-    pub action: String,
-    pub screen: Option<String>,
-    pub data: Option<Fields>,
-    pub mode: String,
-    pub token: Option<Interp>,
+    pub(crate) flow_id: String,
+    pub(crate) body: Interp,
+    pub(crate) cta: String,
+    pub(crate) header: Option<Interp>,
+    pub(crate) footer: Option<Interp>,
+    pub(crate) action: String,
+    pub(crate) screen: Option<String>,
+    pub(crate) data: Option<Fields>,
+    pub(crate) mode: String,
+    pub(crate) token: Option<Interp>,
 }
 
 impl FlowTarget {
-    pub fn new(
+    pub(crate) fn new(
         flow_id: String,
         spec: &crate::config::types::FlowMessageSpec,
     ) -> anyhow::Result<Self> {
@@ -129,7 +129,7 @@ pub enum Message {
 
 /// The default flow_token: deterministic per (send, recipient), so webhook
 /// completions correlate back to the ledger row.
-pub fn default_flow_token(send: &str, phone: &str) -> String {
+pub(crate) fn default_flow_token(send: &str, phone: &str) -> String {
     format!("waform.{send}.{phone}")
 }
 
@@ -171,16 +171,16 @@ fn template_message(t: &TemplateTarget, send: &str, row: &Row, token: &str) -> T
 }
 
 /// One recipient, ready to be sent.
-pub struct Prepared {
-    pub row: Row,
-    pub token: String,
+pub(crate) struct Prepared {
+    pub(crate) row: Row,
+    pub(crate) token: String,
     kind: SendKind,
     template: Option<String>,
 }
 
 impl Prepared {
     /// The intent written just before this recipient's request starts.
-    pub fn intent(&self, send: &str, at: chrono::DateTime<Utc>) -> Intent {
+    pub(crate) fn intent(&self, send: &str, at: chrono::DateTime<Utc>) -> Intent {
         Intent {
             send: send.to_string(),
             phone: self.row.phone.clone(),
@@ -193,7 +193,7 @@ impl Prepared {
 }
 
 /// A recipient's flow_token (explicit or the default) and intent fields.
-pub fn prepare(send: &str, message: &Message, row: Row) -> Prepared {
+pub(crate) fn prepare(send: &str, message: &Message, row: Row) -> Prepared {
     let (explicit, kind, template) = match message {
         Message::Template(t) => (
             t.flow_token.clone(),
@@ -217,7 +217,7 @@ pub fn prepare(send: &str, message: &Message, row: Row) -> Prepared {
 /// Flow refused because the window is closed, the fallback template. Each
 /// request waits for its rate-limit slot. Returns the outcome with the kind
 /// and template actually used when they differ from the intent's.
-pub async fn request(
+pub(crate) async fn request(
     provider: &dyn Provider,
     limiter: &RateLimiter,
     send: &str,

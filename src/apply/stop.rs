@@ -40,12 +40,12 @@ impl Stop {
         self.requested.load(Ordering::SeqCst)
     }
 
-    pub fn is_halted(&self) -> bool {
+    pub(crate) fn is_halted(&self) -> bool {
         self.halted.load(Ordering::SeqCst)
     }
 
     /// The flag the approval wait polls.
-    pub fn flag(&self) -> &AtomicBool {
+    pub(crate) fn flag(&self) -> &AtomicBool {
         &self.requested
     }
 
@@ -58,7 +58,7 @@ impl Stop {
     }
 
     /// Resolves once [`Stop::halt`] was called (at once if it already was).
-    pub async fn halted(&self) {
+    pub(crate) async fn halted(&self) {
         while !self.is_halted() {
             self.notify.notified().await;
         }

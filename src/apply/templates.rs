@@ -45,10 +45,10 @@ pub(crate) async fn create(
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Review {
     /// (name, language, namespace) approved during the wait.
-    pub approved: Vec<(String, String, Option<String>)>,
-    pub rejected: Vec<(String, String, String)>,
+    pub(crate) approved: Vec<(String, String, Option<String>)>,
+    pub(crate) rejected: Vec<(String, String, String)>,
     /// Still in review when the timeout came.
-    pub pending: Vec<(String, String)>,
+    pub(crate) pending: Vec<(String, String)>,
 }
 
 /// Polls the account until every template in `waiting` is approved or

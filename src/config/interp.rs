@@ -4,7 +4,7 @@
 
 /// A variable reference.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Var {
+pub(crate) enum Var {
     Env(String),
     Recipient(String),
     SendName,
@@ -18,13 +18,13 @@ enum Piece {
 
 /// A string with its variables parsed once, rendered per recipient.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Interp {
+pub(crate) struct Interp {
     pieces: Vec<Piece>,
 }
 
 impl Interp {
     /// Parses `text`. The error says what is wrong with which `${...}`.
-    pub fn parse(text: &str) -> Result<Interp, String> {
+    pub(crate) fn parse(text: &str) -> Result<Interp, String> {
         let mut pieces = Vec::new();
         let mut rest = text;
         while let Some(start) = rest.find("${") {
@@ -45,20 +45,16 @@ impl Interp {
         Ok(Interp { pieces })
     }
 
-    pub fn vars(&self) -> impl Iterator<Item = &Var> {
+    pub(crate) fn vars(&self) -> impl Iterator<Item = &Var> {
         self.pieces.iter().filter_map(|p| match p {
             Piece::Var(v) => Some(v),
             Piece::Lit(_) => None,
         })
     }
 
-    pub fn is_literal(&self) -> bool {
-        self.vars().next().is_none()
-    }
-
     /// Renders with `lookup` answering each variable; `None` from lookup is
     /// an error naming the variable.
-    pub fn render<'a>(
+    pub(crate) fn render<'a>(
         &self,
         mut lookup: impl FnMut(&Var) -> Option<&'a str>,
     ) -> Result<String, Var> {

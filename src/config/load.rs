@@ -18,12 +18,12 @@ use crate::diag::{Diagnostic, Diagnostics, Location};
 /// The merged document of every config file, before any checking.
 #[derive(Debug, Default)]
 pub(crate) struct Loaded {
-    pub value: Value,
-    pub spans: SpanMap,
+    pub(crate) value: Value,
+    pub(crate) spans: SpanMap,
     /// File name (as shown in diagnostics) → text, for rendering source lines.
-    pub sources: HashMap<Arc<str>, String>,
+    pub(crate) sources: HashMap<Arc<str>, String>,
     /// The folder relative paths (CSV files, state) are resolved against.
-    pub base_dir: PathBuf,
+    pub(crate) base_dir: PathBuf,
 }
 
 const MAP_SECTIONS: [&str; 3] = ["flows", "templates", "sends"];

@@ -2,23 +2,23 @@
 //! (docs/meta-rules.md, "Template creation" and "Sending an interactive Flow").
 
 /// Template name pattern `^[a-z0-9_]{1,512}$`.
-pub const NAME_MAX: usize = 512;
+pub(crate) const NAME_MAX: usize = 512;
 /// `_` + 8 hex digits appended by versioned naming (docs/design.md §2).
-pub const VERSION_SUFFIX_LEN: usize = 9;
-pub const BODY_MAX: usize = 1024;
-pub const HEADER_MAX: usize = 60;
-pub const FOOTER_MAX: usize = 60;
-pub const BUTTON_TEXT_MAX: usize = 25;
-pub const BUTTONS_MAX: usize = 10;
-pub const URL_BUTTONS_MAX: usize = 2;
-pub const PHONE_BUTTONS_MAX: usize = 1;
-pub const FLOW_BUTTONS_MAX: usize = 1;
+pub(crate) const VERSION_SUFFIX_LEN: usize = 9;
+pub(crate) const BODY_MAX: usize = 1024;
+pub(crate) const HEADER_MAX: usize = 60;
+pub(crate) const FOOTER_MAX: usize = 60;
+pub(crate) const BUTTON_TEXT_MAX: usize = 25;
+pub(crate) const BUTTONS_MAX: usize = 10;
+pub(crate) const URL_BUTTONS_MAX: usize = 2;
+pub(crate) const PHONE_BUTTONS_MAX: usize = 1;
+pub(crate) const FLOW_BUTTONS_MAX: usize = 1;
 /// sendFlow `flowCta` (Meta: ≤ 20 chars, docs/meta-rules.md).
-pub const FLOW_CTA_MAX: usize = 20;
+pub(crate) const FLOW_CTA_MAX: usize = 20;
 
 /// Template language codes Meta accepts (1msg's `TemplateLanguageProp`
 /// enum, docs/provider-1msg.md; Meta's "supported languages" list).
-pub const LANGUAGES: &[&str] = &[
+pub(crate) const LANGUAGES: &[&str] = &[
     "af", "sq", "ar", "ar_EG", "ar_AE", "ar_LB", "ar_MA", "ar_QA", "az", "be_BY", "bn", "bn_IN",
     "bg", "ca", "zh_CN", "zh_HK", "zh_TW", "hr", "cs", "da", "prs_AF", "nl", "nl_BE", "en",
     "en_GB", "en_US", "en_AE", "en_AU", "en_CA", "en_GH", "en_IE", "en_IN", "en_JM", "en_MY",
@@ -30,11 +30,11 @@ pub const LANGUAGES: &[&str] = &[
     "es_ES", "es_UY", "sw", "sv", "ta", "te", "th", "tr", "uk", "ur", "uz", "vi", "zu",
 ];
 
-pub fn is_language(code: &str) -> bool {
+pub(crate) fn is_language(code: &str) -> bool {
     LANGUAGES.contains(&code)
 }
 
-pub fn is_template_name(name: &str) -> bool {
+pub(crate) fn is_template_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= NAME_MAX
         && name
@@ -44,16 +44,16 @@ pub fn is_template_name(name: &str) -> bool {
 
 /// A `{{...}}` found in text, with its byte range.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Placeholder {
+pub(crate) struct Placeholder {
     /// The number inside, when it is a positional `{{n}}`.
-    pub number: Option<u32>,
-    pub raw: String,
-    pub start: usize,
-    pub end: usize,
+    pub(crate) number: Option<u32>,
+    pub(crate) raw: String,
+    pub(crate) start: usize,
+    pub(crate) end: usize,
 }
 
 /// Every `{{...}}` in `text`, in order.
-pub fn placeholders(text: &str) -> Vec<Placeholder> {
+pub(crate) fn placeholders(text: &str) -> Vec<Placeholder> {
     let mut out = Vec::new();
     let mut from = 0;
     while let Some(open) = text[from..].find("{{") {

@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::diag::{Diagnostic, Diagnostics};
-pub use types::RawConfig;
+pub(crate) use types::RawConfig;
 
 /// A config that passed the schema (it may still carry semantic errors in
 /// the diagnostics returned beside it).
@@ -38,7 +38,7 @@ pub struct Config {
 pub struct LoadResult {
     pub config: Option<Config>,
     pub diagnostics: Diagnostics,
-    pub sources: HashMap<Arc<str>, String>,
+    pub(crate) sources: HashMap<Arc<str>, String>,
 }
 
 impl LoadResult {

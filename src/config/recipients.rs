@@ -16,15 +16,15 @@ use crate::limits::MAX_CSV_ROW_BYTES;
 #[derive(Debug, Clone)]
 pub struct Row {
     /// E.164 digits, no `+`.
-    pub phone: String,
+    pub(crate) phone: String,
     header: Arc<[String]>,
     values: Vec<String>,
-    pub location: Location,
+    pub(crate) location: Location,
 }
 
 impl Row {
     /// A column's value; `phone` answers with the digits.
-    pub fn get(&self, column: &str) -> Option<&str> {
+    pub(crate) fn get(&self, column: &str) -> Option<&str> {
         if column == "phone" {
             return Some(&self.phone);
         }

@@ -12,17 +12,17 @@ pub struct SpanMap {
 }
 
 impl SpanMap {
-    pub fn get(&self, path: &str) -> Option<&Location> {
+    pub(crate) fn get(&self, path: &str) -> Option<&Location> {
         self.spans.get(path)
     }
 
-    pub fn insert(&mut self, path: String, location: Location) {
+    pub(crate) fn insert(&mut self, path: String, location: Location) {
         self.spans.insert(path, location);
     }
 
     /// The location of `path`, or of its nearest ancestor that has one (a
     /// missing field is reported at the mapping that lacks it).
-    pub fn locate(&self, path: &str) -> Option<Location> {
+    pub(crate) fn locate(&self, path: &str) -> Option<Location> {
         let mut current = path;
         loop {
             if let Some(loc) = self.spans.get(current) {
@@ -34,7 +34,7 @@ impl SpanMap {
     }
 
     /// Takes every span of `other`.
-    pub fn absorb_all(&mut self, other: HashMap<String, Location>) {
+    pub(crate) fn absorb_all(&mut self, other: HashMap<String, Location>) {
         if self.spans.is_empty() {
             self.spans = other;
         } else {
@@ -45,7 +45,7 @@ impl SpanMap {
     /// Copies from `other` the spans of every path in `prefixes` and of
     /// everything below them. One pass over `other` (a pass per prefix made
     /// a file of many top-level keys quadratic).
-    pub fn absorb(&mut self, other: HashMap<String, Location>, prefixes: &[String]) {
+    pub(crate) fn absorb(&mut self, other: HashMap<String, Location>, prefixes: &[String]) {
         let wanted: std::collections::HashSet<&str> = prefixes.iter().map(String::as_str).collect();
         let longest = prefixes.iter().map(String::len).max().unwrap_or(0);
         for (path, loc) in other {

@@ -40,29 +40,29 @@ pub struct RawConfig {
 #[serde(deny_unknown_fields)]
 pub struct ProviderConfig {
     #[serde(default)]
-    pub kind: ProviderKind,
+    pub(crate) kind: ProviderKind,
     /// Default `https://api.1msg.io`; env `WAFORM_BASE_URL` overrides.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub base_url: Option<String>,
+    pub(crate) base_url: Option<String>,
     /// Channel id; env `WAFORM_INSTANCE` if omitted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub instance: Option<String>,
+    pub(crate) instance: Option<String>,
     /// Must be `${env.NAME}`; env `WAFORM_TOKEN` if omitted. A literal token
     /// is an error: tokens do not belong in git.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub token: Option<String>,
+    pub(crate) token: Option<String>,
     /// Sends per second (default 20; 0 turns the limit off).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub rate_limit: Option<f64>,
+    pub(crate) rate_limit: Option<f64>,
     /// Requests in flight (default 8).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1, max = 256))]
-    pub concurrency: Option<u32>,
+    pub(crate) concurrency: Option<u32>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
-pub enum ProviderKind {
+pub(crate) enum ProviderKind {
     #[default]
     Onemsg,
 }
@@ -73,7 +73,7 @@ pub struct StateConfig {
     /// `sqlite://PATH`, relative to the config's folder. Default
     /// `sqlite://.waform/state.db`; env `WAFORM_STATE` overrides.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub url: Option<String>,
+    pub(crate) url: Option<String>,
 }
 
 /// A Flow: referenced on the account by `id` or `name` (exactly one), or
@@ -84,34 +84,34 @@ pub struct StateConfig {
 pub struct FlowRef {
     /// The Flow id on the account (referenced Flows only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub id: Option<String>,
+    pub(crate) id: Option<String>,
     /// The Flow name, unique per account; a managed Flow is keyed by it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
+    pub(crate) name: Option<String>,
     /// Meta's Flow categories (managed Flows; at least one).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub categories: Vec<FlowCategory>,
+    pub(crate) categories: Vec<FlowCategory>,
     /// The Flow JSON: a file path relative to the config's folder, or the
     /// Flow JSON written inline as a mapping. Makes the Flow managed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub json: Option<FlowJson>,
+    pub(crate) json: Option<FlowJson>,
     /// HTTPS endpoint for a Flow that exchanges data (`data_api_version`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub endpoint_uri: Option<String>,
+    pub(crate) endpoint_uri: Option<String>,
     /// Publish the Flow after upload (default true); false keeps it DRAFT.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub publish: Option<bool>,
+    pub(crate) publish: Option<bool>,
     /// Never written by hand: set on the planner's copy of the config when
     /// the channel has no Flow API (plan/lower.rs) — the canonical compact
     /// Flow JSON that FLOW buttons carry inline as `flow_json`.
     #[serde(skip)]
     #[schemars(skip)]
-    pub inline: Option<String>,
+    pub(crate) inline: Option<String>,
 }
 
 impl FlowRef {
     /// A managed Flow is declared with its Flow JSON.
-    pub fn is_managed(&self) -> bool {
+    pub(crate) fn is_managed(&self) -> bool {
         self.json.is_some()
     }
 }
@@ -119,7 +119,7 @@ impl FlowRef {
 /// Where a managed Flow's JSON is.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(untagged)]
-pub enum FlowJson {
+pub(crate) enum FlowJson {
     /// Path of a Flow JSON file, relative to the config's folder.
     File(String),
     /// The Flow JSON itself, mapping one-to-one onto JSON.
@@ -129,7 +129,7 @@ pub enum FlowJson {
 /// Meta's Flow categories.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum FlowCategory {
+pub(crate) enum FlowCategory {
     SignUp,
     SignIn,
     AppointmentBooking,
@@ -146,15 +146,15 @@ pub struct Template {
     /// `versioned` (default): account name `<logical>_<8 hex>` from the
     /// content hash. `exact`: the logical name as-is (adopted templates).
     #[serde(default)]
-    pub naming: Naming,
-    pub category: Category,
+    pub(crate) naming: Naming,
+    pub(crate) category: Category,
     /// Content per language code (`en_US`, `pt_BR`, ...).
-    pub languages: BTreeMap<String, TemplateLanguage>,
+    pub(crate) languages: BTreeMap<String, TemplateLanguage>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
-pub enum Naming {
+pub(crate) enum Naming {
     #[default]
     Versioned,
     Exact,
@@ -182,34 +182,34 @@ impl Category {
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct TemplateLanguage {
+pub(crate) struct TemplateLanguage {
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub header: Option<Header>,
+    pub(crate) header: Option<Header>,
     /// Body text, ≤ 1024 characters; variables `{{1}}`..`{{n}}`.
-    pub body: String,
+    pub(crate) body: String,
     /// One sample value per body variable (Meta requires them for review).
     #[serde(default)]
-    pub body_examples: Vec<String>,
+    pub(crate) body_examples: Vec<String>,
     /// ≤ 60 characters, no variables.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub footer: Option<String>,
+    pub(crate) footer: Option<String>,
     #[serde(default)]
-    pub buttons: Vec<Button>,
+    pub(crate) buttons: Vec<Button>,
 }
 
 /// A TEXT header (≤ 60 characters, at most one variable `{{1}}`).
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct Header {
-    pub text: String,
+pub(crate) struct Header {
+    pub(crate) text: String,
     /// Sample value for `{{1}}` when the header has a variable.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub example: Option<String>,
+    pub(crate) example: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
-pub enum Button {
+pub(crate) enum Button {
     /// Opens a WhatsApp Flow.
     Flow {
         text: String,
@@ -235,7 +235,7 @@ pub enum Button {
 }
 
 impl Button {
-    pub fn text(&self) -> &str {
+    pub(crate) fn text(&self) -> &str {
         match self {
             Button::Flow { text, .. }
             | Button::QuickReply { text }
@@ -247,14 +247,14 @@ impl Button {
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
-pub enum FlowAction {
+pub(crate) enum FlowAction {
     #[default]
     Navigate,
     DataExchange,
 }
 
 impl FlowAction {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             FlowAction::Navigate => "navigate",
             FlowAction::DataExchange => "data_exchange",
@@ -264,14 +264,14 @@ impl FlowAction {
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
-pub enum FlowMode {
+pub(crate) enum FlowMode {
     #[default]
     Published,
     Draft,
 }
 
 impl FlowMode {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             FlowMode::Published => "published",
             FlowMode::Draft => "draft",
@@ -289,31 +289,31 @@ impl FlowMode {
 pub struct SendSpec {
     /// Template logical name (template sends).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub template: Option<String>,
+    pub(crate) template: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub language: Option<String>,
+    pub(crate) language: Option<String>,
     /// RFC 3339 with offset; absent = as soon as apply runs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub at: Option<String>,
+    pub(crate) at: Option<String>,
     /// RFC 3339 with offset; never sent after this.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub expires: Option<String>,
+    pub(crate) expires: Option<String>,
     /// One value per body variable; may use `${recipient.COLUMN}`.
     #[serde(default)]
-    pub body_params: Vec<String>,
+    pub(crate) body_params: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub flow_button: Option<FlowButton>,
+    pub(crate) flow_button: Option<FlowButton>,
     /// An interactive Flow message (24-hour window only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub flow_message: Option<FlowMessageSpec>,
+    pub(crate) flow_message: Option<FlowMessageSpec>,
     /// Template sent instead when the 24-hour window is closed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub fallback: Option<Fallback>,
+    pub(crate) fallback: Option<Fallback>,
     #[serde(default)]
-    pub recipients: Vec<RecipientSource>,
+    pub(crate) recipients: Vec<RecipientSource>,
     /// Phones never sent to.
     #[serde(default)]
-    pub exclude: Vec<RecipientSource>,
+    pub(crate) exclude: Vec<RecipientSource>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -321,46 +321,46 @@ pub struct SendSpec {
 pub struct FlowButton {
     /// Default: deterministic per (send, recipient).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub token: Option<String>,
+    pub(crate) token: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub action_data: Option<BTreeMap<String, serde_json::Value>>,
+    pub(crate) action_data: Option<BTreeMap<String, serde_json::Value>>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct FlowMessageSpec {
+pub(crate) struct FlowMessageSpec {
     /// Key in `flows:`.
-    pub flow: String,
+    pub(crate) flow: String,
     /// ≤ 1024 characters.
-    pub body: String,
+    pub(crate) body: String,
     /// Button text, ≤ 20 characters.
-    pub cta: String,
+    pub(crate) cta: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub header: Option<String>,
+    pub(crate) header: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub footer: Option<String>,
+    pub(crate) footer: Option<String>,
     #[serde(default)]
-    pub action: FlowAction,
+    pub(crate) action: FlowAction,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub screen: Option<String>,
+    pub(crate) screen: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub data: Option<BTreeMap<String, serde_json::Value>>,
+    pub(crate) data: Option<BTreeMap<String, serde_json::Value>>,
     /// Explicit token; default deterministic per (send, recipient).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub token: Option<String>,
+    pub(crate) token: Option<String>,
     #[serde(default)]
-    pub mode: FlowMode,
+    pub(crate) mode: FlowMode,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct Fallback {
-    pub template: String,
-    pub language: String,
+pub(crate) struct Fallback {
+    pub(crate) template: String,
+    pub(crate) language: String,
     #[serde(default)]
-    pub body_params: Vec<String>,
+    pub(crate) body_params: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub flow_button: Option<FlowButton>,
+    pub(crate) flow_button: Option<FlowButton>,
 }
 
 /// Recipients: a CSV file (header row, `phone` column required) or one

@@ -36,9 +36,9 @@ const MAX_NODES: usize = 250_000;
 /// One parsed YAML file.
 #[derive(Debug)]
 pub(crate) struct Document {
-    pub value: Value,
+    pub(crate) value: Value,
     /// Path → where the node's value starts.
-    pub spans: HashMap<String, Location>,
+    pub(crate) spans: HashMap<String, Location>,
 }
 
 /// Parses `source` (the contents of `file`). A syntax error, a duplicate key

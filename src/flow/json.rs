@@ -23,8 +23,8 @@ pub(crate) const MAX_BYTES: usize = 10 * 1024 * 1024;
 /// One parsed JSON file.
 #[derive(Debug)]
 pub(crate) struct Document {
-    pub value: Value,
-    pub spans: SpanMap,
+    pub(crate) value: Value,
+    pub(crate) spans: SpanMap,
 }
 
 /// Parses `source` (the text of `file`). A syntax error, a duplicate key, too

@@ -15,8 +15,8 @@ use crate::diag::{Diagnostic, Diagnostics};
 
 /// Every managed Flow that could be read, by key, with all diagnostics.
 pub(crate) struct Managed {
-    pub flows: BTreeMap<String, LoadedFlow>,
-    pub diagnostics: Diagnostics,
+    pub(crate) flows: BTreeMap<String, LoadedFlow>,
+    pub(crate) diagnostics: Diagnostics,
 }
 
 pub(crate) fn load(

@@ -23,37 +23,37 @@ use version::Version;
 
 /// What the rest of waform needs to know about a checked Flow.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct FlowFacts {
+pub(crate) struct FlowFacts {
     /// The declared version, when it is a usable one.
-    pub version: Option<Version>,
+    pub(crate) version: Option<Version>,
     /// The screen the Flow opens on.
-    pub entry: Option<String>,
+    pub(crate) entry: Option<String>,
     /// The Flow talks to an endpoint (`data_api_version`).
-    pub endpoint: bool,
-    pub screens: Vec<ScreenFacts>,
+    pub(crate) endpoint: bool,
+    pub(crate) screens: Vec<ScreenFacts>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ScreenFacts {
-    pub id: String,
-    pub terminal: bool,
+pub(crate) struct ScreenFacts {
+    pub(crate) id: String,
+    pub(crate) terminal: bool,
     /// Declared `data` keys, in order.
-    pub data: Vec<String>,
+    pub(crate) data: Vec<String>,
     /// Input names (form fields), in order.
-    pub fields: Vec<String>,
+    pub(crate) fields: Vec<String>,
     /// Keys of the `complete` payloads on this screen, in declared order:
     /// what a submitted Flow sends back.
-    pub complete_payload: Vec<String>,
+    pub(crate) complete_payload: Vec<String>,
 }
 
 impl FlowFacts {
-    pub fn screen(&self, id: &str) -> Option<&ScreenFacts> {
+    pub(crate) fn screen(&self, id: &str) -> Option<&ScreenFacts> {
         self.screens.iter().find(|s| s.id == id)
     }
 
     /// The fields a completed Flow returns, in declared order, over every
     /// terminal screen.
-    pub fn response_fields(&self) -> Vec<String> {
+    pub(crate) fn response_fields(&self) -> Vec<String> {
         let mut out: Vec<String> = Vec::new();
         for key in self.screens.iter().flat_map(|s| &s.complete_payload) {
             if !out.contains(key) {
@@ -101,20 +101,24 @@ pub enum FlowSource {
 pub struct LoadedFlow {
     /// The Flow JSON, compact, in declared order: what is uploaded. Kept as
     /// text, not a `Value` tree, so hundreds of Flows stay small in memory.
-    pub json: String,
+    pub(crate) json: String,
     pub source: FlowSource,
-    pub facts: FlowFacts,
+    pub(crate) facts: FlowFacts,
 }
 
 /// Checks a Flow JSON value whose node positions are in `spans` under
 /// `prefix` (empty for a JSON file, `flows.<key>.json` for inline YAML).
-pub fn check_value(value: &Value, spans: &SpanMap, prefix: &str) -> (FlowFacts, Diagnostics) {
+pub(crate) fn check_value(
+    value: &Value,
+    spans: &SpanMap,
+    prefix: &str,
+) -> (FlowFacts, Diagnostics) {
     rules::check(value, spans, prefix)
 }
 
 /// Reads and checks one Flow JSON file; `shown` is its name in diagnostics.
 /// Returns the value (when it parsed), facts and diagnostics.
-pub fn check_file(
+pub(crate) fn check_file(
     path: &Path,
     shown: &Arc<str>,
     sources: &mut HashMap<Arc<str>, String>,

@@ -11,7 +11,7 @@ use super::version::{FROZEN, LATEST, PUBLISHABLE};
 
 const BINDING: &str = r"^\$\{.+\}$";
 
-pub fn schema_value() -> Value {
+pub(crate) fn schema_value() -> Value {
     let mut defs = Map::new();
     defs.insert("screen".into(), screen());
     defs.insert("action".into(), action());

@@ -34,12 +34,12 @@ pub(crate) enum Kind {
 
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Prop {
-    pub name: &'static str,
-    pub kind: Kind,
-    pub required: bool,
-    pub since: Version,
+    pub(crate) name: &'static str,
+    pub(crate) kind: Kind,
+    pub(crate) required: bool,
+    pub(crate) since: Version,
     /// Longest value, in characters, for static text.
-    pub max_chars: Option<usize>,
+    pub(crate) max_chars: Option<usize>,
 }
 
 const V2_1: Version = Version::new(2, 1);
@@ -85,15 +85,15 @@ const fn since(prop: Prop, version: Version) -> Prop {
 
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Component {
-    pub name: &'static str,
-    pub since: Version,
-    pub props: &'static [Prop],
+    pub(crate) name: &'static str,
+    pub(crate) since: Version,
+    pub(crate) props: &'static [Prop],
     /// Its `name` is a form field (`${form.<name>}`, part of the response).
-    pub input: bool,
+    pub(crate) input: bool,
     /// Option count bounds for `data-source` when written out.
-    pub options: Option<(usize, usize)>,
+    pub(crate) options: Option<(usize, usize)>,
     /// At most this many per screen.
-    pub per_screen: Option<usize>,
+    pub(crate) per_screen: Option<usize>,
 }
 
 const FONT_WEIGHT: Kind = Kind::Enum(&["bold", "italic", "bold_italic", "normal"]);

@@ -5,18 +5,18 @@ use std::fmt;
 
 /// A Flow JSON version such as 7.3.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Version {
-    pub major: u8,
-    pub minor: u8,
+pub(crate) struct Version {
+    pub(crate) major: u8,
+    pub(crate) minor: u8,
 }
 
 impl Version {
-    pub const fn new(major: u8, minor: u8) -> Self {
+    pub(crate) const fn new(major: u8, minor: u8) -> Self {
         Version { major, minor }
     }
 
     /// Parses `"7.3"`; anything else is `None`.
-    pub fn parse(text: &str) -> Option<Version> {
+    pub(crate) fn parse(text: &str) -> Option<Version> {
         let (major, minor) = text.split_once('.')?;
         let all_digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
         if !all_digits(major) || !all_digits(minor) {

@@ -25,8 +25,8 @@ use crate::config::types::{Button, FlowRef, Naming, RawConfig, Template, Templat
 /// One account template the config wants: one name in one language.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DesiredTemplate {
-    pub logical: String,
-    pub naming: Naming,
+    pub(crate) logical: String,
+    pub(crate) naming: Naming,
     /// Account name: `<logical>_<hash8>` or the logical name (exact).
     pub name: String,
     pub language: String,
@@ -55,7 +55,7 @@ pub fn desired_templates(config: &RawConfig) -> Vec<DesiredTemplate> {
 }
 
 /// The account name of a template (see the module docs for the hash).
-pub fn account_name(
+pub(crate) fn account_name(
     logical: &str,
     template: &Template,
     flows: &BTreeMap<String, FlowRef>,
@@ -98,7 +98,7 @@ fn canonical_language(lang: &TemplateLanguage, flows: &BTreeMap<String, FlowRef>
 }
 
 /// Whether `name` is a version of `logical` (`<logical>_<8 hex>`).
-pub fn is_version_of(name: &str, logical: &str) -> bool {
+pub(crate) fn is_version_of(name: &str, logical: &str) -> bool {
     name.strip_prefix(logical)
         .and_then(|rest| rest.strip_prefix('_'))
         .is_some_and(|h| {
@@ -109,7 +109,7 @@ pub fn is_version_of(name: &str, logical: &str) -> bool {
 }
 
 /// Meta's component objects for one language (docs/meta-rules.md, "Template creation").
-pub fn components(lang: &TemplateLanguage, flows: &BTreeMap<String, FlowRef>) -> Vec<Value> {
+pub(crate) fn components(lang: &TemplateLanguage, flows: &BTreeMap<String, FlowRef>) -> Vec<Value> {
     let mut out = Vec::new();
     if let Some(h) = &lang.header {
         let mut header = json!({"type": "HEADER", "format": "TEXT", "text": h.text});
@@ -171,7 +171,7 @@ fn button(b: &Button, flows: &BTreeMap<String, FlowRef>) -> Value {
 /// comparable form: what an exact-named template is compared on, and what
 /// the text diff of a replaced template shows. Extra keys the API adds
 /// (ids, examples, statuses) are ignored.
-pub fn content_lines(components: &[Value]) -> Vec<String> {
+pub(crate) fn content_lines(components: &[Value]) -> Vec<String> {
     let mut lines = Vec::new();
     for c in components {
         let kind = c
@@ -229,7 +229,7 @@ pub fn content_lines(components: &[Value]) -> Vec<String> {
 }
 
 /// Index of the FLOW button among a template's buttons, from its components.
-pub fn flow_button_index(components: &[Value]) -> Option<usize> {
+pub(crate) fn flow_button_index(components: &[Value]) -> Option<usize> {
     components
         .iter()
         .find(|c| {
@@ -248,7 +248,7 @@ pub fn flow_button_index(components: &[Value]) -> Option<usize> {
 }
 
 /// Number of body variables, from components.
-pub fn body_variables(components: &[Value]) -> usize {
+pub(crate) fn body_variables(components: &[Value]) -> usize {
     components
         .iter()
         .find(|c| {

@@ -15,24 +15,24 @@ use crate::provider::{AccountFlow, AccountTemplate, FlowList, FlowStatus, Templa
 /// What the account holds.
 #[derive(Debug, Clone)]
 pub struct Observed {
-    pub templates: Vec<AccountTemplate>,
-    pub flows: FlowList,
+    pub(crate) templates: Vec<AccountTemplate>,
+    pub(crate) flows: FlowList,
 }
 
 /// Recipients of one send, counted against the ledger.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Tally {
     /// Unique recipients (duplicates dropped), excluded ones included.
-    pub recipients: u64,
-    pub duplicates: u64,
-    pub excluded: u64,
-    pub accepted: u64,
-    pub rejected: u64,
-    pub unknown: u64,
+    pub(crate) recipients: u64,
+    pub(crate) duplicates: u64,
+    pub(crate) excluded: u64,
+    pub(crate) accepted: u64,
+    pub(crate) rejected: u64,
+    pub(crate) unknown: u64,
     /// Never attempted: the ones this apply may send (with `resend`).
-    pub remaining: u64,
+    pub(crate) remaining: u64,
     /// Unknown before, counted in `remaining` by `--resend-unknown`.
-    pub resend: u64,
+    pub(crate) resend: u64,
 }
 
 /// The template a send will use, as found on the account.

@@ -18,7 +18,7 @@ use crate::provider::{
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum FlowAction {
+pub(crate) enum FlowAction {
     /// `+` created (as DRAFT, then published when `publish`).
     Create,
     /// `~` its JSON is replaced in place (same id), then republished.
@@ -39,7 +39,7 @@ pub enum FlowAction {
 }
 
 impl FlowAction {
-    pub fn symbol(self) -> &'static str {
+    pub(crate) fn symbol(self) -> &'static str {
         match self {
             FlowAction::Create => "+",
             FlowAction::Update => "~",
@@ -51,7 +51,7 @@ impl FlowAction {
         }
     }
 
-    pub fn label(self) -> &'static str {
+    pub(crate) fn label(self) -> &'static str {
         match self {
             FlowAction::Create => "create",
             FlowAction::Update => "update in place",
@@ -69,36 +69,36 @@ impl FlowAction {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FlowChange {
     /// Key in `flows:`.
-    pub key: String,
+    pub(crate) key: String,
     /// The Flow name on the account.
-    pub name: String,
-    pub action: FlowAction,
+    pub(crate) name: String,
+    pub(crate) action: FlowAction,
     /// The account's id, when the Flow exists.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub id: Option<String>,
+    pub(crate) id: Option<String>,
     /// Its status on the account, when it exists.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub status: Option<String>,
+    pub(crate) status: Option<String>,
     /// Screens and components added (`+`), removed (`-`), changed (`~`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub diff: Vec<String>,
+    pub(crate) diff: Vec<String>,
     /// Why this update breaks messages already sent.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub breaking: Vec<String>,
-    pub categories: Vec<String>,
+    pub(crate) breaking: Vec<String>,
+    pub(crate) categories: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub endpoint_uri: Option<String>,
-    pub publish: bool,
+    pub(crate) endpoint_uri: Option<String>,
+    pub(crate) publish: bool,
     /// A public link to try the Flow as it is on the account (existing
     /// Flows), for the reviewer of the plan.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub preview_url: Option<String>,
+    pub(crate) preview_url: Option<String>,
     /// The Flow JSON to upload (compact).
-    pub json: String,
+    pub(crate) json: String,
 }
 
 impl FlowChange {
-    pub fn is_change(&self) -> bool {
+    pub(crate) fn is_change(&self) -> bool {
         !matches!(
             self.action,
             FlowAction::Unchanged | FlowAction::DeprecateBlocked | FlowAction::Inline

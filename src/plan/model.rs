@@ -29,7 +29,7 @@ pub enum TemplateAction {
 }
 
 impl TemplateAction {
-    pub fn symbol(self) -> &'static str {
+    pub(crate) fn symbol(self) -> &'static str {
         match self {
             TemplateAction::Create => "+",
             TemplateAction::Replace => "-/+",
@@ -41,7 +41,7 @@ impl TemplateAction {
         }
     }
 
-    pub fn label(self) -> &'static str {
+    pub(crate) fn label(self) -> &'static str {
         match self {
             TemplateAction::Create => "create",
             TemplateAction::Replace => "replace",
@@ -160,13 +160,13 @@ pub struct SendPlan {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FlowCheck {
-    pub key: String,
+    pub(crate) key: String,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub id: Option<String>,
+    pub(crate) id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
+    pub(crate) name: Option<String>,
     /// `PUBLISHED`, `DRAFT`, ..., `missing`, or `unverified`.
-    pub status: String,
+    pub(crate) status: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -179,8 +179,8 @@ pub struct PlanMessage {
 /// Fingerprints that make a plan file refuse to apply when stale.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Fingerprints {
-    pub config: String,
-    pub account: String,
+    pub(crate) config: String,
+    pub(crate) account: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -202,11 +202,11 @@ pub struct Plan {
 }
 
 impl Plan {
-    pub fn count(&self, action: TemplateAction) -> u64 {
+    pub(crate) fn count(&self, action: TemplateAction) -> u64 {
         self.templates.iter().filter(|t| t.action == action).count() as u64
     }
 
-    pub fn flow_count(&self, action: super::flows::FlowAction) -> u64 {
+    pub(crate) fn flow_count(&self, action: super::flows::FlowAction) -> u64 {
         self.flow_changes
             .iter()
             .filter(|f| f.action == action)
@@ -229,7 +229,7 @@ impl Plan {
     }
 
     /// The `summary` object of docs/design.md §3.
-    pub fn summary(&self) -> Value {
+    pub(crate) fn summary(&self) -> Value {
         serde_json::json!({
             "templates": {
                 "create": self.count(TemplateAction::Create),

@@ -20,32 +20,32 @@ use crate::config::types::{RecipientSource, SendSpec};
 /// approval. Carried by plan files; apply checks against it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Review {
-    pub sends: BTreeMap<String, SendReview>,
+    pub(crate) sends: BTreeMap<String, SendReview>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SendReview {
+pub(crate) struct SendReview {
     /// The recipients the plan counted as to-be-sent.
-    pub recipients: PlannedSet,
+    pub(crate) recipients: PlannedSet,
     /// SHA-256 of each recipient and exclude file, as read for the plan.
-    pub inputs: Vec<InputFile>,
+    pub(crate) inputs: Vec<InputFile>,
     /// `--resend-unknown` was part of the plan: unknown rows are resent.
     #[serde(default)]
-    pub resend_unknown: bool,
+    pub(crate) resend_unknown: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct InputFile {
+pub(crate) struct InputFile {
     /// As written in the config (relative to it).
-    pub path: String,
-    pub sha256: String,
+    pub(crate) path: String,
+    pub(crate) sha256: String,
 }
 
 /// Hashes a send's recipient and exclude files.
 ///
 /// # Errors
 /// A file cannot be read.
-pub fn inputs(send: &SendSpec, base_dir: &Path) -> std::io::Result<Vec<InputFile>> {
+pub(crate) fn inputs(send: &SendSpec, base_dir: &Path) -> std::io::Result<Vec<InputFile>> {
     let mut out = Vec::new();
     for source in send.recipients.iter().chain(&send.exclude) {
         if let RecipientSource::Csv(csv) = source {
@@ -64,7 +64,7 @@ pub fn inputs(send: &SendSpec, base_dir: &Path) -> std::io::Result<Vec<InputFile
 impl SendReview {
     /// The first input file that differs from what the plan read (or can no
     /// longer be read), by its config path.
-    pub fn changed_input(&self, send: &SendSpec, base_dir: &Path) -> Option<String> {
+    pub(crate) fn changed_input(&self, send: &SendSpec, base_dir: &Path) -> Option<String> {
         let Ok(now) = inputs(send, base_dir) else {
             return Some(
                 self.inputs
@@ -86,11 +86,11 @@ impl SendReview {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PlannedSet {
     /// Hex, random per plan.
-    pub salt: String,
+    pub(crate) salt: String,
     /// The sorted hashes as one hex string, 16 characters each (compact
     /// for a million recipients, unlike a JSON array).
     #[serde(with = "packed")]
-    pub hashes: Vec<u64>,
+    pub(crate) hashes: Vec<u64>,
 }
 
 impl PlannedSet {
@@ -103,7 +103,7 @@ impl PlannedSet {
         }
     }
 
-    pub fn hash(&self, phone: &str) -> u64 {
+    pub(crate) fn hash(&self, phone: &str) -> u64 {
         let mut h = Sha256::new();
         h.update(self.salt.as_bytes());
         h.update(b":");
@@ -125,7 +125,7 @@ impl PlannedSet {
         self.hashes.dedup();
     }
 
-    pub fn contains(&self, phone: &str) -> bool {
+    pub(crate) fn contains(&self, phone: &str) -> bool {
         self.hashes.binary_search(&self.hash(phone)).is_ok()
     }
 

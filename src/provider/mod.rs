@@ -27,7 +27,7 @@ pub enum TemplateStatus {
 }
 
 impl TemplateStatus {
-    pub fn parse(s: &str) -> Self {
+    pub(crate) fn parse(s: &str) -> Self {
         match s.to_ascii_uppercase().as_str() {
             "PENDING" | "IN_APPEAL" | "PENDING_DELETION" | "SUBMITTED" => Self::Pending,
             "APPROVED" => Self::Approved,
@@ -42,7 +42,7 @@ impl TemplateStatus {
 /// A template as the account holds it: one name in one language.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AccountTemplate {
-    pub id: Option<String>,
+    pub(crate) id: Option<String>,
     pub name: String,
     pub language: String,
     pub category: String,
@@ -179,7 +179,7 @@ pub enum SendOutcome {
 /// docs/provider-1msg.md §2.6).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HistoryMessage {
-    pub id: String,
+    pub(crate) id: String,
     /// The history cursor (`messageNumber`).
     pub number: Option<u64>,
     /// `12020721369@c.us` for a 1:1 chat.
@@ -187,12 +187,12 @@ pub struct HistoryMessage {
     /// Sent by the business (an outgoing message).
     pub from_me: bool,
     /// Unix seconds.
-    pub time: Option<i64>,
-    pub kind: Option<String>,
-    pub body: Option<String>,
-    pub caption: Option<String>,
+    pub(crate) time: Option<i64>,
+    pub(crate) kind: Option<String>,
+    pub(crate) body: Option<String>,
+    pub(crate) caption: Option<String>,
     /// Whatever else the item carries about the message (`metadata`/`meta`).
-    pub metadata: Option<Value>,
+    pub(crate) metadata: Option<Value>,
 }
 
 impl HistoryMessage {
@@ -293,16 +293,16 @@ fn no_flow_api() -> ProviderError {
 /// A managed Flow to create (docs/provider-1msg.md §2.9).
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewFlow {
-    pub name: String,
-    pub categories: Vec<String>,
-    pub endpoint_uri: Option<String>,
-    pub json: Value,
-    pub publish: bool,
+    pub(crate) name: String,
+    pub(crate) categories: Vec<String>,
+    pub(crate) endpoint_uri: Option<String>,
+    pub(crate) json: Value,
+    pub(crate) publish: bool,
 }
 
 /// What a Flow write answered: the id and Meta's `validation_errors`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FlowWrite {
-    pub id: String,
-    pub validation_errors: Vec<Value>,
+    pub(crate) id: String,
+    pub(crate) validation_errors: Vec<Value>,
 }

@@ -20,26 +20,22 @@ use async_trait::async_trait;
 use reqwest::{Method, StatusCode, Url};
 use serde_json::{json, Value};
 
-pub use self::classify::is_window_closed;
 use self::classify::TransportFailure;
-pub use self::retry::Backoff;
 use super::{
     AccountTemplate, FlowList, FlowMessage, History, HistoryQuery, NewTemplate, Provider,
     ProviderError, SendOutcome, TemplateMessage,
 };
+pub use crate::backoff::Backoff;
 use crate::secret::Secret;
-
-/// Production base URL (docs/provider-1msg.md §1.1).
-pub const DEFAULT_BASE_URL: &str = "https://api.1msg.io";
 
 /// How to reach one 1msg channel.
 #[derive(Debug, Clone)]
 pub struct OneMsgConfig {
     /// Without the instance id, e.g. `https://api.1msg.io`.
-    pub base_url: String,
+    pub(crate) base_url: String,
     /// The channel id, e.g. `ODI371267300`.
-    pub instance: String,
-    pub token: Secret,
+    pub(crate) instance: String,
+    pub(crate) token: Secret,
     pub connect_timeout: Duration,
     /// Whole request, connect included.
     pub timeout: Duration,
@@ -167,7 +163,7 @@ impl OneMsgClient {
     }
 
     /// `{base}/{instance}/{method}` without the token: safe to print.
-    pub fn endpoint(&self, method: &str) -> Url {
+    pub(crate) fn endpoint(&self, method: &str) -> Url {
         let mut url = self.channel_url.clone();
         if let Ok(mut segments) = url.path_segments_mut() {
             segments.extend(method.split('/'));
@@ -291,7 +287,7 @@ impl OneMsgClient {
     }
 
     /// One page of `GET /templates` (docs/provider-1msg.md §2.1).
-    pub async fn list_templates_page(
+    pub(crate) async fn list_templates_page(
         &self,
         limit: usize,
         offset: usize,
@@ -637,7 +633,9 @@ mod tests {
 
     #[test]
     fn window_detection_is_exported() {
-        assert!(is_window_closed("(#131047) Re-engagement message"));
-        assert!(!is_window_closed("template is not defined"));
+        assert!(classify::is_window_closed(
+            "(#131047) Re-engagement message"
+        ));
+        assert!(!classify::is_window_closed("template is not defined"));
     }
 }

@@ -27,7 +27,7 @@ fn esc(s: &str) -> String {
 }
 
 /// How a bucket is labelled: `2026-11-25` or `2026-11-25 14:00`.
-pub fn bucket_label(b: &Bucket) -> String {
+pub(crate) fn bucket_label(b: &Bucket) -> String {
     if b.width == "hour" {
         b.start.format("%Y-%m-%d %H:00").to_string()
     } else {

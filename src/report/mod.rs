@@ -16,42 +16,42 @@ use crate::state::{LedgerCounts, Recorded, SendLedger, StateError};
 /// One send's funnel.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Funnel {
-    pub name: String,
-    pub counts: LedgerCounts,
+    pub(crate) name: String,
+    pub(crate) counts: LedgerCounts,
     /// Completed forms per time bucket, oldest first (empty: none yet).
-    pub completions: Vec<Bucket>,
+    pub(crate) completions: Vec<Bucket>,
     /// The rejected and unknown outcomes grouped by reason, most frequent first.
-    pub reasons: Vec<Reason>,
+    pub(crate) reasons: Vec<Reason>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub struct Bucket {
-    pub start: DateTime<Utc>,
+pub(crate) struct Bucket {
+    pub(crate) start: DateTime<Utc>,
     /// `day` or `hour`.
-    pub width: &'static str,
-    pub count: u64,
+    pub(crate) width: &'static str,
+    pub(crate) count: u64,
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub struct Reason {
+pub(crate) struct Reason {
     /// `rejected` or `unknown`.
-    pub outcome: &'static str,
-    pub reason: String,
-    pub count: u64,
+    pub(crate) outcome: &'static str,
+    pub(crate) reason: String,
+    pub(crate) count: u64,
 }
 
 /// A stage of the funnel: its label, its count, and the count its rate is
 /// taken of (`None` for the first stage).
-pub struct Stage {
-    pub label: &'static str,
-    pub count: u64,
-    pub of: Option<u64>,
+pub(crate) struct Stage {
+    pub(crate) label: &'static str,
+    pub(crate) count: u64,
+    pub(crate) of: Option<u64>,
 }
 
 impl Funnel {
     /// The five stages. Accepted is a rate of planned; delivered, read and
     /// completed are rates of accepted (as in `status` text).
-    pub fn stages(&self) -> [Stage; 5] {
+    pub(crate) fn stages(&self) -> [Stage; 5] {
         let c = &self.counts;
         [
             Stage {
@@ -85,7 +85,7 @@ impl Funnel {
 
 /// Said when messages went out but nothing came back yet: the later stages
 /// are filled by `waform webhook`, and a dry run gets no callbacks.
-pub fn no_acks_note(f: &Funnel) -> Option<String> {
+pub(crate) fn no_acks_note(f: &Funnel) -> Option<String> {
     let c = &f.counts;
     (c.accepted > 0 && c.delivered == 0 && c.read == 0 && c.completed == 0).then(|| {
         "No delivery, read or completion recorded yet: they arrive through `waform webhook` \
@@ -95,7 +95,7 @@ pub fn no_acks_note(f: &Funnel) -> Option<String> {
 }
 
 /// `n` of `of` as a percentage with one decimal, `-` when `of` is 0.
-pub fn rate(n: u64, of: u64) -> String {
+pub(crate) fn rate(n: u64, of: u64) -> String {
     if of == 0 {
         "-".to_string()
     } else {
@@ -137,7 +137,7 @@ fn completion_buckets(ledger: &dyn SendLedger, send: &str) -> Result<Vec<Bucket>
 
 /// Groups `times` into consecutive buckets (empty ones included, so the
 /// chart's x axis is true to time).
-pub fn bucket(times: &[DateTime<Utc>]) -> Vec<Bucket> {
+pub(crate) fn bucket(times: &[DateTime<Utc>]) -> Vec<Bucket> {
     let (Some(first), Some(last)) = (times.iter().min(), times.iter().max()) else {
         return Vec::new();
     };

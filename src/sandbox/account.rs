@@ -16,19 +16,19 @@ mod snapshot;
 
 pub(super) use self::flows::NewFlow;
 
-pub use self::snapshot::AccountSnapshot;
+pub(crate) use self::snapshot::AccountSnapshot;
 use super::rules::{self, ButtonFlow, TemplateShape};
 use crate::provider::{AccountFlow, AccountTemplate, FlowStatus, TemplateStatus};
 
 /// The rules' timings, copied out of [`super::SandboxConfig`].
 #[derive(Debug, Clone)]
 pub(super) struct Timings {
-    pub approve_after: Duration,
-    pub reject_containing: Option<String>,
+    pub(crate) approve_after: Duration,
+    pub(crate) reject_containing: Option<String>,
     /// How long a removed approved name stays blocked (Meta: 30 days).
-    pub name_block: Duration,
+    pub(crate) name_block: Duration,
     /// The customer-service window (Meta: 24 hours).
-    pub window: Duration,
+    pub(crate) window: Duration,
 }
 
 /// One accepted send, as `GET /_sandbox/sends` shows it.
@@ -38,8 +38,8 @@ pub struct SentMessage {
     /// `template` or `flow`.
     pub kind: &'static str,
     pub phone: String,
-    pub template: Option<String>,
-    pub language: Option<String>,
+    pub(crate) template: Option<String>,
+    pub(crate) language: Option<String>,
     pub flow_id: Option<String>,
     pub flow_token: Option<String>,
     /// Body parameters (template) in order.
@@ -47,13 +47,13 @@ pub struct SentMessage {
     /// `flow_action_data` (template button) or `flowActionPayload.data` (sendFlow).
     pub action_data: Option<Value>,
     /// Unix seconds.
-    pub time: i64,
+    pub(crate) time: i64,
     /// Set when the send was accepted but the answer was a fault
     /// (`"500"` or `"drop"`): the client saw no success, yet it went out.
     pub fault: Option<&'static str>,
     /// Position in the account's message history.
     #[serde(skip)]
-    pub number: u64,
+    pub(crate) number: u64,
 }
 
 /// One send request as the sandbox received it, whatever its answer
@@ -62,15 +62,15 @@ pub struct SentMessage {
 #[derive(Debug, Clone, Serialize)]
 pub struct ReceivedRequest {
     /// `sendTemplate` or `sendFlow`.
-    pub method: String,
+    pub(crate) method: String,
     /// Digits, when the request named a valid phone.
     pub phone: Option<String>,
     /// `accepted`, `429`, `500` and `drop` (accepted, then the fault),
     /// `not_sent` (HTTP 200 `sent: false`), `bad_request`; `in_progress`
     /// until answered.
-    pub answer: &'static str,
+    pub(crate) answer: &'static str,
     /// The message id when one was sent.
-    pub id: Option<String>,
+    pub(crate) id: Option<String>,
     /// Unix milliseconds when the request arrived.
     pub at_ms: i64,
 }
@@ -869,16 +869,16 @@ impl Account {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(super) struct HistoryFilter {
     /// Phone digits of `chatId`.
-    pub chat: Option<String>,
-    pub min_time: Option<i64>,
-    pub max_time: Option<i64>,
+    pub(crate) chat: Option<String>,
+    pub(crate) min_time: Option<i64>,
+    pub(crate) max_time: Option<i64>,
     /// `lastMessageNumber`: only items after this cursor.
-    pub after: u64,
+    pub(crate) after: u64,
     /// 0 = all.
-    pub limit: usize,
+    pub(crate) limit: usize,
     /// Newest first.
-    pub last: bool,
-    pub msg_id: Option<String>,
+    pub(crate) last: bool,
+    pub(crate) msg_id: Option<String>,
 }
 
 /// Lower-case status words, as 1msg returns them.

@@ -27,9 +27,9 @@ pub(super) struct Hooks {
 
 #[derive(Debug, Default)]
 pub(super) struct HookStats {
-    pub delivered: AtomicU64,
-    pub failed: AtomicU64,
-    pub dropped: AtomicU64,
+    pub(crate) delivered: AtomicU64,
+    pub(crate) failed: AtomicU64,
+    pub(crate) dropped: AtomicU64,
 }
 
 impl Hooks {

@@ -46,7 +46,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use self::account::{Account, Timings};
-pub use self::account::{AccountSnapshot, ReceivedRequest, SentMessage};
+pub(crate) use self::account::{AccountSnapshot, ReceivedRequest, SentMessage};
 use self::hooks::Hooks;
 use self::server::{Conn, CtlListener, Faults, Shared};
 use crate::provider::{AccountFlow, AccountTemplate};
@@ -250,7 +250,7 @@ impl SandboxHandle {
     }
 
     /// The account as it stands, to start a later sandbox from.
-    pub fn snapshot(&self) -> AccountSnapshot {
+    pub(crate) fn snapshot(&self) -> AccountSnapshot {
         let mut snapshot = self.shared.account().snapshot(Instant::now());
         snapshot.set_flows_api_501(self.shared.flows_unavailable);
         snapshot

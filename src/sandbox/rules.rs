@@ -13,13 +13,13 @@ use serde_json::Value;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct TemplateShape {
     /// Distinct body variables `{{1}}..{{n}}`.
-    pub body_vars: usize,
+    pub(crate) body_vars: usize,
     /// The body text (for the reject word and message history).
-    pub body: String,
+    pub(crate) body: String,
     /// Button types in order, upper case (`FLOW`, `QUICK_REPLY`, ...).
-    pub buttons: Vec<String>,
+    pub(crate) buttons: Vec<String>,
     /// `flow_id` / `flow_name` of the FLOW button, if any.
-    pub flow_ref: Option<ButtonFlow>,
+    pub(crate) flow_ref: Option<ButtonFlow>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -35,23 +35,23 @@ use crate::secret::Secret;
 /// Fault rates and timings, copied from the config.
 #[derive(Debug, Clone)]
 pub(crate) struct Faults {
-    pub p429: f64,
-    pub p500: f64,
-    pub pdrop: f64,
-    pub retry_after: Duration,
-    pub latency: Duration,
+    pub(crate) p429: f64,
+    pub(crate) p500: f64,
+    pub(crate) pdrop: f64,
+    pub(crate) retry_after: Duration,
+    pub(crate) latency: Duration,
 }
 
 /// Everything the handlers share.
 pub(crate) struct Shared {
-    pub instance: String,
-    pub token: Secret,
-    pub account: Mutex<Account>,
-    pub faults: Faults,
-    pub flows_unavailable: bool,
-    pub history_disabled: bool,
-    pub quirks: bool,
-    pub hooks: Hooks,
+    pub(crate) instance: String,
+    pub(crate) token: Secret,
+    pub(crate) account: Mutex<Account>,
+    pub(crate) faults: Faults,
+    pub(crate) flows_unavailable: bool,
+    pub(crate) history_disabled: bool,
+    pub(crate) quirks: bool,
+    pub(crate) hooks: Hooks,
 }
 
 impl Shared {

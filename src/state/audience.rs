@@ -50,7 +50,7 @@ pub trait AudienceScan: Send {
 /// The number a phone is deduplicated by: its E.164 digits (at most 15, so
 /// they fit) as an integer; anything else collapses to one key, as plan and
 /// apply always treated it.
-pub fn phone_key(digits: &str) -> u64 {
+pub(crate) fn phone_key(digits: &str) -> u64 {
     digits.parse().unwrap_or(u64::MAX)
 }
 

@@ -9,12 +9,12 @@ use super::{Delivery, EventKind};
 /// The columns of one `events` row besides the times and the raw body.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct EventColumns<'a> {
-    pub message_id: Option<&'a str>,
-    pub status: Option<Delivery>,
-    pub error: Option<&'a str>,
-    pub phone: Option<&'a str>,
-    pub flow_token: Option<&'a str>,
-    pub at: Option<DateTime<Utc>>,
+    pub(crate) message_id: Option<&'a str>,
+    pub(crate) status: Option<Delivery>,
+    pub(crate) error: Option<&'a str>,
+    pub(crate) phone: Option<&'a str>,
+    pub(crate) flow_token: Option<&'a str>,
+    pub(crate) at: Option<DateTime<Utc>>,
 }
 
 pub(crate) fn columns(kind: &EventKind) -> EventColumns<'_> {

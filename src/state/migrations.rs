@@ -87,7 +87,7 @@ pub const LATEST: i64 = STEPS.len() as i64;
 ///
 /// # Errors
 /// [`StateError::FutureSchema`] when the file was written by a newer waform.
-pub fn migrate(conn: &mut Connection, path: &Path) -> Result<i64, StateError> {
+pub(crate) fn migrate(conn: &mut Connection, path: &Path) -> Result<i64, StateError> {
     let found: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     if found > LATEST {
         return Err(StateError::FutureSchema {

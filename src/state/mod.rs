@@ -31,14 +31,14 @@ use serde::Serialize;
 
 pub use audience::{AudienceScan, Seen};
 pub use error::{BackendError, StateError};
-pub use postgres::PgLedger;
+pub(crate) use postgres::PgLedger;
 pub use sqlite::Ledger;
 pub use store::{Group, HeldLock, LockGuard, LockHolder, SendLedger};
 pub use url::{resolve_state_url, PgLocation, StateLocation};
 
 /// How long the customer-service window stays open after an inbound message
 /// (docs/meta-rules.md, "Sending an interactive Flow").
-pub const WINDOW: TimeDelta = TimeDelta::hours(24);
+pub(crate) const WINDOW: TimeDelta = TimeDelta::hours(24);
 
 /// Opens (creating it if needed) and migrates the state at `location`.
 ///
@@ -100,7 +100,7 @@ pub enum SendKind {
 }
 
 impl SendKind {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             SendKind::Template => "template",
             SendKind::Flow => "flow",
@@ -108,7 +108,7 @@ impl SendKind {
         }
     }
 
-    pub fn parse(s: &str) -> Option<Self> {
+    pub(crate) fn parse(s: &str) -> Option<Self> {
         match s {
             "template" => Some(SendKind::Template),
             "flow" => Some(SendKind::Flow),
@@ -158,7 +158,7 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    pub fn as_str(&self) -> &'static str {
+    pub(crate) fn as_str(&self) -> &'static str {
         match self {
             Outcome::Accepted { .. } => "accepted",
             Outcome::Rejected { .. } => "rejected",
@@ -170,14 +170,14 @@ impl Outcome {
 /// What apply records after a send request returns (or fails).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutcomeRecord {
-    pub send: String,
-    pub phone: String,
-    pub outcome: Outcome,
-    pub at: DateTime<Utc>,
+    pub(crate) send: String,
+    pub(crate) phone: String,
+    pub(crate) outcome: Outcome,
+    pub(crate) at: DateTime<Utc>,
     /// Set when the request actually went out as another kind than the
     /// intent said (a `flow` intent answered by the fallback template).
-    pub kind: Option<SendKind>,
-    pub template: Option<String>,
+    pub(crate) kind: Option<SendKind>,
+    pub(crate) template: Option<String>,
 }
 
 impl OutcomeRecord {
@@ -251,7 +251,7 @@ impl Delivery {
     }
 
     /// Accepts 1msg's `viewed` (older docs) as `read` (docs/provider-1msg.md §3.2).
-    pub fn parse(s: &str) -> Option<Self> {
+    pub(crate) fn parse(s: &str) -> Option<Self> {
         match s.to_ascii_lowercase().as_str() {
             "sent" => Some(Delivery::Sent),
             "delivered" => Some(Delivery::Delivered),
@@ -340,7 +340,7 @@ pub enum EventKind {
 }
 
 impl EventKind {
-    pub fn name(&self) -> &'static str {
+    pub(crate) fn name(&self) -> &'static str {
         match self {
             EventKind::Ack { .. } => "ack",
             EventKind::Completion { .. } => "completion",
@@ -354,37 +354,37 @@ impl EventKind {
 /// Everything the ledger holds for one (send, phone).
 #[derive(Debug, Clone, PartialEq)]
 pub struct SendRow {
-    pub send: String,
+    pub(crate) send: String,
     pub phone: String,
     pub flow_token: String,
-    pub kind: SendKind,
+    pub(crate) kind: SendKind,
     pub template: Option<String>,
     pub intent_at: DateTime<Utc>,
     pub recorded: Recorded,
     pub message_id: Option<String>,
-    pub job_id: Option<String>,
+    pub(crate) job_id: Option<String>,
     pub reason: Option<String>,
-    pub outcome_at: Option<DateTime<Utc>>,
+    pub(crate) outcome_at: Option<DateTime<Utc>>,
     pub delivery: Option<Delivery>,
     pub delivery_error: Option<String>,
     pub delivered_at: Option<DateTime<Utc>>,
     pub read_at: Option<DateTime<Utc>>,
-    pub completed_at: Option<DateTime<Utc>>,
-    pub response_json: Option<String>,
+    pub(crate) completed_at: Option<DateTime<Utc>>,
+    pub(crate) response_json: Option<String>,
 }
 
 /// One stored webhook event (what the webhook received).
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredEvent {
-    pub id: i64,
-    pub received_at: DateTime<Utc>,
-    pub kind: String,
+    pub(crate) id: i64,
+    pub(crate) received_at: DateTime<Utc>,
+    pub(crate) kind: String,
     pub dedupe_key: String,
-    pub message_id: Option<String>,
-    pub status: Option<String>,
-    pub phone: Option<String>,
-    pub flow_token: Option<String>,
-    pub raw: String,
+    pub(crate) message_id: Option<String>,
+    pub(crate) status: Option<String>,
+    pub(crate) phone: Option<String>,
+    pub(crate) flow_token: Option<String>,
+    pub(crate) raw: String,
 }
 
 /// What one [`SendLedger::store_events`] call did.
@@ -400,16 +400,6 @@ pub struct StoreReport {
     pub completions_matched: u64,
     /// Events that matched no send row (yet); kept in `events`.
     pub unmatched: u64,
-}
-
-impl StoreReport {
-    pub fn add(&mut self, other: &StoreReport) {
-        self.stored += other.stored;
-        self.duplicates += other.duplicates;
-        self.acks_applied += other.acks_applied;
-        self.completions_matched += other.completions_matched;
-        self.unmatched += other.unmatched;
-    }
 }
 
 /// Times are stored as fixed-width RFC 3339 UTC text, so SQL string

@@ -174,7 +174,7 @@ impl Ledger {
     }
 
     /// See [`SendLedger::commit_group`]: one transaction, one fsync.
-    pub fn commit_group(&self, group: &Group<'_>) -> Result<Vec<IntentStatus>, StateError> {
+    pub(crate) fn commit_group(&self, group: &Group<'_>) -> Result<Vec<IntentStatus>, StateError> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         update_outcomes(&tx, group.outcomes)?;
@@ -262,7 +262,7 @@ impl Ledger {
     /// Every row whose outcome is `unknown`, oldest intent first: what
     /// `reconcile` looks up in the account's history. Dangling intents are
     /// not included (turn them into `unknown` first, under the lock).
-    pub fn unknown_rows(&self) -> Result<Vec<SendRow>, StateError> {
+    pub(crate) fn unknown_rows(&self) -> Result<Vec<SendRow>, StateError> {
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(&format!(
             "SELECT {ROW_COLUMNS} FROM sends WHERE outcome = 'unknown' ORDER BY intent_at, send, phone"
@@ -305,7 +305,11 @@ impl Ledger {
     /// Withdraws intents whose request was certainly never made (apply was
     /// stopped before it, or the API refused to take it), so the recipients
     /// stay due. Rows that have an outcome are never touched.
-    pub fn withdraw_intents(&self, send: &str, phones: &[String]) -> Result<usize, StateError> {
+    pub(crate) fn withdraw_intents(
+        &self,
+        send: &str,
+        phones: &[String],
+    ) -> Result<usize, StateError> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         let n = delete_intents(&tx, send, phones)?;

@@ -153,7 +153,7 @@ pub struct LockGuard {
 }
 
 impl LockGuard {
-    pub fn new(held: Box<dyn HeldLock>) -> Self {
+    pub(crate) fn new(held: Box<dyn HeldLock>) -> Self {
         LockGuard { held: Some(held) }
     }
 

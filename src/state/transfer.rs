@@ -21,50 +21,50 @@ const BATCH: usize = 5_000;
 
 /// One `sends` row, every column.
 #[derive(Debug, Clone, PartialEq)]
-pub struct SendRecord {
-    pub send: String,
-    pub phone: String,
-    pub flow_token: String,
-    pub kind: String,
-    pub template: Option<String>,
-    pub intent_at: DateTime<Utc>,
-    pub outcome: Option<String>,
-    pub message_id: Option<String>,
-    pub job_id: Option<String>,
-    pub reason: Option<String>,
-    pub outcome_at: Option<DateTime<Utc>>,
-    pub delivery: Option<String>,
-    pub delivery_rank: i64,
-    pub delivery_error: Option<String>,
-    pub sent_at: Option<DateTime<Utc>>,
-    pub delivered_at: Option<DateTime<Utc>>,
-    pub read_at: Option<DateTime<Utc>>,
-    pub failed_at: Option<DateTime<Utc>>,
-    pub completed_at: Option<DateTime<Utc>>,
-    pub response_json: Option<String>,
+pub(crate) struct SendRecord {
+    pub(crate) send: String,
+    pub(crate) phone: String,
+    pub(crate) flow_token: String,
+    pub(crate) kind: String,
+    pub(crate) template: Option<String>,
+    pub(crate) intent_at: DateTime<Utc>,
+    pub(crate) outcome: Option<String>,
+    pub(crate) message_id: Option<String>,
+    pub(crate) job_id: Option<String>,
+    pub(crate) reason: Option<String>,
+    pub(crate) outcome_at: Option<DateTime<Utc>>,
+    pub(crate) delivery: Option<String>,
+    pub(crate) delivery_rank: i64,
+    pub(crate) delivery_error: Option<String>,
+    pub(crate) sent_at: Option<DateTime<Utc>>,
+    pub(crate) delivered_at: Option<DateTime<Utc>>,
+    pub(crate) read_at: Option<DateTime<Utc>>,
+    pub(crate) failed_at: Option<DateTime<Utc>>,
+    pub(crate) completed_at: Option<DateTime<Utc>>,
+    pub(crate) response_json: Option<String>,
 }
 
 /// One `events` row, every column.
 #[derive(Debug, Clone, PartialEq)]
-pub struct EventRecord {
-    pub id: i64,
-    pub received_at: DateTime<Utc>,
-    pub kind: String,
-    pub dedupe_key: String,
-    pub message_id: Option<String>,
-    pub status: Option<String>,
-    pub error: Option<String>,
-    pub phone: Option<String>,
-    pub flow_token: Option<String>,
-    pub event_at: Option<DateTime<Utc>>,
-    pub raw: String,
+pub(crate) struct EventRecord {
+    pub(crate) id: i64,
+    pub(crate) received_at: DateTime<Utc>,
+    pub(crate) kind: String,
+    pub(crate) dedupe_key: String,
+    pub(crate) message_id: Option<String>,
+    pub(crate) status: Option<String>,
+    pub(crate) error: Option<String>,
+    pub(crate) phone: Option<String>,
+    pub(crate) flow_token: Option<String>,
+    pub(crate) event_at: Option<DateTime<Utc>>,
+    pub(crate) raw: String,
 }
 
 /// One `windows` row.
 #[derive(Debug, Clone, PartialEq)]
-pub struct WindowRecord {
-    pub phone: String,
-    pub last_inbound_at: DateTime<Utc>,
+pub(crate) struct WindowRecord {
+    pub(crate) phone: String,
+    pub(crate) last_inbound_at: DateTime<Utc>,
 }
 
 /// Row counts of a state, per table.

@@ -40,7 +40,7 @@ impl fmt::Debug for PgLocation {
 }
 
 /// The schema a dry run (`--sandbox`) keeps its rows in, beside the real ones.
-pub const SANDBOX_SCHEMA: &str = "waform_sandbox";
+pub(crate) const SANDBOX_SCHEMA: &str = "waform_sandbox";
 
 impl StateLocation {
     /// Where a dry run (`--sandbox`) keeps its state: always apart from the
@@ -87,7 +87,7 @@ impl fmt::Display for StateLocation {
 }
 
 /// The default `state.url` (docs/design.md §2).
-pub const DEFAULT_STATE_URL: &str = "sqlite://.waform/state.db";
+pub(crate) const DEFAULT_STATE_URL: &str = "sqlite://.waform/state.db";
 
 /// The environment variable that overrides the config's `state.url`.
 pub const STATE_ENV: &str = "WAFORM_STATE";

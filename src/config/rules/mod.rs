@@ -14,8 +14,8 @@ use crate::diag::{Diagnostic, Diagnostics};
 
 /// Collects diagnostics with locations looked up by document path.
 pub(crate) struct Ctx<'a> {
-    pub spans: &'a SpanMap,
-    pub diags: Diagnostics,
+    pub(crate) spans: &'a SpanMap,
+    pub(crate) diags: Diagnostics,
 }
 
 impl Ctx<'_> {

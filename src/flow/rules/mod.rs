@@ -22,8 +22,8 @@ use crate::diag::{Diagnostic, Diagnostics};
 pub(crate) struct Ctx<'a> {
     spans: &'a SpanMap,
     prefix: &'a str,
-    pub version: Version,
-    pub diags: Diagnostics,
+    pub(crate) version: Version,
+    pub(crate) diags: Diagnostics,
 }
 
 impl Ctx<'_> {
@@ -73,15 +73,15 @@ impl Ctx<'_> {
 
 /// A component with where it is.
 pub(crate) struct Node<'v> {
-    pub path: String,
-    pub kind: &'v str,
-    pub map: &'v Map<String, Value>,
+    pub(crate) path: String,
+    pub(crate) kind: &'v str,
+    pub(crate) map: &'v Map<String, Value>,
 }
 
 /// An action object (`on-click-action` and friends).
 pub(crate) struct Action<'v> {
-    pub path: String,
-    pub map: &'v Map<String, Value>,
+    pub(crate) path: String,
+    pub(crate) map: &'v Map<String, Value>,
 }
 
 impl Action<'_> {
@@ -99,12 +99,12 @@ impl Action<'_> {
 }
 
 pub(crate) struct Screen<'v> {
-    pub path: String,
-    pub id: Option<&'v str>,
-    pub map: &'v Map<String, Value>,
-    pub terminal: bool,
-    pub nodes: Vec<Node<'v>>,
-    pub actions: Vec<Action<'v>>,
+    pub(crate) path: String,
+    pub(crate) id: Option<&'v str>,
+    pub(crate) map: &'v Map<String, Value>,
+    pub(crate) terminal: bool,
+    pub(crate) nodes: Vec<Node<'v>>,
+    pub(crate) actions: Vec<Action<'v>>,
 }
 
 impl Screen<'_> {
@@ -128,9 +128,9 @@ impl Screen<'_> {
 }
 
 pub(crate) struct Model<'v> {
-    pub root: &'v Map<String, Value>,
-    pub screens: Vec<Screen<'v>>,
-    pub endpoint: bool,
+    pub(crate) root: &'v Map<String, Value>,
+    pub(crate) screens: Vec<Screen<'v>>,
+    pub(crate) endpoint: bool,
 }
 
 impl<'v> Model<'v> {

@@ -24,7 +24,7 @@ const WINDOW_CLOSED: [&str; 4] = [
 ];
 
 /// Whether an API reason says the 24-hour window is closed.
-pub fn is_window_closed(reason: &str) -> bool {
+pub(crate) fn is_window_closed(reason: &str) -> bool {
     let lower = reason.to_ascii_lowercase();
     WINDOW_CLOSED.iter().any(|needle| lower.contains(needle))
 }

@@ -1,5 +1,5 @@
 //! The retry policy for safe requests (reads, and writes that provably never
-//! reached the server): exponential backoff with jitter ([`Backoff`]),
+//! reached the server): exponential backoff with jitter ([`crate::backoff::Backoff`]),
 //! honoring `Retry-After`.
 //!
 //! 1msg documents no rate-limit headers and advises exponential backoff
@@ -7,8 +7,6 @@
 //! go through here (see `classify`).
 
 use std::time::{Duration, SystemTime};
-
-pub use crate::backoff::Backoff;
 
 /// Parses a `Retry-After` header: delta-seconds or an HTTP date (RFC 9110
 /// §10.2.3). A date in the past means "now".

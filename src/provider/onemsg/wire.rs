@@ -102,11 +102,11 @@ pub(crate) fn send_flow_body(m: &FlowMessage) -> Value {
 
 /// One page of `GET /templates`: the items and the server's `total`, if any.
 #[derive(Debug)]
-pub struct TemplatePage {
-    pub templates: Vec<AccountTemplate>,
+pub(crate) struct TemplatePage {
+    pub(crate) templates: Vec<AccountTemplate>,
     /// Items in the page before parsing, to tell a short page from a full one.
-    pub raw_len: usize,
-    pub total: Option<u64>,
+    pub(crate) raw_len: usize,
+    pub(crate) total: Option<u64>,
 }
 
 /// Parses a `GET /templates` body: `{"total", "templates": [...]}` or a bare

@@ -13,15 +13,15 @@ use crate::provider::{AccountFlow, FlowStatus};
 /// What the API keeps beside a Flow's id, name and status.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub(super) struct FlowAsset {
-    pub categories: Vec<String>,
+    pub(crate) categories: Vec<String>,
     #[serde(default)]
-    pub endpoint_uri: Option<String>,
+    pub(crate) endpoint_uri: Option<String>,
     /// The current Flow JSON, if one was uploaded.
     #[serde(default)]
-    pub json: Option<Value>,
+    pub(crate) json: Option<Value>,
     /// Meta-shaped validation errors of `json`.
     #[serde(default)]
-    pub validation_errors: Vec<Value>,
+    pub(crate) validation_errors: Vec<Value>,
 }
 
 /// Meta's Flow categories (docs/provider-1msg.md §2.7).
@@ -39,12 +39,12 @@ pub(super) const CATEGORIES: [&str; 8] = [
 /// A create request, as `POST /flows` carries it.
 #[derive(Debug, Default)]
 pub(crate) struct NewFlow {
-    pub name: String,
-    pub categories: Vec<String>,
-    pub endpoint_uri: Option<String>,
-    pub flow_json: Option<Value>,
-    pub publish: bool,
-    pub clone_flow_id: Option<String>,
+    pub(crate) name: String,
+    pub(crate) categories: Vec<String>,
+    pub(crate) endpoint_uri: Option<String>,
+    pub(crate) flow_json: Option<Value>,
+    pub(crate) publish: bool,
+    pub(crate) clone_flow_id: Option<String>,
 }
 
 impl Account {

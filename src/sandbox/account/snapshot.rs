@@ -113,7 +113,7 @@ fn static_fault(fault: Option<&str>) -> Option<&'static str> {
 }
 
 impl AccountSnapshot {
-    pub fn flows(&self) -> &[AccountFlow] {
+    pub(crate) fn flows(&self) -> &[AccountFlow] {
         &self.flows
     }
 

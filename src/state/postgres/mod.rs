@@ -81,7 +81,7 @@ struct Session {
 }
 
 /// The PostgreSQL state. See the module docs.
-pub struct PgLedger {
+pub(crate) struct PgLedger {
     io: Arc<Io>,
     config: tokio_postgres::Config,
     /// The URL without its password.
@@ -104,7 +104,7 @@ impl PgLedger {
     /// # Errors
     /// The server cannot be reached or refuses the login;
     /// [`StateError::FutureSchema`] when a newer waform migrated it.
-    pub fn open(location: &PgLocation) -> Result<PgLedger, StateError> {
+    pub(crate) fn open(location: &PgLocation) -> Result<PgLedger, StateError> {
         let ledger = PgLedger::connect(location)?;
         {
             let mut s = ledger.session()?;
@@ -119,7 +119,7 @@ impl PgLedger {
 
     /// Connects; `None` when waform never wrote to this database, so
     /// read-only commands create nothing.
-    pub fn open_existing(location: &PgLocation) -> Result<Option<PgLedger>, StateError> {
+    pub(crate) fn open_existing(location: &PgLocation) -> Result<Option<PgLedger>, StateError> {
         let ledger = PgLedger::connect(location)?;
         let version = {
             let s = ledger.session()?;
@@ -198,7 +198,7 @@ impl PgLedger {
     /// `waform unlock`: the advisory lock ends with its session, so there
     /// is never a lock to break; a holder row its dead session left is
     /// cleared. A live holder is reported and left alone.
-    pub fn clear_stale_lock(&self) -> Result<super::Unlock, StateError> {
+    pub(crate) fn clear_stale_lock(&self) -> Result<super::Unlock, StateError> {
         let s = self.session()?;
         if let Some(holder) = lock::holder(&s.client)? {
             return Ok(super::Unlock::Held(holder));
@@ -214,21 +214,6 @@ impl PgLedger {
             since: r.get(2),
             command: Some(r.get(3)),
         })))
-    }
-
-    /// Every row of `sends`, in key order (for `state migrate`).
-    pub fn visit_all_sends(&self, f: &mut dyn FnMut(SendRow)) -> Result<(), StateError> {
-        let s = self.session()?;
-        let sql = format!("SELECT {ROW_COLUMNS} FROM sends ORDER BY send, phone");
-        wait(async {
-            let rows = s.client.query_raw(sql.as_str(), no_params()).await?;
-            pin_mut!(rows);
-            while let Some(r) = rows.try_next().await? {
-                f(row_from(&r));
-            }
-            Ok::<(), tokio_postgres::Error>(())
-        })
-        .map_err(pg_err)
     }
 }
 
