@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use waform::account::Account;
 use waform::apply::stop::Stop;
-use waform::apply::{Applier, ApplyInputs, ApplySettings, Event, Reporter};
+use waform::apply::{Applier, ApplyInputs, ApplySettings, Event, FlowStep, Reporter, TemplateStep};
 use waform::config::{self, Depth};
 use waform::plan::PlanInputs;
 use waform::settings::{self, Overrides};
@@ -26,7 +26,21 @@ struct Log;
 impl Reporter for Log {
     fn event(&mut self, event: Event<'_>) {
         match event {
-            Event::Step(line) => println!("{line}"),
+            Event::Flow(FlowStep::Created { key, id, .. }) => {
+                println!("flow {key} created, id {id}")
+            }
+            Event::Flow(FlowStep::Published { key, .. }) => println!("flow {key} published"),
+            Event::Template(TemplateStep::Submitted { name, language }) => {
+                println!("template {name} [{language}] submitted for review")
+            }
+            Event::Template(TemplateStep::Approved { name, language, .. }) => {
+                println!("template {name} [{language}] approved")
+            }
+            Event::Template(TemplateStep::Rejected {
+                name,
+                language,
+                reason,
+            }) => println!("template {name} [{language}] rejected: {reason}"),
             Event::SendFinished { name, report, .. } => println!(
                 "sent {name}: {} accepted, {} rejected, {} unknown",
                 report.accepted, report.rejected, report.unknown

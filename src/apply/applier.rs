@@ -349,13 +349,16 @@ impl<'a> Applier<'a> {
 
         if plan.flow_changes.iter().any(|f| f.is_change()) {
             reporter.event(Event::Stage(Stage::Flows));
-            learnt.flow_ids =
-                super::flows::apply(provider, &plan, &mut |l| reporter.event(Event::Step(l)))
-                    .await?;
+            learnt.flow_ids = super::flows::apply(provider, &plan, &mut |step| {
+                reporter.event(Event::Flow(step))
+            })
+            .await?;
         }
         reporter.event(Event::Stage(Stage::Templates));
-        let submitted =
-            templates::create(provider, &plan, &mut |l| reporter.event(Event::Step(l))).await?;
+        let submitted = templates::create(provider, &plan, &mut |step| {
+            reporter.event(Event::Template(step))
+        })
+        .await?;
         let mut waiting = submitted.clone();
         waiting.extend(
             plan.templates
@@ -372,7 +375,7 @@ impl<'a> Applier<'a> {
                     &waiting,
                     settings.approval_timeout,
                     stop.flag(),
-                    &mut |l| reporter.event(Event::Step(l)),
+                    &mut |step| reporter.event(Event::Template(step)),
                 )
                 .await?;
                 learnt.approved.extend(
@@ -427,7 +430,10 @@ impl<'a> Applier<'a> {
             }
             plan
         };
-        templates::delete(provider, &plan, &mut |l| reporter.event(Event::Step(l))).await?;
+        templates::delete(provider, &plan, &mut |step| {
+            reporter.event(Event::Template(step))
+        })
+        .await?;
 
         reporter.event(Event::Stage(Stage::Sends));
         let rate = settings

@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use anyhow::bail;
 use serde_json::Value;
 
+use super::reporter::FlowStep;
 use crate::plan::flows::{FlowAction, FlowChange};
 use crate::plan::Plan;
 use crate::provider::{NewFlow, Provider};
@@ -17,7 +18,7 @@ use crate::provider::{NewFlow, Provider};
 pub(crate) async fn apply(
     provider: &dyn Provider,
     plan: &Plan,
-    log: &mut dyn FnMut(String),
+    report: &mut dyn FnMut(FlowStep<'_>),
 ) -> anyhow::Result<HashMap<String, String>> {
     let mut created = HashMap::new();
     for f in plan.flow_changes.iter().filter(|f| f.is_change()) {
@@ -34,37 +35,40 @@ pub(crate) async fn apply(
                         publish: false,
                     })
                     .await?;
-                log(format!(
-                    "  + flow {} \"{}\" created as DRAFT, id {}",
-                    f.key, f.name, written.id
-                ));
+                report(FlowStep::Created {
+                    key: &f.key,
+                    name: &f.name,
+                    id: &written.id,
+                });
                 refuse_invalid(f, &written.validation_errors)?;
                 created.insert(f.key.clone(), written.id.clone());
                 written.id
             }
             (FlowAction::Update, Some(id)) => {
                 let written = provider.update_flow_json(id, &json).await?;
-                log(format!(
-                    "  ~ flow {} \"{}\" ({id}): Flow JSON replaced",
-                    f.key, f.name
-                ));
+                report(FlowStep::JsonReplaced {
+                    key: &f.key,
+                    name: &f.name,
+                    id,
+                });
                 refuse_invalid(f, &written.validation_errors)?;
                 id.clone()
             }
             (FlowAction::Publish, Some(id)) => id.clone(),
             (FlowAction::Deprecate, Some(id)) => {
                 provider.deprecate_flow(id).await?;
-                log(format!("  x flow \"{}\" ({id}) deprecated", f.name));
+                report(FlowStep::Deprecated { name: &f.name, id });
                 continue;
             }
             _ => continue,
         };
         if f.publish {
             provider.publish_flow(&id).await?;
-            log(format!(
-                "  ^ flow {} \"{}\" ({id}) published",
-                f.key, f.name
-            ));
+            report(FlowStep::Published {
+                key: &f.key,
+                name: &f.name,
+                id: &id,
+            });
         }
     }
     Ok(created)

@@ -15,4 +15,4 @@ pub mod stop;
 pub(crate) mod templates;
 
 pub use applier::{Applier, ApplyInputs, ApplySettings, PassOutcome};
-pub use reporter::{Event, Reporter, Silent, Stage};
+pub use reporter::{Event, FlowStep, Reporter, Silent, Stage, TemplateStep};

@@ -21,6 +21,87 @@ pub enum Stage {
     Sends,
 }
 
+/// A step of template work (`apply/templates.rs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TemplateStep<'a> {
+    /// Submitted to Meta for review.
+    Submitted {
+        /// Account name.
+        name: &'a str,
+        /// Language code.
+        language: &'a str,
+    },
+    /// Meta approved it.
+    Approved {
+        /// Account name.
+        name: &'a str,
+        /// Language code.
+        language: &'a str,
+        /// Since the approval wait began.
+        after: Duration,
+    },
+    /// Meta rejected it (or paused or disabled it).
+    Rejected {
+        /// Account name.
+        name: &'a str,
+        /// Language code.
+        language: &'a str,
+        /// Meta's reason, or the status.
+        reason: &'a str,
+    },
+    /// Templates are still in review; the account is read again after `recheck`.
+    StillInReview {
+        /// How many.
+        count: usize,
+        /// The wait before the next look.
+        recheck: Duration,
+    },
+    /// Deleted, in every language.
+    Deleted {
+        /// Account name.
+        name: &'a str,
+    },
+}
+
+/// A step of managed-Flow work (`apply/flows.rs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlowStep<'a> {
+    /// Created as DRAFT with its JSON.
+    Created {
+        /// Key under `flows:`.
+        key: &'a str,
+        /// Name on the account.
+        name: &'a str,
+        /// The id the account gave it.
+        id: &'a str,
+    },
+    /// Its JSON was replaced in place (same id).
+    JsonReplaced {
+        /// Key under `flows:`.
+        key: &'a str,
+        /// Name on the account.
+        name: &'a str,
+        /// Its id.
+        id: &'a str,
+    },
+    /// Published.
+    Published {
+        /// Key under `flows:`.
+        key: &'a str,
+        /// Name on the account.
+        name: &'a str,
+        /// Its id.
+        id: &'a str,
+    },
+    /// Deprecated (irreversible).
+    Deprecated {
+        /// Name on the account.
+        name: &'a str,
+        /// Its id.
+        id: &'a str,
+    },
+}
+
 /// One thing that happened during a pass.
 #[derive(Debug)]
 pub enum Event<'a> {
@@ -44,9 +125,10 @@ pub enum Event<'a> {
     Dangling(usize),
     /// A stage starts.
     Stage(Stage),
-    /// One line of Flow or template work (submitted, approved, rejected,
-    /// deleted, published), already worded.
-    Step(String),
+    /// A step of template work.
+    Template(TemplateStep<'a>),
+    /// A step of managed-Flow work.
+    Flow(FlowStep<'a>),
     /// Templates in review are not waited for (`--no-wait`).
     NotWaiting(usize),
     /// Stopped by a signal while waiting for template review.

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use super::reporter::TemplateStep;
 use crate::plan::{Plan, TemplateAction};
 use crate::provider::{NewTemplate, Provider, TemplateStatus};
 
@@ -15,7 +16,7 @@ use crate::provider::{NewTemplate, Provider, TemplateStatus};
 pub(crate) async fn create(
     provider: &dyn Provider,
     plan: &Plan,
-    log: &mut dyn FnMut(String),
+    report: &mut dyn FnMut(TemplateStep<'_>),
 ) -> anyhow::Result<Vec<(String, String)>> {
     let mut submitted = Vec::new();
     for t in plan
@@ -32,10 +33,10 @@ pub(crate) async fn create(
         provider.add_template(&new).await.map_err(|e| {
             anyhow::anyhow!("cannot create template {} [{}]: {e}", t.name, t.language)
         })?;
-        log(format!(
-            "  + {} [{}] submitted for review",
-            t.name, t.language
-        ));
+        report(TemplateStep::Submitted {
+            name: &t.name,
+            language: &t.language,
+        });
         submitted.push((t.name.clone(), t.language.clone()));
     }
     Ok(submitted)
@@ -58,7 +59,7 @@ pub(crate) async fn wait_for_review(
     waiting: &[(String, String)],
     timeout: Duration,
     stop: &std::sync::atomic::AtomicBool,
-    log: &mut dyn FnMut(String),
+    report: &mut dyn FnMut(TemplateStep<'_>),
 ) -> anyhow::Result<Review> {
     let deadline = Instant::now()
         .checked_add(timeout)
@@ -88,12 +89,11 @@ pub(crate) async fn wait_for_review(
             }
             match t.status {
                 TemplateStatus::Approved => {
-                    log(format!(
-                        "  ✓ {} [{}] approved after {}s",
-                        key.0,
-                        key.1,
-                        started.elapsed().as_secs()
-                    ));
+                    report(TemplateStep::Approved {
+                        name: &key.0,
+                        language: &key.1,
+                        after: started.elapsed(),
+                    });
                     open.remove(&key);
                     review.approved.push((key.0, key.1, t.namespace.clone()));
                 }
@@ -101,10 +101,11 @@ pub(crate) async fn wait_for_review(
                     let reason = t
                         .rejected_reason
                         .unwrap_or_else(|| format!("{:?}", t.status));
-                    log(format!(
-                        "  ✗ {} [{}] rejected by Meta: {reason}",
-                        key.0, key.1
-                    ));
+                    report(TemplateStep::Rejected {
+                        name: &key.0,
+                        language: &key.1,
+                        reason: &reason,
+                    });
                     open.remove(&key);
                     review.rejected.push((key.0, key.1, reason));
                 }
@@ -120,11 +121,10 @@ pub(crate) async fn wait_for_review(
         }
         let delay = backoff.delay(attempt, None, &mut rng);
         attempt = attempt.saturating_add(1);
-        log(format!(
-            "  … {} template(s) still in review; checking again in {}s",
-            open.len(),
-            delay.as_secs_f64().round()
-        ));
+        report(TemplateStep::StillInReview {
+            count: open.len(),
+            recheck: delay,
+        });
         // Sleep in short steps so a signal ends the wait promptly.
         let until = now + delay.min(deadline - now);
         while Instant::now() < until && !stop.load(std::sync::atomic::Ordering::SeqCst) {
@@ -140,7 +140,7 @@ pub(crate) async fn wait_for_review(
 pub(crate) async fn delete(
     provider: &dyn Provider,
     plan: &Plan,
-    log: &mut dyn FnMut(String),
+    report: &mut dyn FnMut(TemplateStep<'_>),
 ) -> anyhow::Result<usize> {
     let names: BTreeSet<&str> = plan
         .templates
@@ -153,7 +153,7 @@ pub(crate) async fn delete(
             .remove_template(name)
             .await
             .map_err(|e| anyhow::anyhow!("cannot delete template {name}: {e}"))?;
-        log(format!("  - {name} deleted"));
+        report(TemplateStep::Deleted { name });
     }
     Ok(names.len())
 }

@@ -10,7 +10,7 @@ use anyhow::bail;
 
 use super::signals::signal_name;
 use waform::apply::dispatch::SendReport;
-use waform::apply::{Event, Reporter, Stage};
+use waform::apply::{Event, FlowStep, Reporter, Stage, TemplateStep};
 use waform::plan::{render, Plan};
 
 /// The terminal renderer of an apply.
@@ -76,7 +76,8 @@ impl Reporter for TerminalView {
             Event::Stage(Stage::Flows) => waform::outln!("\nFlows:"),
             Event::Stage(Stage::Templates) => waform::outln!("\nTemplates:"),
             Event::Stage(Stage::Sends) => waform::outln!("\nSends:"),
-            Event::Step(line) => waform::outln!("{line}"),
+            Event::Template(step) => waform::outln!("{}", template_line(step)),
+            Event::Flow(step) => waform::outln!("{}", flow_line(step)),
             Event::NotWaiting(n) => waform::outln!("  {n} template(s) in review; not waiting (--no-wait). A later apply sends once they are approved."),
             Event::InterruptedInReview { signal, pending } => waform::errln!(
                 "\ninterrupted ({}) while waiting for template approval; nothing was sent. {pending} template(s) still in review; run apply again to continue",
@@ -146,6 +147,49 @@ impl Reporter for TerminalView {
             bail!("apply cancelled; nothing was sent or changed");
         }
         Ok(())
+    }
+}
+
+/// How a step of template work reads on the terminal.
+fn template_line(step: TemplateStep<'_>) -> String {
+    match step {
+        TemplateStep::Submitted { name, language } => {
+            format!("  + {name} [{language}] submitted for review")
+        }
+        TemplateStep::Approved {
+            name,
+            language,
+            after,
+        } => format!(
+            "  ✓ {name} [{language}] approved after {}s",
+            after.as_secs()
+        ),
+        TemplateStep::Rejected {
+            name,
+            language,
+            reason,
+        } => format!("  ✗ {name} [{language}] rejected by Meta: {reason}"),
+        TemplateStep::StillInReview { count, recheck } => format!(
+            "  … {count} template(s) still in review; checking again in {}s",
+            recheck.as_secs_f64().round()
+        ),
+        TemplateStep::Deleted { name } => format!("  - {name} deleted"),
+    }
+}
+
+/// How a step of managed-Flow work reads on the terminal.
+fn flow_line(step: FlowStep<'_>) -> String {
+    match step {
+        FlowStep::Created { key, name, id } => {
+            format!("  + flow {key} \"{name}\" created as DRAFT, id {id}")
+        }
+        FlowStep::JsonReplaced { key, name, id } => {
+            format!("  ~ flow {key} \"{name}\" ({id}): Flow JSON replaced")
+        }
+        FlowStep::Published { key, name, id } => {
+            format!("  ^ flow {key} \"{name}\" ({id}) published")
+        }
+        FlowStep::Deprecated { name, id } => format!("  x flow \"{name}\" ({id}) deprecated"),
     }
 }
 
