@@ -8,7 +8,7 @@
 //! anything is sent, the reviewed plan as the upper bound of who is
 //! messaged, input files checked right before the first request.
 
-use std::cell::OnceCell;
+use std::cell::{Cell, OnceCell};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -93,7 +93,8 @@ pub struct ApplyInputs<'a> {
 pub struct PassOutcome {
     /// How the pass ended.
     pub status: ExitStatus,
-    /// When to look again (the next `at`, capped at a minute).
+    /// When to look again: the next `at`, capped at a minute, or sooner
+    /// while a review is pending.
     pub requeue_after: Duration,
 }
 
@@ -101,11 +102,34 @@ pub struct PassOutcome {
 /// templates are noticed within a minute.
 pub(crate) const MAX_REQUEUE: Duration = Duration::from_secs(60);
 
+/// How soon a watch looks again while a review is pending (a template in
+/// review, a Flow not yet published): soon at first, then less often, the
+/// interval doubling pass by pass up to [`MAX_REQUEUE`].
+const REVIEW_RECHECK: crate::backoff::Backoff = crate::backoff::Backoff {
+    base: Duration::from_secs(2),
+    max: MAX_REQUEUE,
+};
+
+/// Whether the plan waits on someone else's review: a template in review
+/// (sends waiting for it, or a superseded version waiting for its
+/// successor), or a Flow the sends need that is not yet published.
+fn awaits_review(plan: &Plan) -> bool {
+    plan.count(TemplateAction::Pending) + plan.count(TemplateAction::Superseded) > 0
+        || plan
+            .flows
+            .iter()
+            .any(|f| f.status == "DRAFT" || f.status == "THROTTLED")
+}
+
 /// Executes plans against one account and ledger; holds the state lock
 /// from its first use until dropped.
 pub struct Applier<'a> {
     inputs: ApplyInputs<'a>,
     held: OnceCell<HeldApplyLock>,
+    /// The last pass ended with a review pending.
+    awaiting: Cell<bool>,
+    /// Passes in a row that ended with a review pending.
+    rechecks: Cell<u32>,
 }
 
 impl<'a> Applier<'a> {
@@ -114,6 +138,8 @@ impl<'a> Applier<'a> {
         Applier {
             inputs,
             held: OnceCell::new(),
+            awaiting: Cell::new(false),
+            rechecks: Cell::new(0),
         }
     }
 
@@ -276,6 +302,7 @@ impl<'a> Applier<'a> {
         first: bool,
         reporter: &mut dyn Reporter,
     ) -> anyhow::Result<PassOutcome> {
+        self.awaiting.set(false);
         let status = self.execute(cfg, first, reporter).await?;
         Ok(PassOutcome {
             status,
@@ -293,6 +320,7 @@ impl<'a> Applier<'a> {
         let stop = &self.inputs.stop;
         let resend = self.resend(first);
         let (plan, _) = self.plan(cfg, &resend).await?;
+        self.awaiting.set(awaits_review(&plan));
         self.check_plan_file(cfg, &plan)?;
         if first {
             reporter.event(Event::Plan(&plan));
@@ -327,6 +355,7 @@ impl<'a> Applier<'a> {
         } else {
             plan
         };
+        self.awaiting.set(awaits_review(&plan));
         // The plan whose targets every message is built from: the reviewed
         // file, or this pass's own plan (made under the lock).
         let executed: &Plan = match self.inputs.plan_file {
@@ -428,6 +457,7 @@ impl<'a> Applier<'a> {
                     .entry((t.name.clone(), t.language.clone()))
                     .or_insert_with(|| t.namespace.clone());
             }
+            self.awaiting.set(awaits_review(&plan));
             plan
         };
         templates::delete(provider, &plan, &mut |step| {
@@ -556,8 +586,24 @@ impl<'a> Applier<'a> {
     }
 
     /// When the next pass could have work: the earliest future `at`,
-    /// capped at [`MAX_REQUEUE`] (also the wait when nothing is scheduled).
+    /// capped at [`MAX_REQUEUE`] (also the wait when nothing is scheduled);
+    /// sooner while the last pass left a review pending (a growing
+    /// backoff, so an approval is picked up within seconds at first).
     pub fn requeue_after(&self, cfg: &Config) -> Duration {
+        let next = self.next_at(cfg);
+        if !self.awaiting.get() {
+            self.rechecks.set(0);
+            return next;
+        }
+        let attempt = self.rechecks.get();
+        self.rechecks.set(attempt.saturating_add(1));
+        REVIEW_RECHECK
+            .delay(attempt, None, &mut fastrand::Rng::new())
+            .min(next)
+    }
+
+    /// The earliest future `at`, capped at [`MAX_REQUEUE`].
+    fn next_at(&self, cfg: &Config) -> Duration {
         let now = Utc::now();
         cfg.raw
             .sends

@@ -32,4 +32,5 @@ mod state;
 mod state_migrate;
 mod targets;
 mod validate;
+mod watch;
 mod webhook;
