@@ -1,7 +1,9 @@
 //! Managed Flows, applied before the templates that open them: create as
 //! DRAFT with the JSON, read Meta's `validation_errors`, publish; an update
 //! replaces the JSON in place (same id; templates untouched) and publishes
-//! again.
+//! again. A Flow the account refuses to edit (Meta error 139001) is cloned
+//! into its next generation, which gets the JSON and is published; apply
+//! then stops, since re-pointing its templates is a change to review.
 
 use std::collections::HashMap;
 
@@ -11,7 +13,7 @@ use serde_json::Value;
 use super::reporter::FlowStep;
 use crate::plan::flows::{FlowAction, FlowChange};
 use crate::plan::Plan;
-use crate::provider::{NewFlow, Provider};
+use crate::provider::{NewFlow, Provider, ProviderError};
 
 /// Applies the plan's Flow changes. Returns the ids of the Flows it
 /// created, by key, for the sends that open them.
@@ -21,6 +23,7 @@ pub(crate) async fn apply(
     report: &mut dyn FnMut(FlowStep<'_>),
 ) -> anyhow::Result<HashMap<String, String>> {
     let mut created = HashMap::new();
+    let mut cloned: Vec<String> = Vec::new();
     for f in plan.flow_changes.iter().filter(|f| f.is_change()) {
         // A deprecate carries no JSON.
         let json: Value = serde_json::from_str(&f.json).unwrap_or(Value::Null);
@@ -33,6 +36,7 @@ pub(crate) async fn apply(
                         endpoint_uri: f.endpoint_uri.clone(),
                         json,
                         publish: false,
+                        clone_flow_id: None,
                     })
                     .await?;
                 report(FlowStep::Created {
@@ -44,16 +48,29 @@ pub(crate) async fn apply(
                 created.insert(f.key.clone(), written.id.clone());
                 written.id
             }
-            (FlowAction::Update, Some(id)) => {
-                let written = provider.update_flow_json(id, &json).await?;
-                report(FlowStep::JsonReplaced {
-                    key: &f.key,
-                    name: &f.name,
-                    id,
-                });
-                refuse_invalid(f, &written.validation_errors)?;
-                id.clone()
-            }
+            (FlowAction::Update, Some(id)) => match provider.update_flow_json(id, &json).await {
+                Ok(written) => {
+                    report(FlowStep::JsonReplaced {
+                        key: &f.key,
+                        name: &f.name,
+                        id,
+                    });
+                    refuse_invalid(f, &written.validation_errors)?;
+                    id.clone()
+                }
+                Err(ProviderError::FlowNotEditable(why)) => {
+                    let (clone_id, clone_name) =
+                        clone_flow(provider, f, id, &json, &why, report).await?;
+                    cloned.push(format!(
+                        "Flow `{}` \"{}\" (id {id}) cannot be edited on the account (Meta error 139001): it was cloned as \"{clone_name}\" (id {clone_id}) with the new Flow JSON{}",
+                        f.key,
+                        f.name,
+                        if f.publish { " and published" } else { "" }
+                    ));
+                    clone_id
+                }
+                Err(e) => return Err(e.into()),
+            },
             (FlowAction::Publish, Some(id)) => id.clone(),
             (FlowAction::Deprecate, Some(id)) => {
                 provider.deprecate_flow(id).await?;
@@ -71,7 +88,62 @@ pub(crate) async fn apply(
             });
         }
     }
+    if !cloned.is_empty() {
+        // The templates opening a cloned Flow must open the clone: a new
+        // template version the reviewed plan did not show, so nothing after
+        // the Flows runs; the next plan shows the re-pointing (plan/lower.rs).
+        bail!(
+            "{}.\n  The templates that open it must now open the clone: a new template version this plan did not show, so apply stops here (no template submitted, nothing sent). Run `waform plan` to review the re-pointed templates, then apply again.",
+            cloned.join(".\n  ")
+        );
+    }
     Ok(created)
+}
+
+/// Meta's 139001 answer to an edit: `POST /flows` with `clone_flow_id`
+/// under the next generation's name (plan/flows.rs `generation_name`),
+/// then the new JSON, its `validation_errors`, and (by the caller) publish.
+/// Returns the clone's id and name.
+async fn clone_flow(
+    provider: &dyn Provider,
+    f: &FlowChange,
+    id: &str,
+    json: &Value,
+    why: &str,
+    report: &mut dyn FnMut(FlowStep<'_>),
+) -> anyhow::Result<(String, String)> {
+    let Some(name) = f.clone_name.clone() else {
+        bail!(
+            "Flow `{}` \"{}\" ({id}) cannot be edited on the account ({why}) and the plan names no clone for it; run `waform plan` again",
+            f.key,
+            f.name
+        );
+    };
+    let written = provider
+        .create_flow(&NewFlow {
+            name: name.clone(),
+            categories: f.categories.clone(),
+            endpoint_uri: f.endpoint_uri.clone(),
+            json: Value::Null,
+            publish: false,
+            clone_flow_id: Some(id.to_string()),
+        })
+        .await?;
+    report(FlowStep::Cloned {
+        key: &f.key,
+        name: &f.name,
+        id,
+        clone_name: &name,
+        clone_id: &written.id,
+    });
+    let uploaded = provider.update_flow_json(&written.id, json).await?;
+    report(FlowStep::JsonReplaced {
+        key: &f.key,
+        name: &name,
+        id: &written.id,
+    });
+    refuse_invalid(f, &uploaded.validation_errors)?;
+    Ok((written.id, name))
 }
 
 /// Meta's validation errors stop the apply before anything uses the Flow.

@@ -100,6 +100,19 @@ pub enum FlowStep<'a> {
         /// Its id.
         id: &'a str,
     },
+    /// The account refused to edit it (Meta error 139001): cloned.
+    Cloned {
+        /// Key under `flows:`.
+        key: &'a str,
+        /// Name on the account of the Flow that cannot be edited.
+        name: &'a str,
+        /// Its id.
+        id: &'a str,
+        /// The clone's name (the next generation).
+        clone_name: &'a str,
+        /// The clone's id.
+        clone_id: &'a str,
+    },
 }
 
 /// One thing that happened during a pass.

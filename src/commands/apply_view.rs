@@ -190,6 +190,15 @@ fn flow_line(step: FlowStep<'_>) -> String {
             format!("  ^ flow {key} \"{name}\" ({id}) published")
         }
         FlowStep::Deprecated { name, id } => format!("  x flow \"{name}\" ({id}) deprecated"),
+        FlowStep::Cloned {
+            key,
+            name,
+            id,
+            clone_name,
+            clone_id,
+        } => format!(
+            "  ~ flow {key} \"{name}\" ({id}) cannot be edited (Meta error 139001): cloned as \"{clone_name}\", id {clone_id}"
+        ),
     }
 }
 

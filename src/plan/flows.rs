@@ -95,6 +95,10 @@ pub struct FlowChange {
     pub(crate) preview_url: Option<String>,
     /// The Flow JSON to upload (compact).
     pub(crate) json: String,
+    /// An update only: the account name a clone takes should the account
+    /// refuse the edit (Meta error 139001; see [`generation`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) clone_name: Option<String>,
 }
 
 impl FlowChange {
@@ -159,8 +163,11 @@ pub(crate) async fn plan(
             publish,
             preview_url: None,
             json: loaded.json.clone(),
+            clone_name: None,
         };
-        if let Some(existing) = account.iter().find(|f| f.name == name) {
+        if let Some((existing, n)) = current(&name, account) {
+            change.name = existing.name.clone();
+            change.clone_name = Some(generation_name(&name, n + 1));
             change.id = Some(existing.id.clone());
             change.status = Some(status_word(&existing.status));
             let current = provider
@@ -262,6 +269,7 @@ fn inline(config: &Config, templates: &[AccountTemplate]) -> Vec<FlowChange> {
             publish: false,
             preview_url: None,
             json: wanted,
+            clone_name: None,
         });
     }
     out
@@ -325,10 +333,50 @@ pub(crate) fn removed(
                 publish: false,
                 preview_url: None,
                 json: String::new(),
+                clone_name: None,
             });
         }
     }
     (changes, errors)
+}
+
+/// Generation `n` of managed Flow `name` on the account: the name itself,
+/// then `"<name> #2"`, `#3`… A Flow the account refuses to edit (Meta error
+/// 139001) is cloned into the next generation (apply/flows.rs); Flow names
+/// are unique per account, so the account itself records which is current,
+/// as versioned template names do.
+pub(crate) fn generation_name(name: &str, n: u32) -> String {
+    if n <= 1 {
+        name.to_string()
+    } else {
+        format!("{name} #{n}")
+    }
+}
+
+/// Which generation of `name` an account Flow name is.
+fn generation(name: &str, account_name: &str) -> Option<u32> {
+    if account_name == name {
+        return Some(1);
+    }
+    let n: u32 = account_name
+        .strip_prefix(name)?
+        .strip_prefix(" #")?
+        .parse()
+        .ok()?;
+    // Only the spelling generation_name writes ("#02" is not one).
+    (n >= 2 && generation_name(name, n) == account_name).then_some(n)
+}
+
+/// The account Flow that managed Flow `name` is now: its latest generation,
+/// a deprecated one only when no other is left.
+pub(crate) fn current<'a>(
+    name: &str,
+    account: &'a [AccountFlow],
+) -> Option<(&'a AccountFlow, u32)> {
+    account
+        .iter()
+        .filter_map(|f| generation(name, &f.name).map(|n| (f, n)))
+        .max_by_key(|(f, n)| (f.status != FlowStatus::Deprecated, *n))
 }
 
 fn status_word(s: &FlowStatus) -> String {
@@ -462,6 +510,31 @@ mod tests {
             .collect();
         json!({"version": "7.3", "screens": [
             {"id": "A", "data": data, "layout": {"type": "SingleColumnLayout", "children": children}}]})
+    }
+
+    #[test]
+    fn the_current_generation_is_the_latest_clone_not_deprecated() {
+        let flow = |id: &str, name: &str, status: FlowStatus| AccountFlow {
+            id: id.into(),
+            name: name.into(),
+            status,
+        };
+        let account = vec![
+            flow("1", "Sign-up", FlowStatus::Published),
+            flow("2", "Sign-up #2", FlowStatus::Published),
+            flow("3", "Sign-up #02", FlowStatus::Published),
+            flow("4", "Sign-up #3", FlowStatus::Deprecated),
+            flow("5", "Sign-up extra #9", FlowStatus::Published),
+        ];
+        let (f, n) = current("Sign-up", &account).expect("found");
+        assert_eq!((f.id.as_str(), n), ("2", 2));
+        assert_eq!(generation_name("Sign-up", n + 1), "Sign-up #3");
+        assert!(current("Other", &account).is_none());
+        let only_deprecated = vec![flow("4", "Sign-up", FlowStatus::Deprecated)];
+        assert_eq!(
+            current("Sign-up", &only_deprecated).map(|(f, _)| f.id.as_str()),
+            Some("4")
+        );
     }
 
     #[test]

@@ -7,6 +7,9 @@
 //!   JSON in the button's `flow_json` (docs/meta-rules.md "FLOW button"), and
 //!   the template's content hash covers it (plan/desired.rs): a Flow change
 //!   is a new template version.
+//! - A managed Flow the account refused to edit (Meta error 139001) was
+//!   cloned into its next generation (`"<name> #2"`, plan/flows.rs): FLOW
+//!   buttons open the clone, a new template version.
 
 use std::borrow::Cow;
 
@@ -18,16 +21,45 @@ use crate::provider::FlowList;
 /// `config.raw`, with each managed Flow carried inline when the channel has
 /// no Flow API; borrowed unchanged otherwise.
 pub(crate) fn for_account<'a>(config: &'a Config, flows: &FlowList) -> Cow<'a, RawConfig> {
-    if !matches!(flows, FlowList::NotImplemented(_)) || config.flows.is_empty() {
+    if config.flows.is_empty() {
         return Cow::Borrowed(&config.raw);
     }
-    let mut raw = config.raw.clone();
-    for (key, loaded) in &config.flows {
-        if let Some(flow) = raw.flows.get_mut(key) {
-            flow.inline = Some(canonical(&loaded.json));
+    match flows {
+        FlowList::NotImplemented(_) => {
+            let mut raw = config.raw.clone();
+            for (key, loaded) in &config.flows {
+                if let Some(flow) = raw.flows.get_mut(key) {
+                    flow.inline = Some(canonical(&loaded.json));
+                }
+            }
+            Cow::Owned(raw)
         }
+        FlowList::Flows(account) => {
+            // A managed Flow the account refused to edit lives on as a clone
+            // (plan/flows.rs `generation_name`): templates open the clone.
+            let renamed: Vec<(String, String)> = config
+                .flows
+                .keys()
+                .filter_map(|key| {
+                    let declared = config.raw.flows.get(key)?;
+                    let name = declared.name.clone().unwrap_or_else(|| key.clone());
+                    let (flow, n) = super::flows::current(&name, account)?;
+                    (n > 1).then(|| (key.clone(), flow.name.clone()))
+                })
+                .collect();
+            if renamed.is_empty() {
+                return Cow::Borrowed(&config.raw);
+            }
+            let mut raw = config.raw.clone();
+            for (key, name) in renamed {
+                if let Some(flow) = raw.flows.get_mut(&key) {
+                    flow.name = Some(name);
+                }
+            }
+            Cow::Owned(raw)
+        }
+        FlowList::Unavailable(_) => Cow::Borrowed(&config.raw),
     }
-    Cow::Owned(raw)
 }
 
 /// A Flow JSON text in one spelling: compact, object keys sorted at every

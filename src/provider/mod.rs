@@ -239,6 +239,10 @@ pub enum ProviderError {
     Network(String),
     #[error("could not read the API's answer: {0}")]
     Decode(String),
+    /// Meta's error 139001 on a Flow JSON update: this (older, published)
+    /// Flow cannot be edited; a clone can (docs/provider-1msg.md §2.11).
+    #[error("the Flow cannot be edited (Meta error 139001): {0}")]
+    FlowNotEditable(String),
 }
 
 /// The account operations waform needs. Reads may be retried by the
@@ -298,6 +302,9 @@ pub struct NewFlow {
     pub(crate) endpoint_uri: Option<String>,
     pub(crate) json: Value,
     pub(crate) publish: bool,
+    /// Start from a copy of this Flow (Meta's `clone_flow_id`): how a Flow
+    /// that cannot be edited (error 139001) gets a new version.
+    pub(crate) clone_flow_id: Option<String>,
 }
 
 /// What a Flow write answered: the id and Meta's `validation_errors`.

@@ -128,6 +128,13 @@ pub(super) enum Refusal {
     /// A rule said no: HTTP 200 `{"sent": false, "message"}` (docs/provider-1msg.md
     /// §1.4: "many failures come back as HTTP 200 with sent:false").
     NotSent(String),
+    /// A Graph API error with Meta's code (e.g. 139001, a Flow that cannot
+    /// be edited): HTTP 400 `{"error": {"code", "message", …}}`.
+    Meta {
+        code: u32,
+        title: String,
+        message: String,
+    },
 }
 
 pub(super) struct Account {

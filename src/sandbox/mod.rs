@@ -21,7 +21,7 @@
 //! | POST   | `/_sandbox/complete`               | `{"flow_token","response"}`: Flow submitted |
 //! | POST   | `/_sandbox/read`                   | `{"id"}`: a read ack for that message       |
 //! | POST   | `/_sandbox/templates/{name}/{act}` | approve, reject (`{"reason"}`), pause, disable |
-//! | POST   | `/_sandbox/flows`                  | `{"id","name","status"}`: add/replace a Flow |
+//! | POST   | `/_sandbox/flows`                  | `{"id","name","status","editable"?}`: add/replace a Flow (`editable: false`: edits answer 139001) |
 //!
 //! POST bodies are JSON or form-urlencoded. Faults apply to sends only, so
 //! a fault rate never makes reads (which clients retry) flaky: 429 with
@@ -259,6 +259,12 @@ impl SandboxHandle {
     /// Adds a Flow, or replaces the one with the same id.
     pub fn add_flow(&self, flow: AccountFlow) {
         self.shared.account().upsert_flow(flow);
+    }
+
+    /// Makes editing Flow `id`'s JSON answer Meta's error 139001 (`false`),
+    /// as some older published Flows do, or lifts that (`true`).
+    pub fn set_flow_editable(&self, id: &str, editable: bool) {
+        self.shared.account().set_flow_editable(id, editable);
     }
 
     /// A customer message from `phone` (digits or E.164): opens the 24-hour

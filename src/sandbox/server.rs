@@ -297,7 +297,9 @@ fn send(
                 account.answer_request(logged, answer, id);
             }
             Err(Refusal::NotSent(_)) => account.answer_request(logged, "not_sent", None),
-            Err(Refusal::BadRequest(_)) => account.answer_request(logged, "bad_request", None),
+            Err(Refusal::BadRequest(_) | Refusal::Meta { .. }) => {
+                account.answer_request(logged, "bad_request", None)
+            }
         }
         (result, fault)
     };
@@ -329,6 +331,21 @@ pub(super) fn refusal(r: Refusal) -> Response {
     match r {
         Refusal::BadRequest(m) => error(StatusCode::BAD_REQUEST, m),
         Refusal::NotSent(m) => Json(json!({"sent": false, "message": m})).into_response(),
+        Refusal::Meta {
+            code,
+            title,
+            message,
+        } => (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"error": {
+                "message": message,
+                "type": "OAuthException",
+                "code": code,
+                "error_user_title": title,
+                "error_user_msg": message,
+            }})),
+        )
+            .into_response(),
     }
 }
 
@@ -594,7 +611,17 @@ async fn control_flow(State(s): State<Arc<Shared>>, body: Bytes) -> Response {
             .and_then(Value::as_str)
             .unwrap_or("PUBLISHED"),
     );
-    s.account().upsert_flow(AccountFlow { id, name, status });
+    let mut account = s.account();
+    account.upsert_flow(AccountFlow {
+        id: id.clone(),
+        name,
+        status,
+    });
+    // `"editable": false`: editing its JSON answers Meta's 139001, as some
+    // older published Flows do (docs/provider-1msg.md §2.11).
+    if let Some(editable) = req.get("editable").and_then(Value::as_bool) {
+        account.set_flow_editable(&id, editable);
+    }
     Json(json!({"ok": true})).into_response()
 }
 

@@ -12,6 +12,7 @@ mod conformance;
 mod diagnostics;
 mod dry_run;
 mod flow_apply;
+mod flow_clone;
 mod flow_inline;
 mod flows;
 mod hostile;

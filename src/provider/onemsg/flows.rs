@@ -47,6 +47,10 @@ impl OneMsgClient {
         if let Some(uri) = &flow.endpoint_uri {
             body["endpointUri"] = json!(uri);
         }
+        if let Some(from) = &flow.clone_flow_id {
+            // docs/provider-1msg.md §2.9: 1msg's body is camelCase (verify).
+            body["cloneFlowId"] = json!(from);
+        }
         let answer = self
             .json(Safety::Write, || {
                 self.request(Method::POST, "flows", &[]).json(&body)
@@ -75,10 +79,20 @@ impl OneMsgClient {
         let path = format!("flows/{}/assets", urlencode(id));
         let body = json!({ "flowJson": flow_json });
         let answer = self
-            .json(Safety::Write, || {
+            .execute(Safety::Write, || {
                 self.request(Method::PATCH, &path, &[]).json(&body)
             })
             .await?;
+        // Meta's 139001, whatever status 1msg passes it through with: the
+        // caller clones the Flow instead (docs/provider-1msg.md §2.11).
+        let parsed: Option<Value> = serde_json::from_str(&answer.body).ok();
+        if let Some(message) = parsed.as_ref().and_then(not_editable) {
+            return Err(ProviderError::FlowNotEditable(self.token.redact(&message)));
+        }
+        let text = self.check_status(answer)?;
+        let answer: Value = serde_json::from_str(&text).map_err(|e| {
+            ProviderError::Decode(format!("{e} in the answer to a Flow JSON update"))
+        })?;
         in_body_error(&self.token, &answer)?;
         Ok(FlowWrite {
             id: id.to_string(),
@@ -117,6 +131,21 @@ impl OneMsgClient {
             .await?;
         in_body_error(&self.token, &answer)
     }
+}
+
+/// The message of a Graph error with code 139001 ("Flow can't be
+/// updated"), at the top level or under `error`.
+fn not_editable(answer: &Value) -> Option<String> {
+    let error = answer
+        .get("error")
+        .filter(|e| e.is_object())
+        .unwrap_or(answer);
+    let code = error.get("code").and_then(|c| {
+        c.as_u64()
+            .or_else(|| c.as_str().and_then(|s| s.parse().ok()))
+    })?;
+    (code == 139001)
+        .then(|| super::wire::message_of(error).unwrap_or_else(|| "Flow can't be updated".into()))
 }
 
 /// Flow ids are digits; anything else is encoded so it stays one segment.

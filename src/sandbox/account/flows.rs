@@ -22,6 +22,10 @@ pub(super) struct FlowAsset {
     /// Meta-shaped validation errors of `json`.
     #[serde(default)]
     pub(crate) validation_errors: Vec<Value>,
+    /// Editing the JSON answers Meta's 139001 (some older published Flows
+    /// cannot be edited: clone them instead). A clone starts editable.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub(crate) frozen: bool,
 }
 
 /// Meta's Flow categories (docs/provider-1msg.md §2.7).
@@ -104,6 +108,7 @@ impl Account {
                 endpoint_uri: req.endpoint_uri,
                 json,
                 validation_errors: validation_errors.clone(),
+                frozen: false,
             },
         );
         Ok(json!({"id": id, "success": true, "validation_errors": validation_errors}))
@@ -141,6 +146,15 @@ impl Account {
                     status_word(other)
                 )))
             }
+        }
+        if self.flow_assets.get(id).is_some_and(|a| a.frozen) {
+            return Err(Refusal::Meta {
+                code: 139001,
+                title: "Flow can't be updated".into(),
+                message: format!(
+                    "Flow {id:?} cannot be edited; clone it (clone_flow_id) and publish the clone"
+                ),
+            });
         }
         let errors = super::super::flow_check::validation_errors(&flow_json);
         self.flows[i].status = FlowStatus::Draft;
@@ -215,6 +229,11 @@ impl Account {
                 "expires_at": super::unix_now() + 30 * 24 * 3600,
             }
         }))
+    }
+
+    /// Marks a Flow as (not) editable: see [`FlowAsset::frozen`].
+    pub(crate) fn set_flow_editable(&mut self, id: &str, editable: bool) {
+        self.flow_assets.entry(id.to_string()).or_default().frozen = !editable;
     }
 
     pub(crate) fn flow_categories(&self, id: &str) -> Vec<String> {
