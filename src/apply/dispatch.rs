@@ -59,6 +59,10 @@ pub struct Window {
     pub(crate) not_after: Option<DateTime<Utc>>,
     /// Added to the wall clock: non-zero only for the sandbox's `--now`.
     pub(crate) offset: TimeDelta,
+    /// Tests under paused time: the clock is this instant plus the tokio
+    /// time elapsed since the paired tokio instant.
+    #[cfg(test)]
+    pub(crate) timer: Option<(DateTime<Utc>, tokio::time::Instant)>,
 }
 
 enum Gate {
@@ -79,10 +83,16 @@ impl Window {
             not_before: parse(&send.at),
             not_after: parse(&send.expires),
             offset,
+            #[cfg(test)]
+            timer: None,
         }
     }
 
     fn now(&self) -> DateTime<Utc> {
+        #[cfg(test)]
+        if let Some((then, at)) = self.timer {
+            return then + TimeDelta::from_std(at.elapsed()).unwrap_or_default() + self.offset;
+        }
         Utc::now() + self.offset
     }
 
@@ -502,3 +512,7 @@ async fn recipient(ctx: &TaskCtx, p: Prepared) -> Finished {
     }
     Finished::NotSent(Some(last_refusal))
 }
+
+#[cfg(test)]
+#[path = "dispatch_tests.rs"]
+mod tests;

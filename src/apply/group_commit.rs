@@ -56,6 +56,25 @@ struct Batch {
     acks: Vec<oneshot::Sender<IntentStatus>>,
     outcomes: Vec<OutcomeRecord>,
     withdrawn: Vec<String>,
+    /// Tests in paused tokio time: dropped when the commit ends, which
+    /// lets the clock move again (see [`hold_clock`]).
+    #[cfg(test)]
+    _clock: Option<std_mpsc::Sender<()>>,
+}
+
+/// Tests in tokio's paused time: the clock would jump to the next timer
+/// while the runtime only waits for the commit thread, so a commit would
+/// seem to take seconds. A blocking task waiting for the commit's end
+/// holds the clock still (tokio does not auto-advance while one runs), as
+/// real time passes only by the commit's latency.
+#[cfg(test)]
+fn hold_clock() -> Option<std_mpsc::Sender<()>> {
+    let handle = tokio::runtime::Handle::try_current().ok()?;
+    let (release, released) = std_mpsc::channel::<()>();
+    handle.spawn_blocking(move || {
+        let _ = released.recv();
+    });
+    Some(release)
 }
 
 /// Writes gathered for the next commit, the commit in progress, and which
@@ -201,6 +220,8 @@ impl GroupCommit {
             acks: std::mem::take(&mut self.acks),
             outcomes: std::mem::take(&mut self.outcomes),
             withdrawn: std::mem::take(&mut self.withdrawn),
+            #[cfg(test)]
+            _clock: hold_clock(),
         };
         self.oldest = None;
         let sent = self.jobs.as_ref().is_some_and(|j| j.send(batch).is_ok());

@@ -3,6 +3,8 @@
 //! implementation lives in [`onemsg`], so a Meta Cloud API provider can be
 //! added beside it.
 
+#[cfg(test)]
+pub(crate) mod fake;
 pub mod onemsg;
 
 use std::time::Duration;

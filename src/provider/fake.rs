@@ -1,0 +1,163 @@
+//! An in-memory [`Provider`] for engine tests: it answers each phone's
+//! sends from a script (accept, reject, a closed window, 429, 500, hang)
+//! and records every call with the tokio time it was made, so tests under
+//! paused time can check pacing, backoff and cut-offs without HTTP.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use super::{
+    AccountTemplate, FlowList, FlowMessage, History, HistoryQuery, NewTemplate, Provider,
+    ProviderError, SendOutcome, TemplateMessage,
+};
+
+/// How the fake answers one send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Answer {
+    /// Accepted with a message id.
+    Accept,
+    /// Refused for good.
+    Reject(&'static str),
+    /// Refused because the 24-hour window is closed (Flow messages).
+    WindowClosed,
+    /// HTTP 429: certainly not sent, try again after the given wait.
+    TooMany(Option<Duration>),
+    /// HTTP 500: may or may not have been sent.
+    ServerError,
+    /// Never answers.
+    Hang,
+}
+
+/// One send the fake received.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Call {
+    /// The recipient.
+    pub(crate) phone: String,
+    /// `template` or `flow`.
+    pub(crate) kind: &'static str,
+    /// The template name (template sends).
+    pub(crate) template: Option<String>,
+    /// When it arrived (tokio's clock: virtual under paused time).
+    pub(crate) at: tokio::time::Instant,
+}
+
+/// The scripted account.
+#[derive(Debug, Default)]
+pub(crate) struct FakeProvider {
+    script: Mutex<HashMap<String, VecDeque<Answer>>>,
+    calls: Mutex<Vec<Call>>,
+    latency: Duration,
+}
+
+impl FakeProvider {
+    /// Answers every send after `latency` (tokio time); `Accept` unless
+    /// scripted otherwise.
+    pub(crate) fn new(latency: Duration) -> Self {
+        FakeProvider {
+            latency,
+            ..FakeProvider::default()
+        }
+    }
+
+    /// The answers `phone`'s next sends get, in order (then `Accept`).
+    pub(crate) fn script(&self, phone: &str, answers: impl IntoIterator<Item = Answer>) {
+        if let Ok(mut script) = self.script.lock() {
+            script.entry(phone.to_string()).or_default().extend(answers);
+        }
+    }
+
+    /// Every send received so far, in arrival order.
+    pub(crate) fn calls(&self) -> Vec<Call> {
+        self.calls.lock().map(|c| c.clone()).unwrap_or_default()
+    }
+
+    /// The sends `phone` received.
+    pub(crate) fn calls_to(&self, phone: &str) -> Vec<Call> {
+        self.calls()
+            .into_iter()
+            .filter(|c| c.phone == phone)
+            .collect()
+    }
+
+    async fn answer(&self, call: Call) -> SendOutcome {
+        let phone = call.phone.clone();
+        if let Ok(mut calls) = self.calls.lock() {
+            calls.push(call);
+        }
+        let answer = self
+            .script
+            .lock()
+            .ok()
+            .and_then(|mut s| s.get_mut(&phone).and_then(VecDeque::pop_front))
+            .unwrap_or(Answer::Accept);
+        tokio::time::sleep(self.latency).await;
+        match answer {
+            Answer::Accept => SendOutcome::Accepted {
+                message_id: Some(format!("fake.{phone}")),
+                job_id: None,
+            },
+            Answer::Reject(reason) => SendOutcome::Rejected {
+                reason: reason.into(),
+                window_closed: false,
+            },
+            Answer::WindowClosed => SendOutcome::Rejected {
+                reason: "(#131047) the dialog window is closed".into(),
+                window_closed: true,
+            },
+            Answer::TooMany(retry_after) => SendOutcome::Retry {
+                reason: "HTTP 429".into(),
+                retry_after,
+            },
+            Answer::ServerError => SendOutcome::Ambiguous {
+                reason: "HTTP 500".into(),
+            },
+            Answer::Hang => std::future::pending().await,
+        }
+    }
+}
+
+#[async_trait]
+impl Provider for FakeProvider {
+    async fn list_templates(&self) -> Result<Vec<AccountTemplate>, ProviderError> {
+        Ok(Vec::new())
+    }
+
+    async fn add_template(&self, _template: &NewTemplate) -> Result<(), ProviderError> {
+        Ok(())
+    }
+
+    async fn remove_template(&self, _name: &str) -> Result<(), ProviderError> {
+        Ok(())
+    }
+
+    async fn list_flows(&self) -> Result<FlowList, ProviderError> {
+        Ok(FlowList::Flows(Vec::new()))
+    }
+
+    async fn send_template(&self, message: &TemplateMessage) -> SendOutcome {
+        self.answer(Call {
+            phone: message.phone.clone(),
+            kind: "template",
+            template: Some(message.template.clone()),
+            at: tokio::time::Instant::now(),
+        })
+        .await
+    }
+
+    async fn send_flow(&self, message: &FlowMessage) -> SendOutcome {
+        self.answer(Call {
+            phone: message.phone.clone(),
+            kind: "flow",
+            template: None,
+            at: tokio::time::Instant::now(),
+        })
+        .await
+    }
+
+    async fn list_messages(&self, _query: &HistoryQuery) -> Result<History, ProviderError> {
+        Ok(History::Messages(Vec::new()))
+    }
+}
