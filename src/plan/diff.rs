@@ -620,3 +620,7 @@ fn send_plan(
     }
     plan
 }
+
+#[cfg(test)]
+#[path = "diff_tests.rs"]
+mod tests;
