@@ -1,7 +1,8 @@
 //! `waform plan` at scale: 1,000 templates × 3 languages on the account
 //! (sandbox), a send of 100,000 recipients half of whom are already in the
 //! ledger. Runs the release binary as a child; prints wall time and peak RSS
-//! (wait4's ru_maxrss) of the best of three runs.
+//! (wait4's ru_maxrss) of the best of three runs (`BENCH_RUNS` sets how
+//! many). The ledger is seeded in bulk (benches/support/seed.rs).
 //!
 //! `cargo bench --bench plan_scale`; `BENCH_N` sets the recipient count
 //! (default 100,000; half of them are seeded in the ledger);
@@ -14,6 +15,9 @@ mod measure;
 #[path = "support/scale.rs"]
 mod scale;
 
+#[path = "support/seed.rs"]
+mod seed;
+
 #[allow(unsafe_code)] // the cluster helper stops its server at exit
 #[path = "../tests/it/pg_cluster.rs"]
 mod pg_cluster;
@@ -21,11 +25,10 @@ mod pg_cluster;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use chrono::Utc;
 use waform::provider::onemsg::OneMsgClient;
 use waform::provider::{AccountFlow, FlowStatus, NewTemplate, Provider};
 use waform::sandbox::SandboxConfig;
-use waform::state::{Intent, Outcome, OutcomeRecord, PgLocation, SendKind, StateLocation};
+use waform::state::{PgLocation, StateLocation};
 
 fn main() {
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -36,8 +39,7 @@ fn main() {
     let yaml = scale::config(1000);
     std::fs::write(dir.path().join("waform.yaml"), &yaml).expect("config");
     let n = measure::env_or("BENCH_N", 100_000);
-    let csv = scale::people(n);
-    std::fs::write(dir.path().join("people.csv"), csv).expect("csv");
+    scale::write_people(&dir.path().join("people.csv"), n);
 
     let sandbox = rt
         .block_on(waform::sandbox::start(
@@ -77,46 +79,26 @@ fn main() {
     } else {
         StateLocation::Sqlite(dir.path().join(".waform/state.db"))
     };
-    let ledger = waform::state::open(&location).expect("ledger");
-    let now = Utc::now();
     let seeded = n / 2;
-    for chunk in (0..seeded).collect::<Vec<u64>>().chunks(20_000) {
-        let intents: Vec<Intent> = chunk
-            .iter()
-            .map(|i| Intent {
-                send: "big".into(),
-                phone: scale::phone(i * 2).trim_start_matches('+').to_string(),
-                flow_token: format!("t{i}"),
-                kind: SendKind::Template,
-                template: None,
-                at: now,
-            })
-            .collect();
-        ledger.record_intents(&intents).expect("intents");
-        let outcomes: Vec<OutcomeRecord> = intents
-            .iter()
-            .map(|i| {
-                OutcomeRecord::new(
-                    &i.send,
-                    &i.phone,
-                    Outcome::Accepted {
-                        message_id: Some(i.flow_token.clone()),
-                        job_id: None,
-                    },
-                    now,
-                )
-            })
-            .collect();
-        ledger.record_outcomes(&outcomes).expect("outcomes");
-    }
-    drop(ledger);
+    let seeding = Instant::now();
+    let rows = seed::accepted(
+        &rt,
+        &location,
+        "big",
+        (0..seeded).map(|i| scale::phone(i * 2).trim_start_matches('+').to_string()),
+    );
+    assert_eq!(rows, seeded);
+    eprintln!(
+        "seeded {seeded} ledger rows in {:.1} s",
+        seeding.elapsed().as_secs_f64()
+    );
     let state_url = match &location {
         StateLocation::Postgres(pg) => pg.url.clone(),
         StateLocation::Sqlite(path) => format!("sqlite://{}", path.display()),
     };
 
     let mut best: Option<(f64, f64, String)> = None;
-    for _ in 0..3 {
+    for _ in 0..measure::env_or("BENCH_RUNS", 3) {
         let start = Instant::now();
         let (out, rss) = measure::run_child(
             Command::new(env!("CARGO_BIN_EXE_waform"))

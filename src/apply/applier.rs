@@ -28,6 +28,7 @@ use crate::account::Account;
 use crate::config::Config;
 use crate::exit::ExitStatus;
 use crate::plan::file::PlanFile;
+use crate::plan::planned::Review;
 use crate::plan::target::SendTarget;
 use crate::plan::{Observed, Plan, PlanInputs, SendState, TemplateAction};
 use crate::state::{SendLedger, StateLocation};
@@ -319,7 +320,7 @@ impl<'a> Applier<'a> {
         let settings = &self.inputs.settings;
         let stop = &self.inputs.stop;
         let resend = self.resend(first);
-        let (plan, _) = self.plan(cfg, &resend).await?;
+        let (mut plan, _) = self.plan(cfg, &resend).await?;
         self.awaiting.set(awaits_review(&plan));
         self.check_plan_file(cfg, &plan)?;
         if first {
@@ -339,9 +340,21 @@ impl<'a> Applier<'a> {
         }
         // What the reviewed plan (the file, or the plan just shown and
         // confirmed) promised: apply never messages anyone else.
-        let promised = match self.inputs.plan_file {
-            Some(pf) => pf.review.clone().unwrap_or_default(),
-            None => plan.review.clone(),
+        // Borrowed or moved, never copied: a promise holds a hash per
+        // recipient (src/plan/planned.rs).
+        let taken;
+        let promised: &Review = match self.inputs.plan_file {
+            Some(pf) => match &pf.review {
+                Some(review) => review,
+                None => {
+                    taken = Review::default();
+                    &taken
+                }
+            },
+            None => {
+                taken = std::mem::take(&mut plan.review);
+                &taken
+            }
         };
         let state = self.inputs.state;
         // Shared with each send's commit thread (src/apply/group_commit.rs).

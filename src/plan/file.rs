@@ -29,8 +29,15 @@ impl PlanFile {
     pub fn write(&self, path: &Path) -> anyhow::Result<()> {
         let text = serde_json::to_string_pretty(self)?;
         // A plan file is text leaving the process: scrubbed like any output.
-        let text = crate::secret::scrub(&text).into_owned();
-        std::fs::write(path, text + "\n")
+        let text = crate::secret::scrub(&text);
+        // Written as is: appending the newline to a borrowed text would
+        // copy a plan that holds a hash per recipient.
+        std::fs::File::create(path)
+            .and_then(|mut f| {
+                use std::io::Write as _;
+                f.write_all(text.as_bytes())?;
+                f.write_all(b"\n")
+            })
             .map_err(|e| anyhow::anyhow!("cannot write plan file {}: {e}", path.display()))
     }
 

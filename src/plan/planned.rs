@@ -139,31 +139,53 @@ impl PlannedSet {
 }
 
 mod packed {
-    use std::fmt::Write as _;
+    use std::fmt;
 
-    use serde::{Deserialize, Deserializer, Serializer};
+    use serde::{de, Deserializer, Serializer};
+
+    /// The hashes as hex, written straight into the serializer's output
+    /// (`collect_str`): no string of the whole set is ever built.
+    struct Hex<'a>(&'a [u64]);
+
+    impl fmt::Display for Hex<'_> {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            for h in self.0 {
+                write!(f, "{h:016x}")?;
+            }
+            Ok(())
+        }
+    }
 
     pub(super) fn serialize<S: Serializer>(hashes: &[u64], s: S) -> Result<S::Ok, S::Error> {
-        let mut out = String::with_capacity(hashes.len() * 16);
-        for h in hashes {
-            let _ = write!(out, "{h:016x}");
+        s.collect_str(&Hex(hashes))
+    }
+
+    /// Parses from the borrowed text when the reader can lend it (plan
+    /// files are read whole), so the hex is not copied first.
+    struct Visitor;
+
+    impl de::Visitor<'_> for Visitor {
+        type Value = Vec<u64>;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("recipient hashes as one hex string")
         }
-        s.serialize_str(&out)
+
+        fn visit_str<E: de::Error>(self, text: &str) -> Result<Vec<u64>, E> {
+            if !text.len().is_multiple_of(16) || !text.is_ascii() {
+                return Err(E::custom("recipient hashes must be 16 hex characters each"));
+            }
+            (0..text.len() / 16)
+                .map(|i| {
+                    u64::from_str_radix(&text[i * 16..i * 16 + 16], 16)
+                        .map_err(|_| E::custom("recipient hashes must be hex"))
+                })
+                .collect()
+        }
     }
 
     pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u64>, D::Error> {
-        let text = String::deserialize(d)?;
-        if text.len() % 16 != 0 || !text.is_ascii() {
-            return Err(serde::de::Error::custom(
-                "recipient hashes must be 16 hex characters each",
-            ));
-        }
-        (0..text.len() / 16)
-            .map(|i| {
-                u64::from_str_radix(&text[i * 16..i * 16 + 16], 16)
-                    .map_err(|_| serde::de::Error::custom("recipient hashes must be hex"))
-            })
-            .collect()
+        d.deserialize_str(Visitor)
     }
 }
 
