@@ -391,7 +391,7 @@ impl<'a> Applier<'a> {
 
         if plan.flow_changes.iter().any(|f| f.is_change()) {
             reporter.event(Event::Stage(Stage::Flows));
-            learnt.flow_ids = super::flows::apply(provider, &plan, &mut |step| {
+            learnt.flow_ids = super::flows::apply(provider, cfg, &plan, &mut |step| {
                 reporter.event(Event::Flow(step))
             })
             .await?;

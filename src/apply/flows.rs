@@ -11,6 +11,7 @@ use anyhow::bail;
 use serde_json::Value;
 
 use super::reporter::FlowStep;
+use crate::config::Config;
 use crate::plan::flows::{FlowAction, FlowChange};
 use crate::plan::Plan;
 use crate::provider::{NewFlow, Provider, ProviderError};
@@ -19,6 +20,7 @@ use crate::provider::{NewFlow, Provider, ProviderError};
 /// created, by key, for the sends that open them.
 pub(crate) async fn apply(
     provider: &dyn Provider,
+    config: &Config,
     plan: &Plan,
     report: &mut dyn FnMut(FlowStep<'_>),
 ) -> anyhow::Result<HashMap<String, String>> {
@@ -44,7 +46,7 @@ pub(crate) async fn apply(
                     name: &f.name,
                     id: &written.id,
                 });
-                refuse_invalid(f, &written.validation_errors)?;
+                refuse_invalid(config, f, &written.validation_errors)?;
                 created.insert(f.key.clone(), written.id.clone());
                 written.id
             }
@@ -55,12 +57,12 @@ pub(crate) async fn apply(
                         name: &f.name,
                         id,
                     });
-                    refuse_invalid(f, &written.validation_errors)?;
+                    refuse_invalid(config, f, &written.validation_errors)?;
                     id.clone()
                 }
                 Err(ProviderError::FlowNotEditable(why)) => {
                     let (clone_id, clone_name) =
-                        clone_flow(provider, f, id, &json, &why, report).await?;
+                        clone_flow(provider, config, f, id, &json, &why, report).await?;
                     cloned.push(format!(
                         "Flow `{}` \"{}\" (id {id}) cannot be edited on the account (Meta error 139001): it was cloned as \"{clone_name}\" (id {clone_id}) with the new Flow JSON{}",
                         f.key,
@@ -106,6 +108,7 @@ pub(crate) async fn apply(
 /// Returns the clone's id and name.
 async fn clone_flow(
     provider: &dyn Provider,
+    config: &Config,
     f: &FlowChange,
     id: &str,
     json: &Value,
@@ -142,32 +145,43 @@ async fn clone_flow(
         name: &name,
         id: &written.id,
     });
-    refuse_invalid(f, &uploaded.validation_errors)?;
+    refuse_invalid(config, f, &uploaded.validation_errors)?;
     Ok((written.id, name))
 }
 
 /// Meta's validation errors stop the apply before anything uses the Flow.
-fn refuse_invalid(f: &FlowChange, errors: &[Value]) -> anyhow::Result<()> {
+/// Each is shown at its place in the user's file (flow/locate.rs): the
+/// account's own line and column are in its copy of the JSON, not in it.
+fn refuse_invalid(config: &Config, f: &FlowChange, errors: &[Value]) -> anyhow::Result<()> {
     if errors.is_empty() {
         return Ok(());
     }
     let lines: Vec<String> = errors
         .iter()
         .map(|e| {
-            let path = e
-                .pointers_path()
-                .map(|p| format!(" at {p}"))
-                .unwrap_or_default();
-            format!(
-                "    {}{path}",
-                e.get("message")
-                    .and_then(Value::as_str)
-                    .unwrap_or("invalid")
-            )
+            let message = e
+                .get("message")
+                .and_then(Value::as_str)
+                .unwrap_or("invalid");
+            let path = e.pointers_path();
+            let at = path.and_then(|p| crate::flow::locate::locate(config, &f.key, p));
+            match (at, path) {
+                (Some(at), Some(path)) => format!("    {at}: {message} (at {path})"),
+                (None, Some(path)) => format!("    {message} (at {path})"),
+                (_, None) => {
+                    let n = |k: &str| e.get(k).and_then(Value::as_u64);
+                    match (n("line_start"), n("column_start")) {
+                        (Some(l), Some(c)) => format!(
+                            "    {message} (line {l}, column {c} of the account's copy of the Flow JSON)"
+                        ),
+                        _ => format!("    {message}"),
+                    }
+                }
+            }
         })
         .collect();
     bail!(
-        "the account found {} problem(s) in Flow `{}` (left as DRAFT, not published):\n{}\n  run `waform validate` to see them at their line and column",
+        "the account found {} problem(s) in Flow `{}` (left as DRAFT, not published; nothing after it was done):\n{}\n  fix them and apply again (`waform validate` checks most of Meta's rules offline)",
         errors.len(),
         f.key,
         lines.join("\n")

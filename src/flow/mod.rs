@@ -5,6 +5,7 @@
 
 pub(crate) mod crosscheck;
 pub(crate) mod json;
+pub(crate) mod locate;
 pub(crate) mod managed;
 mod rules;
 pub mod schema;

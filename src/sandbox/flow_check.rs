@@ -19,14 +19,69 @@ pub(super) fn validation_errors(flow_json: &Value) -> Vec<Value> {
         Err(diag) => return vec![meta_error(&diag.summary, None, 1, 1)],
     };
     let (_, diags) = crate::flow::check_value(&doc.value, &doc.spans, "");
-    diags
+    let mut errors: Vec<Value> = diags
         .iter()
         .filter(|d| d.severity == Severity::Error)
         .map(|d| {
             let (line, column) = d.location.as_ref().map_or((1, 1), |l| (l.line, l.column));
             meta_error(&d.summary, d.path.as_deref(), line, column)
         })
-        .collect()
+        .collect();
+    let mut images = Vec::new();
+    image_sources(&doc.value, "", &mut images);
+    for path in images {
+        let (line, column) = doc
+            .spans
+            .locate(&path)
+            .map_or((1, 1), |l| (l.line, l.column));
+        errors.push(meta_error(
+            "Invalid value found for property 'src': an Image's src must be the image itself, base64-encoded",
+            Some(&path),
+            line,
+            column,
+        ));
+    }
+    errors
+}
+
+/// Meta checks more than waform's offline rules; one such rule, so that a
+/// client meets account-side `validation_errors` it could not predict: an
+/// Image's `src` is the image's base64 data, not a URL (Meta's Flow JSON
+/// components reference, Image). Collects the paths of `src` values that
+/// cannot be base64.
+fn image_sources(node: &Value, path: &str, out: &mut Vec<String>) {
+    match node {
+        Value::Object(map) => {
+            let is_image = map.get("type").and_then(Value::as_str) == Some("Image");
+            for (key, value) in map {
+                let here = crate::flow::json::join(path, key);
+                if is_image && key == "src" {
+                    if value.as_str().is_some_and(|s| !looks_base64(s)) {
+                        out.push(here);
+                    }
+                } else {
+                    image_sources(value, &here, out);
+                }
+            }
+        }
+        Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                image_sources(item, &format!("{path}[{i}]"), out);
+            }
+        }
+        _ => {}
+    }
+}
+
+fn looks_base64(s: &str) -> bool {
+    // A `${data.x}` binding is filled in at run time.
+    if s.starts_with("${") {
+        return true;
+    }
+    !s.is_empty()
+        && s.len().is_multiple_of(4)
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'='))
 }
 
 fn meta_error(message: &str, path: Option<&str>, line: usize, column: usize) -> Value {
@@ -64,5 +119,23 @@ mod tests {
         assert_eq!(errors[0]["error_type"], "FLOW_JSON_ERROR");
         assert_eq!(errors[0]["pointers"][0]["path"], "screens[0]");
         assert_eq!(errors[0]["line_start"], 4);
+    }
+
+    #[test]
+    fn an_image_src_that_is_no_base64_is_refused_like_meta_does() {
+        let flow = |src: &str| {
+            json!({"version": "7.3", "screens": [{"id": "A", "terminal": true,
+                "layout": {"type": "SingleColumnLayout", "children": [
+                    {"type": "Image", "src": src},
+                    {"type": "Footer", "label": "Done",
+                     "on-click-action": {"name": "complete", "payload": {}}}]}}]})
+        };
+        let errors = validation_errors(&flow("https://example.com/logo.png"));
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert_eq!(
+            errors[0]["pointers"][0]["path"],
+            "screens[0].layout.children[0].src"
+        );
+        assert!(validation_errors(&flow("iVBORw0KGgo=")).is_empty());
     }
 }

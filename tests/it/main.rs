@@ -11,6 +11,7 @@ mod cli;
 mod conformance;
 mod diagnostics;
 mod dry_run;
+mod flow_account_errors;
 mod flow_apply;
 mod flow_clone;
 mod flow_inline;
