@@ -631,3 +631,7 @@ impl<'a> Applier<'a> {
             })
     }
 }
+
+#[cfg(test)]
+#[path = "applier_tests.rs"]
+mod tests;

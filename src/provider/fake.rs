@@ -11,7 +11,7 @@ use async_trait::async_trait;
 
 use super::{
     AccountTemplate, FlowList, FlowMessage, History, HistoryQuery, NewTemplate, Provider,
-    ProviderError, SendOutcome, TemplateMessage,
+    ProviderError, SendOutcome, TemplateMessage, TemplateStatus,
 };
 
 /// How the fake answers one send.
@@ -40,6 +40,8 @@ pub(crate) struct Call {
     pub(crate) kind: &'static str,
     /// The template name (template sends).
     pub(crate) template: Option<String>,
+    /// The template namespace sent (template sends).
+    pub(crate) namespace: Option<String>,
     /// When it arrived (tokio's clock: virtual under paused time).
     pub(crate) at: tokio::time::Instant,
 }
@@ -50,6 +52,10 @@ pub(crate) struct FakeProvider {
     script: Mutex<HashMap<String, VecDeque<Answer>>>,
     calls: Mutex<Vec<Call>>,
     latency: Duration,
+    /// Templates submitted, with when (tokio time); approved once
+    /// `approve_after` has passed, with the namespace `ns-<name>`.
+    templates: Mutex<Vec<(NewTemplate, tokio::time::Instant)>>,
+    approve_after: Duration,
 }
 
 impl FakeProvider {
@@ -60,6 +66,12 @@ impl FakeProvider {
             latency,
             ..FakeProvider::default()
         }
+    }
+
+    /// Templates submitted to it are approved `after` that long (tokio time).
+    pub(crate) fn approving_after(mut self, after: Duration) -> Self {
+        self.approve_after = after;
+        self
     }
 
     /// The answers `phone`'s next sends get, in order (then `Accept`).
@@ -122,10 +134,33 @@ impl FakeProvider {
 #[async_trait]
 impl Provider for FakeProvider {
     async fn list_templates(&self) -> Result<Vec<AccountTemplate>, ProviderError> {
-        Ok(Vec::new())
+        let templates = self.templates.lock().map(|t| t.clone()).unwrap_or_default();
+        Ok(templates
+            .into_iter()
+            .map(|(t, at)| {
+                let approved = at.elapsed() >= self.approve_after;
+                AccountTemplate {
+                    id: None,
+                    namespace: approved.then(|| format!("ns-{}", t.name)),
+                    name: t.name,
+                    language: t.language,
+                    category: t.category,
+                    status: if approved {
+                        TemplateStatus::Approved
+                    } else {
+                        TemplateStatus::Pending
+                    },
+                    rejected_reason: None,
+                    components: t.components,
+                }
+            })
+            .collect())
     }
 
-    async fn add_template(&self, _template: &NewTemplate) -> Result<(), ProviderError> {
+    async fn add_template(&self, template: &NewTemplate) -> Result<(), ProviderError> {
+        if let Ok(mut templates) = self.templates.lock() {
+            templates.push((template.clone(), tokio::time::Instant::now()));
+        }
         Ok(())
     }
 
@@ -142,6 +177,7 @@ impl Provider for FakeProvider {
             phone: message.phone.clone(),
             kind: "template",
             template: Some(message.template.clone()),
+            namespace: message.namespace.clone(),
             at: tokio::time::Instant::now(),
         })
         .await
@@ -152,6 +188,7 @@ impl Provider for FakeProvider {
             phone: message.phone.clone(),
             kind: "flow",
             template: None,
+            namespace: None,
             at: tokio::time::Instant::now(),
         })
         .await
