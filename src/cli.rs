@@ -13,6 +13,10 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    /// Diagnostic logs on stderr: -v debug, -vv trace. WAFORM_LOG takes a
+    /// filter instead (e.g. `WAFORM_LOG=waform=debug`); this flag wins.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
 }
 
 #[derive(Debug, Subcommand)]

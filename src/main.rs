@@ -29,6 +29,10 @@ fn main() -> ExitCode {
             };
         }
     };
+    if let Err(err) = init_logging(cli.verbose) {
+        waform::errln!("error: {err}");
+        return waform::ExitStatus::Failure.into();
+    }
     match commands::run(cli) {
         Ok(status) => status.into(),
         Err(err) => {
@@ -39,4 +43,26 @@ fn main() -> ExitCode {
             waform::ExitStatus::Failure.into()
         }
     }
+}
+
+/// Diagnostic logs (`tracing`) go to stderr, scrubbed of secrets, and never
+/// carry user output. `-v`/`-vv` win over `WAFORM_LOG` (an env filter such
+/// as `waform=debug`); without either only warnings show.
+fn init_logging(verbose: u8) -> anyhow::Result<()> {
+    use tracing_subscriber::EnvFilter;
+    let filter = match (verbose, std::env::var("WAFORM_LOG")) {
+        (0, Ok(spec)) if !spec.trim().is_empty() => EnvFilter::try_new(&spec).map_err(|e| {
+            anyhow::anyhow!(
+                "WAFORM_LOG={spec:?} is not a log filter ({e}); write e.g. WAFORM_LOG=waform=debug"
+            )
+        })?,
+        (0, _) => EnvFilter::new("warn"),
+        (1, _) => EnvFilter::new("warn,waform=debug"),
+        _ => EnvFilter::new("warn,waform=trace"),
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(waform::secret::ScrubbedStderr::default)
+        .try_init()
+        .map_err(|e| anyhow::anyhow!("logging could not start: {e}"))
 }

@@ -294,6 +294,34 @@ pub fn emit(to_stdout: bool, text: &str) {
     }
 }
 
+/// A stderr writer for diagnostic logs (`tracing`): it buffers one log
+/// record and writes it, scrubbed, when dropped. Logs are written by code far
+/// from where secrets are handled, so they pass the same redaction as every
+/// other line that leaves the process.
+#[derive(Debug, Default)]
+pub struct ScrubbedStderr(Vec<u8>);
+
+impl std::io::Write for ScrubbedStderr {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    /// Nothing: the record is written whole when dropped, so a secret can
+    /// never be split across two scrubbed writes.
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Drop for ScrubbedStderr {
+    fn drop(&mut self) {
+        if !self.0.is_empty() {
+            emit(false, &String::from_utf8_lossy(&self.0));
+        }
+    }
+}
+
 /// `println!` through [`scrub`]: what a command prints on stdout.
 #[macro_export]
 macro_rules! outln {

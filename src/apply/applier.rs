@@ -305,9 +305,15 @@ impl<'a> Applier<'a> {
     ) -> anyhow::Result<PassOutcome> {
         self.awaiting.set(false);
         let status = self.execute(cfg, first, reporter).await?;
+        let requeue_after = self.requeue_after(cfg);
+        tracing::debug!(
+            ?status,
+            requeue_after_s = requeue_after.as_secs(),
+            "reconcile pass finished"
+        );
         Ok(PassOutcome {
             status,
-            requeue_after: self.requeue_after(cfg),
+            requeue_after,
         })
     }
 

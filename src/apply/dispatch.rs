@@ -496,6 +496,13 @@ async fn recipient(ctx: &TaskCtx, p: Prepared) -> Finished {
                 let wait = REFUSED_BACKOFF
                     .delay(attempt, retry_after, &mut rng)
                     .min(MAX_REFUSED_WAIT);
+                tracing::debug!(
+                    send = %ctx.name,
+                    attempt,
+                    wait_ms = wait.as_millis(),
+                    reason = %reason,
+                    "send refused before it was taken; backing off"
+                );
                 ctx.limiter.pause(wait).await;
                 if nap(&ctx.stop, wait).await {
                     return Finished::NotSent(None);

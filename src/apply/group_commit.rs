@@ -309,6 +309,7 @@ fn commit_batch(
     batch: Batch,
     done: &mpsc::UnboundedSender<Write>,
 ) {
+    let started = std::time::Instant::now();
     let result = ledger.commit_group(&Group {
         send,
         outcomes: &batch.outcomes,
@@ -318,6 +319,14 @@ fn commit_batch(
     });
     match result {
         Ok(statuses) => {
+            tracing::debug!(
+                send,
+                intents = batch.intents.len(),
+                outcomes = batch.outcomes.len(),
+                withdrawn = batch.withdrawn.len(),
+                latency_ms = started.elapsed().as_millis(),
+                "ledger group committed"
+            );
             let recorded = batch
                 .intents
                 .iter()
@@ -332,6 +341,7 @@ fn commit_batch(
             }
         }
         Err(e) => {
+            tracing::warn!(send, error = %e, "ledger group commit failed; nothing of it was recorded");
             let _ = done.send(Write::Committed(Err(e)));
         }
     }

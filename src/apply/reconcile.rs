@@ -195,6 +195,14 @@ impl Reconciler {
             }
         }
         ledger.record_outcomes(&outcomes)?;
+        tracing::debug!(
+            rows = report.rows,
+            phones = report.phones,
+            found = report.found,
+            not_found = report.not_found,
+            unanswered = report.unanswered,
+            "unknown outcomes looked up in the message history"
+        );
         Ok(report)
     }
 }

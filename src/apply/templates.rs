@@ -121,6 +121,12 @@ pub(crate) async fn wait_for_review(
         }
         let delay = backoff.delay(attempt, None, &mut rng);
         attempt = attempt.saturating_add(1);
+        tracing::debug!(
+            in_review = open.len(),
+            attempt,
+            delay_ms = delay.as_millis(),
+            "templates still in review; polling again"
+        );
         report(TemplateStep::StillInReview {
             count: open.len(),
             recheck: delay,

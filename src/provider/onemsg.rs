@@ -212,9 +212,17 @@ impl OneMsgClient {
             let network = |e: reqwest::Error| {
                 ProviderError::Network(format!("{shown}: {}", describe(&self.token, e)))
             };
+            let sent_at = tokio::time::Instant::now();
             let (retry_after, failure) = match self.http.execute(request).await {
                 Ok(response) => {
                     let status = response.status();
+                    tracing::debug!(
+                        request = %shown,
+                        status = status.as_u16(),
+                        latency_ms = sent_at.elapsed().as_millis(),
+                        attempt,
+                        "HTTP"
+                    );
                     let retry_after = retry_after(&response);
                     let retryable = status == StatusCode::TOO_MANY_REQUESTS
                         || (safety == Safety::Read
@@ -249,6 +257,12 @@ impl OneMsgClient {
             if safety == Safety::Read && started.elapsed() + delay >= self.read_budget {
                 return Err(failure);
             }
+            tracing::debug!(
+                attempt,
+                delay_ms = delay.as_millis(),
+                error = %failure,
+                "request failed; retrying after backoff"
+            );
             tokio::time::sleep(delay).await;
             attempt += 1;
         }
@@ -303,6 +317,7 @@ impl OneMsgClient {
 
     /// A send: exactly one attempt, classified (docs/design.md §5).
     async fn send(&self, method: &str, body: &Value) -> SendOutcome {
+        let sent_at = tokio::time::Instant::now();
         let result = self
             .request(Method::POST, method, &[])
             .json(body)
@@ -310,9 +325,22 @@ impl OneMsgClient {
             .await;
         let response = match result {
             Ok(r) => r,
-            Err(e) => return classify::transport(failure_kind(&e), describe(&self.token, e)),
+            Err(e) => {
+                tracing::debug!(
+                    request = %format!("POST {}", self.endpoint(method)),
+                    latency_ms = sent_at.elapsed().as_millis(),
+                    "HTTP send failed in transport"
+                );
+                return classify::transport(failure_kind(&e), describe(&self.token, e));
+            }
         };
         let status = response.status().as_u16();
+        tracing::debug!(
+            request = %format!("POST {}", self.endpoint(method)),
+            status,
+            latency_ms = sent_at.elapsed().as_millis(),
+            "HTTP"
+        );
         let retry_after = retry_after(&response);
         match response.text().await {
             Ok(text) => redact_outcome(&self.token, classify::http(status, retry_after, &text)),

@@ -51,9 +51,13 @@ pub(crate) fn acquire(state: &Path, timeout: Duration) -> Result<LockGuard, Stat
     let started = Instant::now();
     loop {
         if let Some(held) = try_acquire(&path)? {
+            tracing::debug!(lock = %path.display(), waited_ms = started.elapsed().as_millis(), "state lock acquired");
             return Ok(LockGuard::new(Box::new(held)));
         }
         let waited = started.elapsed();
+        if waited.is_zero() || waited >= timeout {
+            tracing::debug!(lock = %path.display(), waited_ms = waited.as_millis(), "state lock held by another process; waiting");
+        }
         if waited >= timeout {
             return Err(StateError::Locked {
                 holder: read_holder(&path).ok().flatten().unwrap_or_else(unrecorded),

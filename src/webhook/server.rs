@@ -259,7 +259,7 @@ pub async fn serve_with(
                         e.kind(),
                         std::io::ErrorKind::ConnectionAborted | std::io::ErrorKind::ConnectionReset
                     ) {
-                        crate::errln!("webhook: accept failed ({e}); retrying");
+                        tracing::warn!("webhook: accept failed ({e}); retrying");
                         tokio::time::sleep(Duration::from_millis(100)).await;
                     }
                     continue;
@@ -282,7 +282,7 @@ pub async fn serve_with(
         .await
         .is_err()
     {
-        crate::errln!(
+        tracing::warn!(
             "webhook: connections still open {} s after the shutdown signal were closed",
             limits.shutdown_grace.as_secs_f32()
         );
@@ -307,7 +307,7 @@ async fn receive(State(app): State<Arc<App>>, req: Request<Body>) -> Response {
     if !app.authorized(req.uri()) {
         // One line, so a webhook registered with a wrong secret is visible;
         // never the query (it holds what was sent as the secret).
-        crate::errln!(
+        tracing::warn!(
             "webhook: 401 for {} {} (missing or wrong ?secret=)",
             req.method(),
             req.uri().path()
@@ -327,7 +327,7 @@ async fn receive(State(app): State<Arc<App>>, req: Request<Body>) -> Response {
             Ok(Ok(b)) => b,
             Ok(Err(_)) => return error(StatusCode::PAYLOAD_TOO_LARGE, "body over 1 MiB"),
             Err(_) => {
-                crate::errln!(
+                tracing::warn!(
                     "webhook: 408, the body did not arrive within {} s",
                     app.body_timeout.as_secs_f32()
                 );
@@ -341,33 +341,48 @@ async fn receive(State(app): State<Arc<App>>, req: Request<Body>) -> Response {
         Ok(events) => events,
         Err(e) => {
             // The serde error names a line and column, never the content.
-            crate::errln!("webhook: 400 for a {}-byte body: {e}", bytes.len());
+            tracing::warn!("webhook: 400 for a {}-byte body: {e}", bytes.len());
             return error(StatusCode::BAD_REQUEST, "body is not JSON");
         }
     };
+    tracing::debug!(
+        events = events.len(),
+        bytes = bytes.len(),
+        "webhook: request accepted"
+    );
     let (reply, answer) = oneshot::channel();
     if app.writer.send(Job { events, reply }).await.is_err() {
-        crate::errln!("webhook: 503, the storage writer has stopped");
+        tracing::warn!("webhook: 503, the storage writer has stopped");
         return error(
             StatusCode::SERVICE_UNAVAILABLE,
             "could not store the events; retry",
         );
     }
     match answer.await {
-        Ok(Ok(report)) => (
-            StatusCode::OK,
-            Json(json!({"stored": report.stored, "duplicates": report.duplicates})),
-        )
-            .into_response(),
+        Ok(Ok(report)) => {
+            tracing::debug!(
+                stored = report.stored,
+                duplicates = report.duplicates,
+                acks_applied = report.acks_applied,
+                completions_matched = report.completions_matched,
+                unmatched = report.unmatched,
+                "webhook: events stored"
+            );
+            (
+                StatusCode::OK,
+                Json(json!({"stored": report.stored, "duplicates": report.duplicates})),
+            )
+                .into_response()
+        }
         Ok(Err(e)) => {
-            crate::errln!("webhook: 503, could not store events: {e}");
+            tracing::warn!("webhook: 503, could not store events: {e}");
             error(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "could not store the events; retry",
             )
         }
         Err(_) => {
-            crate::errln!("webhook: 503, the storage writer dropped the request");
+            tracing::warn!("webhook: 503, the storage writer dropped the request");
             error(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "could not store the events; retry",

@@ -374,6 +374,59 @@ fn the_token_appears_in_no_output_plan_file_or_ledger_on_any_error_path() {
     });
 }
 
+/// Trace logs (every HTTP request, retry, commit and lock wait) carry no
+/// spelling of the token: not through request logging, retries of 429s, nor
+/// anything a dependency logs at trace level.
+#[test]
+fn trace_logs_never_carry_the_token() {
+    let sb = sandbox(|c: &mut SandboxConfig| {
+        c.token = Secret::new(TOKEN);
+        c.instance = "inst".into();
+    });
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let limited = start_proxy(&sb, &rt, Fault::Status(429), true);
+    let ctx = workspace();
+    let traced = |base: &str, args: &[&str]| {
+        let out = ctx
+            .cmd()
+            .env("WAFORM_LOG", "trace")
+            .env("WAFORM_BASE_URL", base)
+            .env("WAFORM_INSTANCE", "inst")
+            .env("WAFORM_TOKEN", TOKEN)
+            .args(args)
+            .timeout(Duration::from_secs(90))
+            .output()
+            .expect("runs");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+            out,
+        )
+    };
+    // Reads answered 429 every time: retried with backoff, then refused.
+    let (code, retried, out) = traced(&format!("http://{limited}"), &["plan"]);
+    assert_eq!(code, Some(1), "{retried}");
+    assert!(retried.contains("retrying after backoff"), "{retried}");
+    assert!(retried.contains("status=429"), "{retried}");
+    let mut texts = vec![("plan stderr".to_string(), out.stderr)];
+    // A whole apply against the account: reads, template creation, sends,
+    // ledger commits.
+    let (code, applied, out) = traced(
+        &sb.handle.base_url(),
+        &["apply", "--auto-approve", "--approval-timeout", "20s"],
+    );
+    assert_eq!(code, Some(0), "{applied}");
+    assert!(applied.contains("/inst/templates"), "{applied}");
+    assert!(applied.contains("/inst/sendTemplate"), "{applied}");
+    assert!(applied.contains("ledger group committed"), "{applied}");
+    texts.push(("apply stderr".to_string(), out.stderr));
+    assert_clean("trace", &texts);
+}
+
 #[test]
 fn a_short_token_is_refused_not_masked_everywhere() {
     let ctx = workspace();
