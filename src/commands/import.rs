@@ -93,7 +93,13 @@ pub fn run(args: ImportArgs) -> anyhow::Result<waform::ExitStatus> {
             {
                 match account.provider.flow_json(&f.id).await {
                     Ok(Some(json)) => {
-                        jsons.insert(f.id.clone(), json);
+                        // Unknown categories fall back to [OTHER], marked.
+                        let categories = account
+                            .provider
+                            .flow_categories(&f.id)
+                            .await
+                            .unwrap_or_default();
+                        jsons.insert(f.id.clone(), (json, categories));
                     }
                     Ok(None) => {}
                     Err(e) => waform::errln!(
@@ -189,6 +195,18 @@ fn component<'a>(t: &'a AccountTemplate, kind: &str) -> Option<&'a Value> {
         .find(|c| text(c, "type").is_some_and(|k| k.eq_ignore_ascii_case(kind)))
 }
 
+/// Meta's Flow categories as the config spells them (docs/provider-1msg.md §2.7).
+const FLOW_CATEGORIES: [&str; 8] = [
+    "SIGN_UP",
+    "SIGN_IN",
+    "APPOINTMENT_BOOKING",
+    "LEAD_GENERATION",
+    "CONTACT_US",
+    "CUSTOMER_SUPPORT",
+    "SURVEY",
+    "OTHER",
+];
+
 /// Renders the account's templates as a config. Returns the YAML, the
 /// templates that could not be represented (with why), and the managed
 /// Flow files to write: a referenced Flow whose JSON is in `jsons` (by id)
@@ -196,7 +214,7 @@ fn component<'a>(t: &'a AccountTemplate, kind: &str) -> Option<&'a Value> {
 pub fn render(
     templates: &[AccountTemplate],
     account_flows: &[AccountFlow],
-    jsons: &BTreeMap<String, Value>,
+    jsons: &BTreeMap<String, (Value, Vec<String>)>,
 ) -> (String, Vec<String>, Vec<FlowFile>) {
     let mut skipped = Vec::new();
     let mut flows: BTreeMap<String, String> = BTreeMap::new();
@@ -240,14 +258,30 @@ pub fn render(
         let found = account_flows
             .iter()
             .find(|f| line == &format!("{{ name: {} }}", q(&f.name)));
-        let Some((flow, json)) = found.and_then(|f| Some((f, jsons.get(&f.id)?))) else {
+        let Some((flow, (json, categories))) = found.and_then(|f| Some((f, jsons.get(&f.id)?)))
+        else {
             continue;
         };
         let file = format!("flows/{key}.json");
-        // The account's categories are not read back (the Flow list
-        // carries none): OTHER until edited.
+        // The account's categories (GET /flows/{id}) when it tells them and
+        // waform knows them all; else OTHER, with a comment to fix it.
+        let known: Option<Vec<&str>> = (!categories.is_empty())
+            .then(|| {
+                categories
+                    .iter()
+                    .map(|c| FLOW_CATEGORIES.iter().find(|k| **k == c.as_str()).copied())
+                    .collect()
+            })
+            .flatten();
+        let (categories, note) = match known {
+            Some(list) => (list.join(", "), ""),
+            None => (
+                "OTHER".to_string(),
+                "  # categories: the account did not tell them; OTHER is a placeholder, set the real ones",
+            ),
+        };
         *line = format!(
-            "{{ name: {}, categories: [OTHER], json: {}, publish: {} }}",
+            "{{ name: {}, categories: [{categories}], json: {}, publish: {} }}{note}",
             q(&flow.name),
             q(&file),
             matches!(flow.status, FlowStatus::Published)

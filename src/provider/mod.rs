@@ -268,6 +268,11 @@ pub trait Provider: Send + Sync {
     async fn flow_json(&self, _id: &str) -> Result<Option<Value>, ProviderError> {
         Ok(None)
     }
+    /// Meta's categories of Flow `id` (`GET /flows/{id}`, docs/provider-1msg.md
+    /// §2.8); empty when the API does not say.
+    async fn flow_categories(&self, _id: &str) -> Result<Vec<String>, ProviderError> {
+        Ok(Vec::new())
+    }
     /// Creates a Flow (DRAFT unless `publish` and the JSON is valid).
     async fn create_flow(&self, _flow: &NewFlow) -> Result<FlowWrite, ProviderError> {
         Err(no_flow_api())

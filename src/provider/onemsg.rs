@@ -486,6 +486,10 @@ impl Provider for OneMsgClient {
         self.get_flow_json(id).await
     }
 
+    async fn flow_categories(&self, id: &str) -> Result<Vec<String>, ProviderError> {
+        self.get_flow_categories(id).await
+    }
+
     async fn create_flow(
         &self,
         flow: &crate::provider::NewFlow,

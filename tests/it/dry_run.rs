@@ -116,7 +116,7 @@ fn import_sandbox_reads_the_saved_account_with_flows_by_name() {
     // `flow_<id>`, and managed: its JSON is written beside the YAML.
     assert!(
         yaml.contains(
-            "  course_sign_up: { name: \"Course sign-up\", categories: [OTHER], json: \"flows/course_sign_up.json\", publish: true }"
+            "  course_sign_up: { name: \"Course sign-up\", categories: [SIGN_UP], json: \"flows/course_sign_up.json\", publish: true }"
         ),
         "{yaml}"
     );

@@ -14,6 +14,7 @@ mod dry_run;
 mod flow_account_errors;
 mod flow_apply;
 mod flow_clone;
+mod flow_import;
 mod flow_inline;
 mod flows;
 mod hostile;

@@ -21,12 +21,32 @@ fn validation_errors(answer: &Value) -> Vec<Value> {
 }
 
 impl OneMsgClient {
-    pub(super) async fn get_flow_json(&self, id: &str) -> Result<Option<Value>, ProviderError> {
+    /// `GET /flows/{id}`: the Flow with its JSON and categories.
+    async fn get_flow(&self, id: &str) -> Result<Value, ProviderError> {
         let path = format!("flows/{}", urlencode(id));
         let answer = self
             .json(Safety::Read, || self.request(Method::GET, &path, &[]))
             .await?;
         in_body_error(&self.token, &answer)?;
+        Ok(answer)
+    }
+
+    /// The Flow's categories: an array of names (or one name).
+    pub(super) async fn get_flow_categories(&self, id: &str) -> Result<Vec<String>, ProviderError> {
+        let answer = self.get_flow(id).await?;
+        Ok(match answer.get("categories") {
+            Some(Value::Array(items)) => items
+                .iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect(),
+            Some(Value::String(one)) => vec![one.clone()],
+            _ => Vec::new(),
+        })
+    }
+
+    pub(super) async fn get_flow_json(&self, id: &str) -> Result<Option<Value>, ProviderError> {
+        let answer = self.get_flow(id).await?;
         Ok(answer
             .get("flow_json")
             .or_else(|| answer.get("flowJson"))
