@@ -7,6 +7,7 @@ mod common;
 mod pg_cluster;
 
 mod apply;
+mod audience;
 mod cli;
 mod conformance;
 mod diagnostics;
