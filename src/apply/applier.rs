@@ -605,7 +605,7 @@ impl<'a> Applier<'a> {
     }
 
     /// When the next pass could have work: the earliest future `at`,
-    /// capped at [`MAX_REQUEUE`] (also the wait when nothing is scheduled);
+    /// capped at a minute (also the wait when nothing is scheduled);
     /// sooner while the last pass left a review pending (a growing
     /// backoff, so an approval is picked up within seconds at first).
     pub fn requeue_after(&self, cfg: &Config) -> Duration {
