@@ -9,9 +9,12 @@ use std::sync::Arc;
 
 use crate::limits::MAX_DIAGNOSTICS;
 
+/// How bad a diagnostic is: errors stop validate, plan and apply.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Severity {
+    /// The config cannot be used as written (exit 1).
     Error,
+    /// Usable, but probably not what was meant.
     Warning,
 }
 
@@ -35,6 +38,7 @@ impl fmt::Display for Location {
     }
 }
 
+/// One finding about the config: what, where, and what to do.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Diagnostic {
     pub(crate) severity: Severity,
@@ -153,10 +157,12 @@ impl Diagnostics {
         }
     }
 
+    /// Whether any error was found (warnings alone do not count).
     pub fn has_errors(&self) -> bool {
         self.errors > 0
     }
 
+    /// Whether nothing at all was found.
     pub fn is_empty(&self) -> bool {
         self.errors + self.warnings == 0
     }

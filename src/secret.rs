@@ -26,10 +26,12 @@ pub(crate) const MIN_SECRET_LEN: usize = 8;
 pub struct Secret(String);
 
 impl Secret {
+    /// Wraps a secret value; nothing prints it from here on.
     pub fn new(value: impl Into<String>) -> Self {
         Secret(value.into())
     }
 
+    /// The raw value, for the one place that must send it (the HTTP query).
     pub fn expose(&self) -> &str {
         &self.0
     }

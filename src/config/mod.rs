@@ -24,9 +24,11 @@ pub(crate) use types::RawConfig;
 /// the diagnostics returned beside it).
 #[derive(Debug)]
 pub struct Config {
+    /// The YAML as typed (after `${env.X}` interpolation), schema-checked.
     pub raw: RawConfig,
     /// Folder that CSV paths and the state URL are relative to.
     pub base_dir: PathBuf,
+    /// Where each value sits in its file, for diagnostics found later.
     pub spans: spans::SpanMap,
     /// Managed Flows (those declared with `json`), read and checked.
     pub flows: std::collections::BTreeMap<String, crate::flow::LoadedFlow>,
@@ -36,7 +38,9 @@ pub struct Config {
 /// diagnostic, and the source texts for rendering them.
 #[derive(Debug)]
 pub struct LoadResult {
+    /// The config; `None` when it did not parse or failed the schema.
     pub config: Option<Config>,
+    /// Every error and warning, with file, line and column.
     pub diagnostics: Diagnostics,
     pub(crate) sources: HashMap<Arc<str>, String>,
 }

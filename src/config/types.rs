@@ -16,8 +16,10 @@ pub struct RawConfig {
     /// Config format version; only `1` exists.
     #[schemars(range(min = 1, max = 1))]
     pub version: u32,
+    /// The API to talk to (1msg) and how fast.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provider: Option<ProviderConfig>,
+    /// Where the send ledger lives.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state: Option<StateConfig>,
     /// Flows the templates and sends point at, by key.
@@ -67,6 +69,7 @@ pub(crate) enum ProviderKind {
     Onemsg,
 }
 
+/// The state (send ledger) settings.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StateConfig {
@@ -140,6 +143,7 @@ pub(crate) enum FlowCategory {
     Other,
 }
 
+/// A message template: one logical name, content per language.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Template {
@@ -160,6 +164,12 @@ pub(crate) enum Naming {
     Exact,
 }
 
+/// Meta's template category: `MARKETING` (promotions, invitations),
+/// `UTILITY` (updates about something the recipient started) or
+/// `AUTHENTICATION` (one-time passcodes).
+// Variants undocumented on purpose: a doc per variant turns the schema's
+// plain `enum` into a `oneOf`, changing what validate reports.
+#[allow(missing_docs)]
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
 )]
@@ -171,6 +181,7 @@ pub enum Category {
 }
 
 impl Category {
+    /// The name Meta's API uses (`MARKETING`, ...).
     pub fn as_str(self) -> &'static str {
         match self {
             Category::Marketing => "MARKETING",
@@ -316,6 +327,7 @@ pub struct SendSpec {
     pub(crate) exclude: Vec<RecipientSource>,
 }
 
+/// The Flow button of a template send: its token and initial data.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FlowButton {
@@ -368,10 +380,13 @@ pub(crate) struct Fallback {
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(untagged)]
 pub enum RecipientSource {
+    /// `{ csv: people.csv }`: one recipient per row.
     Csv(CsvSource),
+    /// One recipient written inline: `phone` plus any columns.
     Row(BTreeMap<String, Scalar>),
 }
 
+/// A recipients CSV file.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CsvSource {
@@ -383,9 +398,13 @@ pub struct CsvSource {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(untagged)]
 pub enum Scalar {
+    /// Text.
     String(String),
+    /// A whole number (a phone written unquoted lands here).
     Integer(i64),
+    /// A number with a fraction.
     Float(f64),
+    /// `true` or `false`.
     Bool(bool),
 }
 

@@ -36,6 +36,7 @@ pub struct OneMsgConfig {
     /// The channel id, e.g. `ODI371267300`.
     pub(crate) instance: String,
     pub(crate) token: Secret,
+    /// TCP and TLS connect, per attempt.
     pub connect_timeout: Duration,
     /// Whole request, connect included.
     pub timeout: Duration,

@@ -56,7 +56,9 @@ use crate::secret::Secret;
 /// flags.
 #[derive(Debug, Clone)]
 pub struct SandboxConfig {
+    /// The channel id clients must put in the URL path.
     pub instance: String,
+    /// The token clients must send; anything else is answered 401.
     pub token: Secret,
     /// Review time of a new template.
     pub approve_after: Duration,
@@ -196,6 +198,7 @@ pub async fn start(config: SandboxConfig, listen: SocketAddr) -> std::io::Result
 }
 
 impl SandboxHandle {
+    /// The address the sandbox listens on (loopback, a free port).
     pub fn addr(&self) -> SocketAddr {
         self.addr
     }
@@ -205,6 +208,7 @@ impl SandboxHandle {
         format!("http://{}", self.addr)
     }
 
+    /// The channel id it answers to.
     pub fn instance(&self) -> &str {
         &self.shared.instance
     }
@@ -224,6 +228,7 @@ impl SandboxHandle {
         self.shared.account().namespace().to_string()
     }
 
+    /// The token it accepts.
     pub fn token(&self) -> &Secret {
         &self.shared.token
     }
@@ -245,6 +250,7 @@ impl SandboxHandle {
         self.shared.account().templates(Instant::now())
     }
 
+    /// The account's Flows as they stand.
     pub fn flows(&self) -> Vec<AccountFlow> {
         self.shared.account().flows().to_vec()
     }
