@@ -24,6 +24,7 @@ mod ledger_fixtures;
 mod library;
 mod lock;
 mod pg_e2e;
+mod pg_tls;
 mod plan;
 mod provider;
 mod reconcile;

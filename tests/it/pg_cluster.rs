@@ -227,6 +227,86 @@ impl Cluster {
         .expect("admin SQL");
     }
 
+    /// Serves TLS with this certificate and key from now on (a reload, no
+    /// restart), and makes database `db` accept TLS connections only; the
+    /// other databases keep accepting plain ones.
+    pub fn require_tls_for(&self, db: &str, cert: &Path, key: &Path) {
+        let data = self.dir.join("data");
+        for (from, to) in [(cert, "server.crt"), (key, "server.key")] {
+            std::fs::copy(from, data.join(to)).expect("copy certificate");
+            if self.as_postgres {
+                let ok = Command::new("chown")
+                    .args(["postgres:postgres"])
+                    .arg(data.join(to))
+                    .status()
+                    .is_ok_and(|s| s.success());
+                assert!(ok, "cannot chown {to}");
+            }
+        }
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(
+                data.join("server.key"),
+                std::fs::Permissions::from_mode(0o600),
+            )
+            .expect("key mode");
+        }
+        let hba = data.join("pg_hba.conf");
+        let old = std::fs::read_to_string(&hba).expect("pg_hba.conf");
+        // The first matching line wins: these go before the trust lines.
+        let lines = format!(
+            "hostssl {db} all 127.0.0.1/32 trust\nhostnossl {db} all 127.0.0.1/32 reject\n"
+        );
+        std::fs::write(&hba, format!("{lines}{old}")).expect("pg_hba.conf");
+        self.admin("ALTER SYSTEM SET ssl = on");
+        self.admin("SELECT pg_reload_conf()");
+        // The postmaster rereads its files asynchronously; new sessions
+        // see the result.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while self.query_one("SHOW ssl") != "on" {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the server did not turn TLS on; its log: {}",
+                std::fs::read_to_string(self.dir.join("log")).unwrap_or_default()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+
+    /// The first column of the first row of `sql` on the `postgres`
+    /// database, as text.
+    pub fn query_one(&self, sql: &str) -> String {
+        let url = self.url("postgres");
+        let sql = sql.to_string();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(async {
+                let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+                    .await
+                    .expect("admin connection");
+                let task = tokio::spawn(conn);
+                let rows = client.simple_query(&sql).await.expect(&sql);
+                let value = rows
+                    .iter()
+                    .find_map(|m| match m {
+                        tokio_postgres::SimpleQueryMessage::Row(r) => {
+                            r.get(0).map(str::to_string)
+                        }
+                        _ => None,
+                    })
+                    .unwrap_or_default();
+                drop(client);
+                let _ = task.await;
+                value
+            })
+        })
+        .join()
+        .expect("admin query")
+    }
+
     /// A fresh, empty database; returns its URL.
     pub fn database(&self) -> String {
         let name = format!(
