@@ -292,9 +292,7 @@ impl Cluster {
                 let value = rows
                     .iter()
                     .find_map(|m| match m {
-                        tokio_postgres::SimpleQueryMessage::Row(r) => {
-                            r.get(0).map(str::to_string)
-                        }
+                        tokio_postgres::SimpleQueryMessage::Row(r) => r.get(0).map(str::to_string),
                         _ => None,
                     })
                     .unwrap_or_default();

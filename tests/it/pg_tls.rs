@@ -48,10 +48,18 @@ fn make_certs(dir: &Path) -> Option<Certs> {
          keyUsage = critical, digitalSignature\nextendedKeyUsage = serverAuth\n",
     )
     .expect("server.ext");
-    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
     let steps: [Vec<&str>; 3] = [
         [
-            &["req", "-x509", "-config", "ca.cnf", "-keyout", "ca.key", "-out", "ca.pem"][..],
+            &[
+                "req", "-x509", "-config", "ca.cnf", "-keyout", "ca.key", "-out", "ca.pem",
+            ][..],
             &ec[..],
             &["-days", "2", "-subj", "/CN=waform test CA"][..],
         ]
@@ -63,8 +71,21 @@ fn make_certs(dir: &Path) -> Option<Certs> {
         ]
         .concat(),
         vec![
-            "x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
-            "-CAcreateserial", "-out", "server.crt", "-days", "2", "-extfile", "server.ext",
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "server.crt",
+            "-days",
+            "2",
+            "-extfile",
+            "server.ext",
         ],
     ];
     for step in steps {
