@@ -125,10 +125,13 @@ pub struct Intent {
     pub send: String,
     /// E.164 digits without `+` (as sent to the API).
     pub phone: String,
+    /// The token the message's Flow carries, so a completion finds its row.
     pub flow_token: String,
+    /// Template or Flow message.
     pub kind: SendKind,
     /// The account template name used (`course_signup_1a2b3c4d`), if any.
     pub template: Option<String>,
+    /// When the intent was recorded, just before the request.
     pub at: DateTime<Utc>,
 }
 
@@ -147,14 +150,22 @@ pub enum Outcome {
     /// The provider took the message. 1msg may answer with a queue job id
     /// instead of a message id (docs/provider-1msg.md §2.4), so both are optional.
     Accepted {
+        /// The message id delivery acks refer to.
         message_id: Option<String>,
+        /// 1msg's queue job id, when queued.
         job_id: Option<String>,
     },
     /// A permanent refusal; never retried automatically.
-    Rejected { reason: String },
+    Rejected {
+        /// The API's explanation.
+        reason: String,
+    },
     /// The request may or may not have reached WhatsApp (timeout, cut
     /// connection, 5xx after writing the request).
-    Unknown { reason: String },
+    Unknown {
+        /// What was seen.
+        reason: String,
+    },
 }
 
 impl Outcome {
@@ -211,8 +222,11 @@ pub enum Recorded {
     /// An intent without an outcome: the process died mid-request. Treat it
     /// exactly like [`Recorded::Unknown`] (never send again automatically).
     IntentOnly,
+    /// The API took the message.
     Accepted,
+    /// The API refused it for good.
     Rejected,
+    /// Sent or not, nobody knows (see [`Outcome::Unknown`]).
     Unknown,
 }
 
@@ -234,13 +248,18 @@ impl Recorded {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Delivery {
+    /// WhatsApp took it from the business.
     Sent,
+    /// WhatsApp could not deliver it.
     Failed,
+    /// It reached the phone.
     Delivered,
+    /// The recipient opened it.
     Read,
 }
 
 impl Delivery {
+    /// The stored (and printed) name: `sent`, `failed`, `delivered`, `read`.
     pub fn as_str(self) -> &'static str {
         match self {
             Delivery::Sent => "sent",
@@ -279,21 +298,30 @@ impl Delivery {
 /// with `ackNotificationsOn`) or lost.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct LedgerCounts {
+    /// Rows: recipients apply tried to message.
     pub recipients: u64,
+    /// Taken by the API.
     pub accepted: u64,
+    /// Refused by the API.
     pub rejected: u64,
     /// Includes intents without an outcome.
     pub unknown: u64,
+    /// Delivered to the phone (read included).
     pub delivered: u64,
+    /// Opened by the recipient.
     pub read: u64,
+    /// Flow forms submitted.
     pub completed: u64,
 }
 
 /// A submitted Flow form, correlated to a send row by its flow_token.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Response {
+    /// Who submitted it (E.164 digits).
     pub phone: String,
+    /// The token of the message whose Flow was submitted.
     pub flow_token: String,
+    /// When the webhook received it (or the event's own time).
     pub submitted_at: DateTime<Utc>,
     /// The form's fields from `response_json`, without `flow_token`.
     pub fields: serde_json::Map<String, serde_json::Value>,
@@ -302,6 +330,7 @@ pub struct Response {
 /// One thing 1msg told the webhook, parsed (see `webhook::parse`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct InboundEvent {
+    /// What the event means for the ledger.
     pub kind: EventKind,
     /// The event's own item as received (one element of `ack[]`,
     /// `messages[]`, `statuses[]`, or the whole body when unclassifiable).
@@ -313,28 +342,44 @@ pub struct InboundEvent {
 pub enum EventKind {
     /// A delivery ack for a message apply sent.
     Ack {
+        /// The id of the message acknowledged.
         message_id: String,
+        /// How far it got.
         status: Delivery,
+        /// WhatsApp's reason when it failed.
         error: Option<String>,
+        /// The recipient, when the ack names one.
         phone: Option<String>,
+        /// When it happened, per the provider.
         at: Option<DateTime<Utc>>,
     },
     /// A submitted Flow (`nfm_reply`).
     Completion {
+        /// The reply message's id (dedupes redeliveries).
         message_id: Option<String>,
+        /// Who submitted it.
         phone: Option<String>,
+        /// The token that matches the send row.
         flow_token: Option<String>,
+        /// The submitted form, without `flow_token`.
         fields: serde_json::Map<String, serde_json::Value>,
+        /// When it was submitted, per the provider.
         at: Option<DateTime<Utc>>,
     },
     /// Any other message from the customer: opens the 24-hour window.
     Inbound {
+        /// The message's id.
         message_id: Option<String>,
+        /// The customer who wrote.
         phone: Option<String>,
+        /// When, per the provider.
         at: Option<DateTime<Utc>>,
     },
     /// The business's own message echoed back (`fromMe`); not customer activity.
-    Echo { message_id: Option<String> },
+    Echo {
+        /// The echoed message's id.
+        message_id: Option<String>,
+    },
     /// Kept for inspection; never applied to a send row.
     Unknown,
 }
@@ -355,19 +400,30 @@ impl EventKind {
 #[derive(Debug, Clone, PartialEq)]
 pub struct SendRow {
     pub(crate) send: String,
+    /// The recipient (E.164 digits).
     pub phone: String,
+    /// The token its Flow carries.
     pub flow_token: String,
     pub(crate) kind: SendKind,
+    /// The account template name sent, if a template message.
     pub template: Option<String>,
+    /// When the intent was recorded (just before the request).
     pub intent_at: DateTime<Utc>,
+    /// What became of the request.
     pub recorded: Recorded,
+    /// The API's message id, once accepted.
     pub message_id: Option<String>,
     pub(crate) job_id: Option<String>,
+    /// Why it was rejected or is unknown.
     pub reason: Option<String>,
     pub(crate) outcome_at: Option<DateTime<Utc>>,
+    /// Furthest delivery progress acked so far.
     pub delivery: Option<Delivery>,
+    /// WhatsApp's reason when delivery failed.
     pub delivery_error: Option<String>,
+    /// When the delivered ack came.
     pub delivered_at: Option<DateTime<Utc>>,
+    /// When the read ack came.
     pub read_at: Option<DateTime<Utc>>,
     pub(crate) completed_at: Option<DateTime<Utc>>,
     pub(crate) response_json: Option<String>,
@@ -379,6 +435,7 @@ pub struct StoredEvent {
     pub(crate) id: i64,
     pub(crate) received_at: DateTime<Utc>,
     pub(crate) kind: String,
+    /// What makes a redelivered event recognisable (provider id or body hash).
     pub dedupe_key: String,
     pub(crate) message_id: Option<String>,
     pub(crate) status: Option<String>,

@@ -121,6 +121,7 @@ impl Ledger {
         })
     }
 
+    /// The database file (empty for a scratch ledger).
     pub fn path(&self) -> &Path {
         &self.path
     }

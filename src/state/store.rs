@@ -37,8 +37,13 @@ pub trait SendLedger: Send + Sync {
     /// The current lock holder, if any.
     fn lock_holder(&self) -> Result<Option<LockHolder>, StateError>;
 
+    /// Writes intents before their requests, in one transaction; per item,
+    /// whether it is new (send it) or the row already existed (do not).
     fn record_intents(&self, intents: &[Intent]) -> Result<Vec<IntentStatus>, StateError>;
+    /// Records what became of requests; returns how many rows changed.
     fn record_outcomes(&self, outcomes: &[OutcomeRecord]) -> Result<usize, StateError>;
+    /// Deletes intents whose requests were certainly never made (refused
+    /// before sending), so those recipients stay due; returns rows removed.
     fn withdraw_intents(&self, send: &str, phones: &[String]) -> Result<usize, StateError>;
     /// Calls `f` with every recorded (phone, state) of a send.
     fn visit_rows(&self, send: &str, f: &mut dyn FnMut(&str, Recorded)) -> Result<(), StateError>;
@@ -109,11 +114,15 @@ pub trait SendLedger: Send + Sync {
 /// What one group commit of apply writes, for one send.
 #[derive(Debug, Clone, Copy)]
 pub struct Group<'a> {
+    /// The send all of it belongs to.
     pub send: &'a str,
+    /// Outcomes of finished requests.
     pub outcomes: &'a [OutcomeRecord],
     /// Phones whose intents are withdrawn (request certainly not made).
     pub withdrawn: &'a [String],
+    /// Intents of requests about to start.
     pub intents: &'a [Intent],
+    /// `apply --resend-unknown`: an intent may replace an unknown row.
     pub replace_unknown: bool,
 }
 
@@ -121,9 +130,11 @@ pub struct Group<'a> {
 /// only, never to decide whether the holder lives.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LockHolder {
+    /// The holder's host name.
     pub host: String,
     /// In the holder's own pid namespace: not comparable with ours.
     pub pid: u32,
+    /// When it took the lock.
     pub since: DateTime<Utc>,
     /// The command line of the holder, when the backend records it.
     pub command: Option<String>,

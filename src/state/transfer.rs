@@ -70,8 +70,11 @@ pub(crate) struct WindowRecord {
 /// Row counts of a state, per table.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Counts {
+    /// Rows of `sends` (one per recipient per send).
     pub sends: u64,
+    /// Stored webhook events.
     pub events: u64,
+    /// Open 24-hour windows (last inbound message per phone).
     pub windows: u64,
 }
 
@@ -106,14 +109,29 @@ pub(crate) trait Transfer {
 /// Errors of a migration that are the user's to fix.
 #[derive(Debug, thiserror::Error)]
 pub enum MigrateError {
+    /// The source state does not exist.
     #[error("nothing to migrate: no state at {0}")]
     NoSource(String),
+    /// Source and target name the same database.
     #[error("the source and the target are the same state ({0})")]
     Same(String),
+    /// The target already holds rows; migrating would mix two histories.
     #[error("the target {location} is not empty ({} send rows, {} events, {} windows); migrate only into a new, empty state", counts.sends, counts.events, counts.windows)]
-    TargetNotEmpty { location: String, counts: Counts },
+    TargetNotEmpty {
+        /// The target, without its password.
+        location: String,
+        /// What it holds.
+        counts: Counts,
+    },
+    /// After the copy, the counts differ.
     #[error("the copy does not match: source {from:?}, target {to:?}; the target is left as it is for inspection")]
-    Mismatch { from: Counts, to: Counts },
+    Mismatch {
+        /// Counts of the source.
+        from: Counts,
+        /// Counts of the target.
+        to: Counts,
+    },
+    /// Reading or writing either state failed.
     #[error(transparent)]
     State(#[from] StateError),
 }

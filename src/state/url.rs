@@ -26,7 +26,9 @@ pub enum StateLocation {
 /// ever shown), and the schema its tables live in when not the default.
 #[derive(Clone, PartialEq, Eq)]
 pub struct PgLocation {
+    /// The connection URL (may hold a password: never print it).
     pub url: String,
+    /// The schema of waform's tables, when not the default `public`.
     pub schema: Option<String>,
 }
 
