@@ -110,12 +110,17 @@ impl Window {
 
 /// Everything a run needs to send.
 pub struct SendJob<'a> {
+    /// The send's name in the config (its rows' key in the ledger).
     pub name: &'a str,
+    /// The send as configured (recipients, exclusions, parameters).
     pub send: &'a SendSpec,
+    /// Folder its recipient files are relative to.
     pub base_dir: &'a Path,
+    /// What each recipient's message looks like, resolved by the plan.
     pub message: Message,
     /// At most this many recipients are attempted (the plan's count).
     pub cap: Option<u64>,
+    /// When sending may start and must end (`at`, `expires`).
     pub window: Window,
     /// The recipients the reviewed plan counted; others are never messaged.
     pub planned: Option<&'a PlannedSet>,
@@ -127,9 +132,13 @@ pub struct SendJob<'a> {
 /// Counts of what one run did for one send.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SendReport {
+    /// Requests the API took.
     pub accepted: u64,
+    /// Of the accepted, sent as the fallback template (window closed).
     pub fallback: u64,
+    /// Requests the API refused for good.
     pub rejected: u64,
+    /// Requests whose fate is unknown (recorded, never resent automatically).
     pub unknown: u64,
     /// Of the above, recipients whose earlier outcome was unknown.
     pub resent: u64,
@@ -143,6 +152,7 @@ pub struct SendReport {
     pub not_in_plan: u64,
     /// Apply halted at once; requests in flight were recorded `unknown`.
     pub halted: bool,
+    /// The first refusal's reason, to show why a send failed.
     pub first_rejection: Option<String>,
 }
 
@@ -154,9 +164,13 @@ impl SendReport {
 
 /// Shared by all sends of one apply.
 pub struct Dispatcher {
+    /// The account sends go to.
     pub provider: Arc<dyn Provider>,
+    /// The rate all sends share (`provider.rate_limit`).
     pub limiter: Arc<RateLimiter>,
+    /// Requests in flight at most.
     pub concurrency: usize,
+    /// Asked to stop by a signal (or a caller).
     pub stop: Arc<Stop>,
 }
 

@@ -8,6 +8,8 @@ use std::time::Duration;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
+/// Spaces requests evenly at a fixed rate, shared by every task of an apply;
+/// a 429's `Retry-After` pauses everyone.
 pub struct RateLimiter {
     interval: Option<Duration>,
     next: Mutex<Instant>,

@@ -77,8 +77,11 @@ pub struct ReconcileReport {
 
 /// How to reach the history.
 pub struct Reconciler {
+    /// The account whose message history is read.
     pub provider: Arc<dyn Provider>,
+    /// Rate of history reads.
     pub limiter: Arc<RateLimiter>,
+    /// History reads in flight at most.
     pub concurrency: usize,
     /// The Flow id of each `flow_message` send, by send name (a marker for
     /// Flow rows, which record no template).

@@ -87,6 +87,11 @@ impl FlowTarget {
 }
 
 impl TemplateTarget {
+    /// A template message's target with its parameters compiled (`${...}`
+    /// placeholders parsed once, filled per recipient).
+    ///
+    /// # Errors
+    /// A parameter or token with a malformed placeholder.
     pub fn new(
         name: String,
         language: String,
@@ -120,9 +125,13 @@ impl TemplateTarget {
 /// What a send's messages look like.
 #[derive(Debug, Clone)]
 pub enum Message {
+    /// A template message (business-initiated, any time).
     Template(TemplateTarget),
+    /// An interactive Flow message (24-hour window only).
     Flow {
+        /// The Flow message itself.
         flow: Box<FlowTarget>,
+        /// The template sent instead when the window is closed.
         fallback: Option<TemplateTarget>,
     },
 }

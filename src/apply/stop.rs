@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 
 use tokio::sync::Notify;
 
+/// The stop flag apply's tasks watch (see the module docs).
 #[derive(Debug, Default)]
 pub struct Stop {
     requested: AtomicBool,
@@ -17,6 +18,7 @@ pub struct Stop {
 }
 
 impl Stop {
+    /// Not asked to stop.
     pub fn new() -> Self {
         Stop::default()
     }
@@ -36,6 +38,7 @@ impl Stop {
         self.notify.notify_one();
     }
 
+    /// Whether a stop (gentle or not) was asked for: start nothing new.
     pub fn is_requested(&self) -> bool {
         self.requested.load(Ordering::SeqCst)
     }

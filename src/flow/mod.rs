@@ -93,7 +93,9 @@ pub fn response_fields(config: &crate::config::Config, send: &str) -> Option<Vec
 /// Where a managed Flow's JSON came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FlowSource {
+    /// `json: path/to/flow.json`, relative to the config's folder.
     File(PathBuf),
+    /// The Flow JSON written as a mapping inside the config.
     Inline,
 }
 
@@ -103,6 +105,7 @@ pub struct LoadedFlow {
     /// The Flow JSON, compact, in declared order: what is uploaded. Kept as
     /// text, not a `Value` tree, so hundreds of Flows stay small in memory.
     pub(crate) json: String,
+    /// Where the JSON was read from, for diagnostics.
     pub source: FlowSource,
     pub(crate) facts: FlowFacts,
 }

@@ -29,8 +29,11 @@ pub struct DesiredTemplate {
     pub(crate) naming: Naming,
     /// Account name: `<logical>_<hash8>` or the logical name (exact).
     pub name: String,
+    /// Meta language code, e.g. `en_US`.
     pub language: String,
+    /// `MARKETING`, `UTILITY` or `AUTHENTICATION`.
     pub category: String,
+    /// Meta's component objects, as they will be submitted.
     pub components: Vec<Value>,
 }
 

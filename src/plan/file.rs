@@ -8,16 +8,21 @@ use serde::{Deserialize, Serialize};
 
 use super::model::Plan;
 
+/// The `kind` every plan file carries, so apply refuses other JSON.
 pub const KIND: &str = "waform-plan";
 
+/// A saved plan: what `plan --out` writes and `apply FILE` executes.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PlanFile {
+    /// Always [`KIND`].
     pub kind: String,
+    /// The file format's version; apply refuses versions it does not read.
     pub format_version: String,
     /// The config path the plan was made from (as given).
     pub config: PathBuf,
     /// `--now` when given, so apply evaluates schedules the same way.
     pub now: Option<String>,
+    /// The reviewed plan: all apply executes.
     pub plan: Plan,
     /// Per send, the recipients the plan counted (salted hashes) and the
     /// hashes of its recipient files; absent in files of older waforms.
@@ -26,6 +31,10 @@ pub struct PlanFile {
 }
 
 impl PlanFile {
+    /// Writes the plan file as JSON, scrubbed of secrets.
+    ///
+    /// # Errors
+    /// The file cannot be written.
     pub fn write(&self, path: &Path) -> anyhow::Result<()> {
         let text = serde_json::to_string_pretty(self)?;
         // A plan file is text leaving the process: scrubbed like any output.

@@ -25,6 +25,7 @@ pub enum TemplateAction {
     Conflict,
     /// A superseded version kept until its successor is approved.
     Superseded,
+    /// Approved and identical to the config: nothing to do.
     Unchanged,
 }
 
@@ -63,15 +64,19 @@ impl TemplateAction {
     }
 }
 
+/// One account template (one name in one language) and what apply does to it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TemplateChange {
+    /// What happens to it.
     pub action: TemplateAction,
     /// Account name.
     pub name: String,
+    /// Meta language code, e.g. `en_US`.
     pub language: String,
     /// Logical name in the config (None for `removed:` / unmanaged names).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub logical: Option<String>,
+    /// `MARKETING`, `UTILITY` or `AUTHENTICATION`, when known.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub category: Option<String>,
     /// For replace: the account version being superseded.
@@ -83,6 +88,7 @@ pub struct TemplateChange {
     /// Content lines before (account) and after (config), for diffs.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub before: Vec<String>,
+    /// The config's content lines (see `before`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub after: Vec<String>,
     /// Meta components to submit (create/replace).
@@ -90,6 +96,7 @@ pub struct TemplateChange {
     pub components: Vec<Value>,
 }
 
+/// Where a send stands as a whole.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SendState {
@@ -112,15 +119,25 @@ pub enum SendState {
 pub struct SendCounts {
     /// Unique recipients (after duplicates are dropped, before exclusions).
     pub recipients: u64,
+    /// Messaged on this apply.
     pub due: u64,
+    /// Waiting for `at`.
     pub scheduled: u64,
+    /// Already accepted by the API on an earlier apply.
     pub already_sent: u64,
+    /// Refused earlier; not retried.
     pub rejected: u64,
+    /// Earlier outcome unknown; only `--resend-unknown` sends them again.
     pub unknown: u64,
+    /// Never sent: `expires` passed.
     pub expired: u64,
+    /// On an exclude list.
     pub excluded: u64,
+    /// Waiting for the template's approval.
     pub waiting: u64,
+    /// Cannot be sent (see the send's `reason`).
     pub blocked: u64,
+    /// Rows dropped because the phone appeared before.
     pub duplicates: u64,
     /// Of `due`/`waiting`: recipients whose earlier outcome was unknown,
     /// sent again by the `--resend-unknown` decision.
@@ -132,32 +149,42 @@ fn is_zero(n: &u64) -> bool {
     *n == 0
 }
 
+/// One send of the config and what apply does for it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SendPlan {
+    /// The send's name in the config.
     pub name: String,
     /// `template` or `flow_message`.
     pub kind: String,
     /// Account template name used (template sends; the fallback for flow messages).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub template: Option<String>,
+    /// The template language sent.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub language: Option<String>,
+    /// The Flow the messages open, when known.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub flow_id: Option<String>,
     /// What apply sends with, resolved by plan (`None` for a send that
     /// cannot go out, and in plan files of older waforms).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target: Option<super::target::SendTarget>,
+    /// Where the send stands.
     pub state: SendState,
+    /// The configured start time (RFC 3339).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub at: Option<String>,
+    /// The configured end time (RFC 3339).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub expires: Option<String>,
+    /// Why it waits or is blocked.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// Its recipients, by what happens to them.
     pub counts: SendCounts,
 }
 
+/// A Flow the config references and its status on the account.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FlowCheck {
     pub(crate) key: String,
@@ -169,10 +196,12 @@ pub struct FlowCheck {
     pub(crate) status: String,
 }
 
+/// A finding of the plan that is not a change (blocked send, stale state, ...).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PlanMessage {
     /// `error` or `warning`.
     pub severity: String,
+    /// What was found and what to do.
     pub message: String,
 }
 
@@ -183,17 +212,23 @@ pub struct Fingerprints {
     pub(crate) account: String,
 }
 
+/// What apply will do: template changes, Flow checks and changes, sends.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Plan {
+    /// Every template the config or account has, with its action.
     pub templates: Vec<TemplateChange>,
     /// Account templates not managed by this config (left alone).
     pub unmanaged: u64,
+    /// The referenced Flows and their status.
     pub flows: Vec<FlowCheck>,
     /// Managed Flows: created, updated, published (plan/flows.rs).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub flow_changes: Vec<super::flows::FlowChange>,
+    /// Every send, in config order.
     pub sends: Vec<SendPlan>,
+    /// Errors and warnings found while planning.
     pub messages: Vec<PlanMessage>,
+    /// Config and account fingerprints, so a stale plan file is refused.
     pub fingerprints: Fingerprints,
     /// What this plan promises per send (recipients, input files); plan
     /// files carry it beside the plan, views never show it.
@@ -213,10 +248,12 @@ impl Plan {
             .count() as u64
     }
 
+    /// One count summed over every send, e.g. `plan.send_total(|c| c.due)`.
     pub fn send_total(&self, f: impl Fn(&SendCounts) -> u64) -> u64 {
         self.sends.iter().map(|s| f(&s.counts)).sum()
     }
 
+    /// Whether planning found an error (apply refuses such a plan).
     pub fn has_errors(&self) -> bool {
         self.messages.iter().any(|m| m.severity == "error")
     }

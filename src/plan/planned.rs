@@ -120,6 +120,7 @@ impl PlannedSet {
         self.hashes.push(h);
     }
 
+    /// Sorts and dedupes after the last insert; lookups need it sealed.
     pub fn seal(&mut self) {
         self.hashes.sort_unstable();
         self.hashes.dedup();
@@ -129,10 +130,12 @@ impl PlannedSet {
         self.hashes.binary_search(&self.hash(phone)).is_ok()
     }
 
+    /// Distinct recipients in the set.
     pub fn len(&self) -> usize {
         self.hashes.len()
     }
 
+    /// Whether it holds nobody.
     pub fn is_empty(&self) -> bool {
         self.hashes.is_empty()
     }

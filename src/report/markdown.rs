@@ -27,6 +27,7 @@ fn cell(s: &str) -> String {
     s.replace('|', "\\|").replace(['\n', '\r'], " ")
 }
 
+/// The per-send funnels as a Markdown table.
 pub fn render(funnels: &[Funnel]) -> String {
     let mut out = String::from("## waform status\n");
     if funnels.is_empty() {

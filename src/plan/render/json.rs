@@ -4,6 +4,7 @@ use serde_json::json;
 
 use crate::plan::model::Plan;
 
+/// The plan as one JSON document (`format_version: "1"`, stable for scripts).
 pub fn render(plan: &Plan) -> String {
     let doc = json!({
         "format_version": "1",

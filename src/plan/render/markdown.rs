@@ -17,6 +17,8 @@ const RESERVE: usize = 600;
 const MAX_SEND_ROWS: usize = 50;
 const MAX_MESSAGES: usize = 20;
 
+/// The plan as Markdown for a pull-request comment, kept under GitHub's
+/// comment size by summarising long tables.
 pub fn render(plan: &Plan) -> String {
     let head = summary(plan);
     let sections = detail_sections(plan);

@@ -29,6 +29,7 @@ fn color_of(action: TemplateAction) -> &'static str {
     }
 }
 
+/// The plan for a terminal; `color` adds ANSI colours.
 pub fn render(plan: &Plan, color: bool) -> String {
     let p = Paint(color);
     let mut out = String::new();
