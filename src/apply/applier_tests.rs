@@ -13,6 +13,7 @@ use crate::apply::stop::Stop;
 use crate::config::{Config, Depth};
 use crate::exit::ExitStatus;
 use crate::provider::fake::FakeProvider;
+use crate::provider::FlowStatus;
 use crate::state::StateLocation;
 
 /// Records the template steps, worded by the test.
@@ -35,11 +36,18 @@ impl Reporter for Steps {
 
 /// A template send of three inline recipients, in a temp dir.
 fn config(dir: &tempfile::TempDir) -> Config {
+    config_with(dir, "")
+}
+
+/// [`config`] with `buttons` under the template's language.
+fn config_with(dir: &tempfile::TempDir, buttons: &str) -> Config {
     let path = dir.path().join("waform.yaml");
     std::fs::write(
         &path,
         r#"version: 1
 provider: { rate_limit: 0 }
+flows:
+  signup: { id: "1234567890123456" }
 templates:
   welcome:
     category: UTILITY
@@ -47,6 +55,10 @@ templates:
       en_US:
         body: "Hi {{1}}, welcome."
         body_examples: ["Ann"]
+"#
+        .to_string()
+            + buttons
+            + r#"
 sends:
   hello:
     template: welcome
@@ -178,4 +190,39 @@ async fn a_no_wait_pass_requeues_soon_while_the_review_is_pending() {
         "submitted once: {:?}",
         steps.0
     );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_draft_flow_is_rechecked_soon_and_the_send_goes_once_it_is_published() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let cfg = config_with(
+        &dir,
+        "        buttons:\n          - { type: flow, text: Start, flow: signup, screen: WELCOME }\n",
+    );
+    let fake = Arc::new(FakeProvider::new(Duration::from_millis(10)));
+    fake.set_flow("1234567890123456", "Sign-up", FlowStatus::Draft);
+    let account = account(&fake);
+    let state = StateLocation::Sqlite(dir.path().join("state.db"));
+    let applier = Applier::new(inputs(&account, &state, true));
+    let mut steps = Steps::default();
+    // A DRAFT Flow blocks the send (a plan error): nothing is sent, and
+    // the watch looks again within seconds rather than in a minute.
+    let outcome = applier.pass(&cfg, true, &mut steps).await.expect("pass");
+    assert_eq!(outcome.status, ExitStatus::Failure);
+    assert!(
+        outcome.requeue_after <= Duration::from_secs(2),
+        "{outcome:?}"
+    );
+    assert!(
+        fake.calls().is_empty() && steps.0.is_empty(),
+        "{:?}",
+        steps.0
+    );
+    // Someone publishes it in Meta's Flow builder.
+    fake.set_flow("1234567890123456", "Sign-up", FlowStatus::Published);
+    tokio::time::sleep(outcome.requeue_after).await;
+    let outcome = applier.pass(&cfg, false, &mut steps).await.expect("pass");
+    assert_eq!(outcome.status, ExitStatus::Success, "{:?}", steps.0);
+    assert_eq!(fake.calls().len(), 3);
+    assert_eq!(outcome.requeue_after, MAX_REQUEUE);
 }

@@ -10,8 +10,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use super::{
-    AccountTemplate, FlowList, FlowMessage, History, HistoryQuery, NewTemplate, Provider,
-    ProviderError, SendOutcome, TemplateMessage, TemplateStatus,
+    AccountFlow, AccountTemplate, FlowList, FlowMessage, FlowStatus, History, HistoryQuery,
+    NewTemplate, Provider, ProviderError, SendOutcome, TemplateMessage, TemplateStatus,
 };
 
 /// How the fake answers one send.
@@ -56,6 +56,8 @@ pub(crate) struct FakeProvider {
     /// `approve_after` has passed, with the namespace `ns-<name>`.
     templates: Mutex<Vec<(NewTemplate, tokio::time::Instant)>>,
     approve_after: Duration,
+    /// The account's Flows.
+    flows: Mutex<Vec<AccountFlow>>,
 }
 
 impl FakeProvider {
@@ -72,6 +74,18 @@ impl FakeProvider {
     pub(crate) fn approving_after(mut self, after: Duration) -> Self {
         self.approve_after = after;
         self
+    }
+
+    /// Puts a Flow on the account, or changes its status.
+    pub(crate) fn set_flow(&self, id: &str, name: &str, status: FlowStatus) {
+        if let Ok(mut flows) = self.flows.lock() {
+            flows.retain(|f| f.id != id);
+            flows.push(AccountFlow {
+                id: id.into(),
+                name: name.into(),
+                status,
+            });
+        }
     }
 
     /// The answers `phone`'s next sends get, in order (then `Accept`).
@@ -169,7 +183,9 @@ impl Provider for FakeProvider {
     }
 
     async fn list_flows(&self) -> Result<FlowList, ProviderError> {
-        Ok(FlowList::Flows(Vec::new()))
+        Ok(FlowList::Flows(
+            self.flows.lock().map(|f| f.clone()).unwrap_or_default(),
+        ))
     }
 
     async fn send_template(&self, message: &TemplateMessage) -> SendOutcome {
