@@ -107,7 +107,7 @@ const KEPT: usize = 50 * MAX_DIAGNOSTICS;
 /// All problems found in one run.
 ///
 /// Bounded whatever the input: every diagnostic is counted, but only the
-/// first [`MAX_DIAGNOSTICS`] (errors before warnings, then by position) are
+/// first `MAX_DIAGNOSTICS` (errors before warnings, then by position) are
 /// shown; the rest are reported as "and N more". Duplicates are dropped as
 /// they arrive, so counting stays linear.
 #[derive(Debug, Default, Clone)]

@@ -6,7 +6,7 @@
 //! spellings — raw, percent-encoded the way the HTTP client sends it (`~`
 //! as `%7E`, space as `+` or `%20`, either hex case), JSON-escaped (`\/`,
 //! `\u00..`), YAML-escaped (`\x..`, `\U........`), HTML-escaped in the
-//! status page — and mixtures of them. [`redact`] matches the token
+//! status page — and mixtures of them. `redact` matches the token
 //! character by character, each character in any of its spellings.
 
 use std::borrow::Cow;
@@ -46,7 +46,7 @@ impl Secret {
 static SECRETS: RwLock<Vec<String>> = RwLock::new(Vec::new());
 
 /// Makes [`scrub`] mask `secret` from now on. Secrets shorter than
-/// [`MIN_SECRET_LEN`] are not registered (callers refuse them first).
+/// `MIN_SECRET_LEN` are not registered (callers refuse them first).
 pub fn register(secret: &Secret) {
     register_text(secret.expose());
 }

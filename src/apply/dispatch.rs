@@ -8,7 +8,7 @@
 //!   therefore a request that started and was not answered.
 //! - A request certainly not sent (429, connection refused) has its intent
 //!   withdrawn before the backoff, so the recipient stays due.
-//! - Each outcome is durable at most [`MAX_DELAY`](super::group_commit::MAX_DELAY) after its
+//! - Each outcome is durable at most `MAX_DELAY` after its
 //!   answer (group commit), so a SIGKILL leaves in doubt only the requests
 //!   in flight and those answered in that last moment.
 //! - No request starts before `at` or after `expires` (wall clock, per

@@ -16,7 +16,7 @@
 //!   changes no row.
 //! - One history message settles at most one row.
 //! - Bounded work: one query per phone (all its unknown rows at once), at
-//!   most [`MAX_PAGES`] pages of [`PAGE`] messages each, through the run's
+//!   most `MAX_PAGES` pages of `PAGE` messages each, through the run's
 //!   rate limiter and at most `concurrency` queries at a time.
 //!
 //! # Assumptions
@@ -95,7 +95,7 @@ pub struct Reconciler {
 
 impl Reconciler {
     /// Reads the history at the pace and concurrency the config gives sends
-    /// ([`crate::settings::rate_limit`], [`crate::settings::concurrency`]),
+    /// (`crate::settings::rate_limit`, `crate::settings::concurrency`),
     /// with the config's Flow ids as markers of Flow rows.
     pub fn for_config(cfg: &Config, provider: Arc<dyn Provider>) -> Reconciler {
         let flow_ids = cfg

@@ -1,5 +1,5 @@
 //! `schemas/flow-json.schema.json`: a JSON Schema of Flow JSON for editors,
-//! generated from the same component table the validator uses ([`spec`]),
+//! generated from the same component table the validator uses (`spec`),
 //! printed by `waform schema --flow-json` (a test fails when the committed
 //! file is stale). Version-dependent rules, routing and bindings are beyond
 //! a schema; `waform validate` checks those.

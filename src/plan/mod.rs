@@ -14,6 +14,6 @@ pub mod render;
 pub(crate) mod tally;
 pub mod target;
 
-pub use build::{build, PlanInputs};
+pub use build::{build, BuildError, PlanInputs};
 pub use diff::{diff, Observed, Tally};
 pub use model::*;

@@ -114,7 +114,7 @@ impl PlannedSet {
         u64::from_be_bytes(first)
     }
 
-    /// Adds a phone; call [`PlannedSet::seal`] before [`PlannedSet::contains`].
+    /// Adds a phone; call [`PlannedSet::seal`] before `PlannedSet::contains`.
     pub fn insert(&mut self, phone: &str) {
         let h = self.hash(phone);
         self.hashes.push(h);

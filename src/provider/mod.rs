@@ -16,7 +16,7 @@ use serde_json::Value;
 /// Review status of one account template (one name in one language).
 ///
 /// 1msg returns it in any case (`approved`, `APPROVED`); parse with
-/// [`TemplateStatus::parse`] (docs/provider-1msg.md §2.1).
+/// `TemplateStatus::parse` (docs/provider-1msg.md §2.1).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TemplateStatus {

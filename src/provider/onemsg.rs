@@ -7,7 +7,7 @@
 //! - reads are retried (backoff, jitter, `Retry-After`), sends never are: each
 //!   send is classified so apply can keep its exactly-once promise (docs/design.md §5);
 //! - 1msg's answers are loose (docs/provider-1msg.md §2.1, §5), so parsing is
-//!   tolerant and lives in [`wire`].
+//!   tolerant and lives in `wire`.
 
 mod classify;
 mod flows;

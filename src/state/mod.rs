@@ -8,9 +8,9 @@
 //! The vocabulary: an [`Intent`] is written before a request; an
 //! [`OutcomeRecord`] after it; what the ledger holds for a recipient is
 //! [`Recorded`]. The backend-neutral contract is [`SendLedger`] (in
-//! [`store`]); the embedded SQLite implementation lives in [`sqlite`]
+//! `store`); the embedded SQLite implementation lives in `sqlite`
 //! (re-exported as [`Ledger`]) with its schema versions in [`migrations`]
-//! and its one-apply-per-state lock (an OS file lock) in [`lock`]; locating
+//! and its one-apply-per-state lock (an OS file lock) in `lock`; locating
 //! the state in [`url`].
 
 pub mod audience;

@@ -135,7 +135,7 @@ impl Ledger {
     }
 
     /// Takes the one-apply-per-state lock, polling up to `timeout`: an OS
-    /// file lock on `STATE.lock` beside the database (see [`lock`]).
+    /// file lock on `STATE.lock` beside the database (see `lock`).
     ///
     /// # Guarantees
     /// While the guard lives and is not lost, no other `acquire_lock` on this

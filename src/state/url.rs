@@ -97,7 +97,7 @@ pub const STATE_ENV: &str = "WAFORM_STATE";
 /// Resolves where the state is.
 ///
 /// Order: `flag` (`--state`), env `WAFORM_STATE`, `configured` (the config's
-/// `state.url`), [`DEFAULT_STATE_URL`]. `config_path` is the config file or
+/// `state.url`), `DEFAULT_STATE_URL`. `config_path` is the config file or
 /// folder given on the command line (it need not exist); when it is a folder
 /// the config-relative URLs are resolved inside it, otherwise beside it.
 ///

@@ -2,7 +2,7 @@
 //! customer messages and submitted Flow forms here, and they land in the
 //! state ledger, correlated to the send rows apply wrote.
 //!
-//! [`parse`] turns a body into events without IO; [`server`] is the axum
+//! `parse` turns a body into events without IO; `server` is the axum
 //! receiver (`waform webhook`) that stores them before answering.
 
 pub(crate) mod parse;
