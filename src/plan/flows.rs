@@ -167,7 +167,14 @@ pub(crate) async fn plan(
         };
         if let Some((existing, n)) = current(&name, account) {
             change.name = existing.name.clone();
-            change.clone_name = Some(generation_name(&name, n + 1));
+            // Past every generation the account has, deprecated ones too:
+            // names stay taken.
+            let last = account
+                .iter()
+                .filter_map(|f| generation(&name, &f.name))
+                .max()
+                .unwrap_or(n);
+            change.clone_name = Some(generation_name(&name, last + 1));
             change.id = Some(existing.id.clone());
             change.status = Some(status_word(&existing.status));
             let current = provider
