@@ -13,6 +13,7 @@ pub mod config;
 pub mod diag;
 pub mod exit;
 pub mod flow;
+pub mod import;
 pub(crate) mod lenient;
 pub(crate) mod limits;
 pub mod plan;
