@@ -2,6 +2,7 @@
 //! references between sections, interpolation, phones and schedules. Every
 //! problem is collected; none stops the others from being found.
 
+mod duplicates;
 mod provider;
 mod sends;
 mod templates;

@@ -1,11 +1,12 @@
 //! Rules for `sends`: references to templates and Flows, parameter counts,
 //! schedules, interpolation and recipients (phones, duplicates, columns).
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::BTreeSet;
 use std::path::Path;
 
 use chrono::{DateTime, FixedOffset};
 
+use super::duplicates::Duplicates;
 use super::templates::known;
 use super::Ctx;
 use crate::config::interp::{Interp, Var};
@@ -243,10 +244,9 @@ fn check_recipients(
         );
     }
     let mut common: Option<BTreeSet<String>> = None;
+    let scratch = crate::state::Ledger::scratch().ok();
     for (list, sources) in [("recipients", &send.recipients), ("exclude", &send.exclude)] {
-        let mut seen: HashSet<String> = HashSet::new();
-        let mut duplicates = 0usize;
-        let mut first_dup = None;
+        let mut dups = Duplicates::new(scratch.as_ref());
         for (i, source) in sources.iter().enumerate() {
             let spath = format!("{path}.{list}[{i}]");
             let location = ctx.spans.locate(&spath);
@@ -266,15 +266,16 @@ fn check_recipients(
             for row in recipients::stream(source, base_dir, location) {
                 match row {
                     Ok(row) => {
-                        if list == "recipients" && !seen.insert(row.phone.clone()) {
-                            duplicates += 1;
-                            first_dup.get_or_insert(row.location.clone());
+                        if list == "recipients" {
+                            dups.push(row.phone, &row.location);
                         }
                     }
                     Err(diag) => ctx.diags.push(diag.path(spath.clone())),
                 }
             }
         }
+        dups.flush();
+        let (duplicates, first_dup) = (dups.count, dups.first.take());
         if duplicates > 0 {
             let mut d = crate::diag::Diagnostic::warning(format!(
                 "{duplicates} duplicate recipient{} in `{path}`; each phone is sent to once",
