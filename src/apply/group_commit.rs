@@ -5,19 +5,23 @@
 //! committed at once (a request waits for its own), outcomes at the latest
 //! [`MAX_DELAY`] after they arrive or once [`MAX_ROWS`] are waiting.
 //!
-//! Commits run on a thread of their own (the ledger API is synchronous), one
-//! at a time: while one commit runs, the dispatcher keeps starting tasks and
-//! the next group gathers, and it is handed over the moment the previous
-//! commit ends. So a request waits for at most one commit in progress plus
-//! its own, a commit carries every intent that arrived meanwhile, and the
-//! number of transactions follows the database's commit latency, not the
-//! number of recipients. The thread reports a finished commit through the
+//! Commits run on threads of their own (the ledger API is synchronous), at
+//! most [`SendLedger::commit_lanes`] at once (1 for SQLite, where commits
+//! serialize anyway; several for PostgreSQL, whose server flushes commits
+//! waiting at the same moment together). While the lanes are busy the
+//! dispatcher keeps starting tasks and the next group gathers; it is handed
+//! over the moment a lane frees. So a commit carries every intent that
+//! arrived meanwhile, and the number of transactions follows the database's
+//! commit latency, not the number of recipients. Writes that depend on each
+//! other are never in two commits at once: a request's outcome or
+//! withdrawal exists only after its intent's commit ended. A thread reports
+//! a finished commit through the
 //! same channel the tasks write to, before it answers the waiting intents;
 //! so the dispatcher always learns that a request is in flight before that
 //! request's outcome reaches it.
 
 use std::collections::HashSet;
-use std::sync::{mpsc as std_mpsc, Arc};
+use std::sync::{mpsc as std_mpsc, Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -88,10 +92,12 @@ pub(crate) struct GroupCommit {
     withdrawn: Vec<String>,
     oldest: Option<Instant>,
     in_flight: HashSet<String>,
-    /// A commit has been handed to the thread and has not reported back.
-    busy: bool,
+    /// Commits handed to the threads that have not reported back.
+    busy: usize,
+    /// Commits that may run at once ([`SendLedger::commit_lanes`]).
+    lanes: usize,
     jobs: Option<std_mpsc::Sender<Batch>>,
-    thread: Option<JoinHandle<()>>,
+    threads: Vec<JoinHandle<()>>,
 }
 
 impl GroupCommit {
@@ -107,14 +113,24 @@ impl GroupCommit {
         done: mpsc::UnboundedSender<Write>,
     ) -> std::io::Result<Self> {
         let (jobs, incoming) = std_mpsc::channel::<Batch>();
-        let name = send.to_string();
-        let thread = std::thread::Builder::new()
-            .name("waform-commit".into())
-            .spawn(move || {
-                for batch in incoming {
-                    commit_batch(ledger.as_ref(), &name, replace_unknown, batch, &done);
-                }
-            })?;
+        let incoming = Arc::new(Mutex::new(incoming));
+        let lanes = ledger.commit_lanes().max(1);
+        let mut threads = Vec::with_capacity(lanes);
+        for _ in 0..lanes {
+            let (ledger, done, incoming) = (ledger.clone(), done.clone(), incoming.clone());
+            let name = send.to_string();
+            threads.push(
+                std::thread::Builder::new()
+                    .name("waform-commit".into())
+                    .spawn(move || loop {
+                        let next = incoming.lock().unwrap_or_else(|p| p.into_inner()).recv();
+                        let Ok(batch) = next else {
+                            break;
+                        };
+                        commit_batch(ledger.as_ref(), &name, replace_unknown, batch, &done);
+                    })?,
+            );
+        }
         Ok(GroupCommit {
             send: send.to_string(),
             intents: Vec::new(),
@@ -123,9 +139,10 @@ impl GroupCommit {
             withdrawn: Vec::new(),
             oldest: None,
             in_flight: HashSet::new(),
-            busy: false,
+            busy: 0,
+            lanes,
             jobs: Some(jobs),
-            thread: Some(thread),
+            threads,
         })
     }
 
@@ -156,7 +173,7 @@ impl GroupCommit {
                 self.oldest.get_or_insert_with(Instant::now);
             }
             Write::Committed(result) => {
-                self.busy = false;
+                self.busy = self.busy.saturating_sub(1);
                 self.in_flight.extend(result?);
             }
         }
@@ -173,7 +190,7 @@ impl GroupCommit {
     /// When the oldest waiting outcome must be durable; `None` while a
     /// commit runs (its end wakes the dispatcher, which then looks again).
     pub(crate) fn deadline(&self) -> Option<Instant> {
-        if self.busy {
+        if self.busy >= self.lanes {
             return None;
         }
         self.oldest.map(|t| t + MAX_DELAY)
@@ -212,7 +229,7 @@ impl GroupCommit {
     /// Hands whatever has gathered to the commit thread (if no commit runs
     /// and anything is waiting).
     fn start(&mut self) -> Result<(), StateError> {
-        if self.busy || self.is_empty() {
+        if self.busy >= self.lanes || self.is_empty() {
             return Ok(());
         }
         let batch = Batch {
@@ -231,7 +248,7 @@ impl GroupCommit {
                 source: "the ledger's commit thread stopped".into(),
             });
         }
-        self.busy = true;
+        self.busy += 1;
         Ok(())
     }
 
@@ -265,7 +282,7 @@ impl GroupCommit {
         written: &mut mpsc::UnboundedReceiver<Write>,
         first_err: &mut Option<StateError>,
     ) {
-        while self.busy {
+        while self.busy > 0 {
             let Some(w) = written.recv().await else {
                 break;
             };
@@ -294,7 +311,7 @@ impl Drop for GroupCommit {
     /// ledger is never written after apply moved on (or released its lock).
     fn drop(&mut self) {
         self.jobs = None;
-        if let Some(thread) = self.thread.take() {
+        for thread in self.threads.drain(..) {
             let _ = thread.join();
         }
     }

@@ -63,6 +63,11 @@ pub trait SendLedger: Send + Sync {
     fn unknown_rows(&self) -> Result<Vec<SendRow>, StateError>;
     /// Deletes the unknown rows of `send` (`apply --resend-unknown`).
     fn forget_unknown(&self, send: &str) -> Result<usize, StateError>;
+    /// How many [`SendLedger::commit_group`] calls may usefully run at
+    /// once (from several threads): 1 where commits serialize anyway.
+    fn commit_lanes(&self) -> usize {
+        1
+    }
     /// One group commit of apply (docs/exactly-once.md): the group's
     /// outcomes, then its withdrawals, then its intents, in ONE durable
     /// transaction. Returns the intents' statuses in input order.

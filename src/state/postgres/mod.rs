@@ -42,6 +42,12 @@ use super::{
 };
 use conn::{wait, Io};
 
+/// Group commits that may run at once, each on a session of its own. The
+/// server flushes commits that wait at the same moment together, so with
+/// several lanes a request waits for its own commit rather than also for
+/// the one before it.
+const COMMIT_LANES: usize = 4;
+
 const DANGLING_REASON: &str = "no outcome recorded: the process stopped during the request";
 
 /// Runs the body in one transaction on the ledger's session, committed
@@ -87,6 +93,8 @@ pub(crate) struct PgLedger {
     /// The URL without its password.
     location: String,
     session: Mutex<Session>,
+    /// Sessions of apply's group commits, opened on first use.
+    lanes: Vec<Mutex<Option<Session>>>,
     lock_key: i64,
 }
 
@@ -170,6 +178,7 @@ impl PgLedger {
                 statements: None,
                 events_batch: None,
             }),
+            lanes: (0..COMMIT_LANES).map(|_| Mutex::new(None)).collect(),
             lock_key,
         })
     }
@@ -193,6 +202,36 @@ impl PgLedger {
             };
         }
         Ok(s)
+    }
+
+    /// A free group-commit session (else the first, once it is free),
+    /// connected first if it never was or died.
+    fn lane(&self) -> Result<MutexGuard<'_, Option<Session>>, StateError> {
+        let free = self.lanes.iter().find_map(|l| match l.try_lock() {
+            Ok(g) => Some(g),
+            Err(std::sync::TryLockError::Poisoned(p)) => Some(p.into_inner()),
+            Err(std::sync::TryLockError::WouldBlock) => None,
+        });
+        let mut guard = match free {
+            Some(g) => g,
+            None => self.lanes[0]
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()),
+        };
+        let dead = guard
+            .as_ref()
+            .is_none_or(|s| s.closed.load(Ordering::SeqCst) || s.client.is_closed());
+        if dead {
+            let (client, closed) = self.io.connect(&self.config, &self.location)?;
+            *guard = Some(Session {
+                client,
+                closed,
+                generation: 0,
+                statements: None,
+                events_batch: None,
+            });
+        }
+        Ok(guard)
     }
 
     /// `waform unlock`: the advisory lock ends with its session, so there
@@ -296,9 +335,18 @@ impl SendLedger for PgLedger {
         in_transaction!(self, tx => sends::delete_intents(&tx, send, phones).await?)
     }
 
+    fn commit_lanes(&self) -> usize {
+        COMMIT_LANES
+    }
+
     fn commit_group(&self, group: &Group<'_>) -> Result<Vec<IntentStatus>, StateError> {
-        let mut guard = self.session()?;
-        let s = &mut *guard;
+        let mut guard = self.lane()?;
+        let Some(s) = guard.as_mut() else {
+            return Err(StateError::Backend {
+                backend: "PostgreSQL",
+                source: "no commit session".into(),
+            });
+        };
         wait(async {
             let st = match &mut s.statements {
                 Some(st) => st,
