@@ -300,6 +300,19 @@ fn error(status: StatusCode, message: &str) -> Response {
     (status, Json(json!({ "error": message }))).into_response()
 }
 
+/// A refusal sent before the body was read: the unread rest of the body
+/// would be taken for the next request, so the connection closes and the
+/// client is told not to reuse it (otherwise a pooled client writes its
+/// next request into a socket the server is closing: a broken pipe).
+fn refuse_unread(status: StatusCode, message: &str) -> Response {
+    let mut response = error(status, message);
+    response.headers_mut().insert(
+        header::CONNECTION,
+        header::HeaderValue::from_static("close"),
+    );
+    response
+}
+
 async fn receive(State(app): State<Arc<App>>, req: Request<Body>) -> Response {
     if req.method() != Method::POST {
         return error(StatusCode::METHOD_NOT_ALLOWED, "POST webhook events here");
@@ -320,18 +333,18 @@ async fn receive(State(app): State<Arc<App>>, req: Request<Body>) -> Response {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > BODY_LIMIT as u64) {
-        return error(StatusCode::PAYLOAD_TOO_LARGE, "body over 1 MiB");
+        return refuse_unread(StatusCode::PAYLOAD_TOO_LARGE, "body over 1 MiB");
     }
     let bytes =
         match tokio::time::timeout(app.body_timeout, to_bytes(req.into_body(), BODY_LIMIT)).await {
             Ok(Ok(b)) => b,
-            Ok(Err(_)) => return error(StatusCode::PAYLOAD_TOO_LARGE, "body over 1 MiB"),
+            Ok(Err(_)) => return refuse_unread(StatusCode::PAYLOAD_TOO_LARGE, "body over 1 MiB"),
             Err(_) => {
                 tracing::warn!(
                     "webhook: 408, the body did not arrive within {} s",
                     app.body_timeout.as_secs_f32()
                 );
-                return error(
+                return refuse_unread(
                     StatusCode::REQUEST_TIMEOUT,
                     "the body took too long to arrive",
                 );

@@ -306,6 +306,12 @@ async fn both_formats_duplicates_out_of_order_completions_status_and_responses()
         .await;
     if let Ok(r) = r {
         assert_eq!(r.status().as_u16(), 413);
+        // The unread body must not poison the pooled connection: the
+        // refusal closes it (the health check below reuses the client).
+        assert_eq!(
+            r.headers().get("connection").map(|v| v.as_bytes()),
+            Some(&b"close"[..])
+        );
     }
     assert_eq!(event_count(&db), stored);
 
