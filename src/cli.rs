@@ -10,7 +10,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 #[derive(Debug, Parser)]
 #[command(name = "waform", version, about = "WhatsApp Flows as code", long_about = None)]
-pub struct Cli {
+pub(crate) struct Cli {
     #[command(subcommand)]
     pub command: Command,
     /// Diagnostic logs on stderr: -v debug, -vv trace. WAFORM_LOG takes a
@@ -20,7 +20,7 @@ pub struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub(crate) enum Command {
     /// Check the config (schema + WhatsApp rules) without touching the network.
     Validate(ValidateArgs),
     /// Show what apply would do.
@@ -48,14 +48,14 @@ pub enum Command {
 }
 
 #[derive(Debug, Args)]
-pub struct SchemaArgs {
+pub(crate) struct SchemaArgs {
     /// Print the schema of Flow JSON files instead of the config's.
     #[arg(long)]
     pub flow_json: bool,
 }
 
 #[derive(Debug, Args)]
-pub struct ValidateArgs {
+pub(crate) struct ValidateArgs {
     /// Config file or folder of *.yaml files, or one Flow JSON file (*.json).
     #[arg(default_value = "waform.yaml")]
     pub path: PathBuf,
@@ -65,7 +65,7 @@ pub struct ValidateArgs {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum PlanFormat {
+pub(crate) enum PlanFormat {
     /// Terraform-style text for a terminal.
     Text,
     /// One JSON document for scripts.
@@ -75,7 +75,7 @@ pub enum PlanFormat {
 }
 
 #[derive(Debug, Args)]
-pub struct PlanArgs {
+pub(crate) struct PlanArgs {
     /// Config file or folder of *.yaml files.
     #[arg(default_value = "waform.yaml")]
     pub path: PathBuf,
@@ -109,7 +109,7 @@ pub struct PlanArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct ApplyArgs {
+pub(crate) struct ApplyArgs {
     /// Config file, folder, or a plan file written by `plan --out`.
     #[arg(default_value = "waform.yaml")]
     pub path: PathBuf,
@@ -151,7 +151,7 @@ pub struct ApplyArgs {
 /// Where a reading command finds its config: the positional PATH, or the
 /// deprecated `--config` flag kept so existing scripts keep working.
 #[derive(Debug, Args)]
-pub struct ConfigPath {
+pub(crate) struct ConfigPath {
     /// Config file or folder of *.yaml files [default: waform.yaml].
     pub path: Option<PathBuf>,
     /// Deprecated spelling of PATH.
@@ -160,7 +160,7 @@ pub struct ConfigPath {
 }
 
 #[derive(Debug, Args)]
-pub struct ImportArgs {
+pub(crate) struct ImportArgs {
     #[command(flatten)]
     pub config: ConfigPath,
     /// Write the YAML to this file instead of stdout (refuses to overwrite without --force).
@@ -175,7 +175,7 @@ pub struct ImportArgs {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum StatusFormat {
+pub(crate) enum StatusFormat {
     /// An aligned table for a terminal.
     Text,
     /// One JSON document for scripts.
@@ -187,7 +187,7 @@ pub enum StatusFormat {
 }
 
 #[derive(Debug, Args)]
-pub struct StatusArgs {
+pub(crate) struct StatusArgs {
     #[command(flatten)]
     pub config: ConfigPath,
     /// Only this send (a key under `sends:`).
@@ -208,7 +208,7 @@ pub struct StatusArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct ReconcileArgs {
+pub(crate) struct ReconcileArgs {
     /// Config file or folder of *.yaml files.
     #[arg(default_value = "waform.yaml")]
     pub path: PathBuf,
@@ -227,19 +227,19 @@ pub struct ReconcileArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct StateArgs {
+pub(crate) struct StateArgs {
     #[command(subcommand)]
     pub command: StateCommand,
 }
 
 #[derive(Debug, Subcommand)]
-pub enum StateCommand {
+pub(crate) enum StateCommand {
     /// Copy every row of a state into a new, empty one (e.g. SQLite to PostgreSQL), verified by counts.
     Migrate(StateMigrateArgs),
 }
 
 #[derive(Debug, Args)]
-pub struct StateMigrateArgs {
+pub(crate) struct StateMigrateArgs {
     /// The state to copy: sqlite://PATH or postgres://USER@HOST:PORT/DB (relative paths from the current folder).
     #[arg(long)]
     pub from: String,
@@ -249,7 +249,7 @@ pub struct StateMigrateArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct UnlockArgs {
+pub(crate) struct UnlockArgs {
     #[command(flatten)]
     pub config: ConfigPath,
     /// Required: clear the lock (refused anyway while its holder runs).
@@ -264,7 +264,7 @@ pub struct UnlockArgs {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum ResponsesFormat {
+pub(crate) enum ResponsesFormat {
     /// One row per submitted form, one column per form field.
     Csv,
     /// One JSON object per line.
@@ -272,7 +272,7 @@ pub enum ResponsesFormat {
 }
 
 #[derive(Debug, Args)]
-pub struct ResponsesArgs {
+pub(crate) struct ResponsesArgs {
     #[command(flatten)]
     pub config: ConfigPath,
     /// The send whose submitted forms to export (a key under `sends:`).
@@ -293,7 +293,7 @@ pub struct ResponsesArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct WebhookArgs {
+pub(crate) struct WebhookArgs {
     #[command(flatten)]
     pub config: ConfigPath,
     /// Address to listen on, e.g. 127.0.0.1:8081 (port 0 picks a free one).
@@ -320,7 +320,7 @@ pub struct WebhookArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct SandboxArgs {
+pub(crate) struct SandboxArgs {
     /// Address to listen on, e.g. 127.0.0.1:8080 (port 0 picks a free one).
     #[arg(long)]
     pub listen: SocketAddr,

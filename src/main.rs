@@ -3,6 +3,8 @@
 //! The CLI (`cli`: clap definitions; `commands`: one file per subcommand)
 //! lives here, not in the library: `waform` the library has no CLI types.
 
+#![warn(unreachable_pub)]
+
 mod cli;
 mod commands;
 

@@ -18,7 +18,7 @@ use waform::apply::{Applier, ApplyInputs, ApplySettings};
 use waform::exit::ExitStatus;
 use waform::plan::file::PlanFile;
 
-pub fn run(args: ApplyArgs) -> anyhow::Result<ExitStatus> {
+pub(crate) fn run(args: ApplyArgs) -> anyhow::Result<ExitStatus> {
     let planfile = PlanFile::read(&args.path)?;
     if planfile.is_some() && args.watch {
         bail!("a plan file is applied once; --watch re-plans continuously: pass the config instead of the plan file");

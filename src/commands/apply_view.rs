@@ -14,7 +14,7 @@ use waform::apply::{Event, FlowStep, Reporter, Stage, TemplateStep};
 use waform::plan::{render, Plan};
 
 /// The terminal renderer of an apply.
-pub struct TerminalView {
+pub(crate) struct TerminalView {
     /// Colour in the plan.
     pub color: bool,
     /// The `status` command for this run's ledger, named in hints.
@@ -24,7 +24,7 @@ pub struct TerminalView {
 
 impl TerminalView {
     /// A view; `status_command` is `waform status [--sandbox] PATH`.
-    pub fn new(color: bool, status_command: String) -> Self {
+    pub(crate) fn new(color: bool, status_command: String) -> Self {
         TerminalView {
             color,
             status_command,

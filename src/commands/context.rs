@@ -13,7 +13,7 @@ use waform::state::StateLocation;
 
 /// Loads and fully checks the config; renders diagnostics to stderr and
 /// fails on errors (nothing is sent or written).
-pub fn load_config(path: &Path, color: bool) -> anyhow::Result<Config> {
+pub(crate) fn load_config(path: &Path, color: bool) -> anyhow::Result<Config> {
     let result = config::load(path, Depth::Full);
     if !result.diagnostics.is_empty() {
         waform::err!("{}", result.render(color));
@@ -27,21 +27,21 @@ pub fn load_config(path: &Path, color: bool) -> anyhow::Result<Config> {
     }
 }
 
-pub fn color_enabled(no_color: bool) -> bool {
+pub(crate) fn color_enabled(no_color: bool) -> bool {
     !no_color && std::env::var_os("NO_COLOR").is_none() && std::io::stdout().is_terminal()
 }
 
-pub use waform::account::{sandbox_account_file, Account};
+pub(crate) use waform::account::{sandbox_account_file, Account};
 
 /// Connects to the account named by the config and the environment.
-pub fn real_account(cfg: &Config) -> anyhow::Result<Account> {
+pub(crate) fn real_account(cfg: &Config) -> anyhow::Result<Account> {
     let settings = waform::settings::provider(cfg)?;
     Ok(Account::connect(&settings)?)
 }
 
 /// The in-process sandbox standing in for the account (see
 /// [`Account::sandbox`]).
-pub async fn sandbox_account(
+pub(crate) async fn sandbox_account(
     cfg: &Config,
     approve_after: Duration,
     ledger: &StateLocation,
@@ -50,7 +50,7 @@ pub async fn sandbox_account(
 }
 
 /// The state location for a command (see [`waform::settings::state`]).
-pub fn state_path(
+pub(crate) fn state_path(
     cfg: &Config,
     flag: Option<&str>,
     config_path: &Path,

@@ -11,7 +11,7 @@ use crate::cli::ImportArgs;
 use waform::config::types::RawConfig;
 use waform::provider::AccountTemplate;
 
-pub fn run(args: ImportArgs) -> anyhow::Result<waform::ExitStatus> {
+pub(crate) fn run(args: ImportArgs) -> anyhow::Result<waform::ExitStatus> {
     let (path, typed) = super::ledger_source::config_path(&args.config);
     let cfg = if path.exists() {
         context::load_config(&path, false)?

@@ -36,7 +36,7 @@ pub(crate) struct Source {
 
 impl Source {
     /// Send names the config declares, in order.
-    pub fn declared_sends(&self) -> Vec<String> {
+    pub(crate) fn declared_sends(&self) -> Vec<String> {
         self.config
             .as_ref()
             .map(|c| c.raw.sends.keys().cloned().collect())
@@ -45,7 +45,7 @@ impl Source {
 
     /// Fails unless `send` is declared by the config (or, without a
     /// config, recorded in the ledger), naming the sends that exist.
-    pub fn check_send(&self, send: &str, recorded: &[String]) -> anyhow::Result<()> {
+    pub(crate) fn check_send(&self, send: &str, recorded: &[String]) -> anyhow::Result<()> {
         let declared = self.declared_sends();
         let known = if self.config.is_some() {
             &declared

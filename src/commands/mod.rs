@@ -1,27 +1,27 @@
 //! One file per subcommand. Each returns its [`waform::ExitStatus`]; errors that
 //! reach `main` are rendered as `error:` / `Caused by:` and exit 1.
 
-pub mod apply;
-pub mod apply_view;
-pub mod context;
-pub mod import;
-pub mod ledger_source;
-pub mod plan;
-pub mod reconcile;
-pub mod responses;
-pub mod sandbox;
-pub mod schema;
-pub mod signals;
-pub mod state;
-pub mod status;
-pub mod unlock;
-pub mod validate;
-pub mod webhook;
+pub(crate) mod apply;
+pub(crate) mod apply_view;
+pub(crate) mod context;
+pub(crate) mod import;
+pub(crate) mod ledger_source;
+pub(crate) mod plan;
+pub(crate) mod reconcile;
+pub(crate) mod responses;
+pub(crate) mod sandbox;
+pub(crate) mod schema;
+pub(crate) mod signals;
+pub(crate) mod state;
+pub(crate) mod status;
+pub(crate) mod unlock;
+pub(crate) mod validate;
+pub(crate) mod webhook;
 
 use crate::cli::{Cli, Command};
 
 /// Runs the parsed command line and returns how it ended.
-pub fn run(cli: Cli) -> anyhow::Result<waform::ExitStatus> {
+pub(crate) fn run(cli: Cli) -> anyhow::Result<waform::ExitStatus> {
     match cli.command {
         Command::Validate(args) => validate::run(args),
         Command::Plan(args) => plan::run(args),

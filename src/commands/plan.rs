@@ -13,7 +13,7 @@ use waform::plan::render;
 use waform::plan::{Observed, Plan, PlanInputs};
 use waform::state::StateLocation;
 
-pub fn run(args: PlanArgs) -> anyhow::Result<waform::ExitStatus> {
+pub(crate) fn run(args: PlanArgs) -> anyhow::Result<waform::ExitStatus> {
     if args.sandbox && args.out.is_some() {
         anyhow::bail!("a plan file is made for a real account; --sandbox plans cannot be saved with --out (use `apply --sandbox` for a dry run)");
     }
@@ -91,7 +91,7 @@ pub(crate) fn check_resend_names(cfg: &Config, names: &[String]) -> anyhow::Resu
 
 /// Plans against `account` with the ledger at `ledger_path` (read only; a
 /// missing ledger means nothing was sent yet).
-pub async fn compute(
+pub(crate) async fn compute(
     cfg: &Config,
     account: &Account,
     ledger_path: &StateLocation,

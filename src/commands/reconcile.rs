@@ -8,7 +8,7 @@ use super::context;
 use crate::cli::ReconcileArgs;
 use waform::apply::reconcile::{ReconcileReport, Reconciler};
 
-pub fn run(args: ReconcileArgs) -> anyhow::Result<waform::ExitStatus> {
+pub(crate) fn run(args: ReconcileArgs) -> anyhow::Result<waform::ExitStatus> {
     let color = context::color_enabled(args.no_color);
     let cfg = context::load_config(&args.path, color)?;
     let lock_timeout = args.lock_timeout;

@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 use crate::cli::{ResponsesArgs, ResponsesFormat};
 use waform::state::Response;
 
-pub fn run(args: ResponsesArgs) -> anyhow::Result<waform::ExitStatus> {
+pub(crate) fn run(args: ResponsesArgs) -> anyhow::Result<waform::ExitStatus> {
     let source = super::ledger_source::resolve(
         &args.config,
         args.state.as_deref(),
@@ -107,7 +107,7 @@ fn render_csv(responses: &[Response]) -> anyhow::Result<Vec<u8>> {
 /// Like [`render_csv`], but a managed Flow's `complete` payload fields come
 /// first, in declared order (stable columns even before anyone answered);
 /// undeclared submitted fields follow, sorted.
-pub fn render_csv_declared(
+pub(crate) fn render_csv_declared(
     responses: &[Response],
     declared: Option<&[String]>,
 ) -> anyhow::Result<Vec<u8>> {
@@ -146,7 +146,7 @@ pub fn render_csv_declared(
 
 /// One object per line: `{"phone", "flow_token", "submitted_at", "fields"}`
 /// (fields nested so a form field named `phone` cannot collide).
-pub fn render_jsonl(responses: &[Response]) -> Vec<u8> {
+pub(crate) fn render_jsonl(responses: &[Response]) -> Vec<u8> {
     let mut out = Vec::new();
     for r in responses {
         let line = json!({

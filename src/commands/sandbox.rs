@@ -9,7 +9,7 @@ use waform::sandbox::{self, SandboxConfig};
 use waform::secret::Secret;
 
 /// Serves until SIGINT or SIGTERM.
-pub fn run(args: SandboxArgs) -> anyhow::Result<waform::ExitStatus> {
+pub(crate) fn run(args: SandboxArgs) -> anyhow::Result<waform::ExitStatus> {
     let listen = args.listen;
     let config = config_from_args(args)?;
     let runtime = super::runtime()?;
@@ -30,7 +30,7 @@ pub fn run(args: SandboxArgs) -> anyhow::Result<waform::ExitStatus> {
 }
 
 /// Lowers the flags into a [`SandboxConfig`].
-pub fn config_from_args(args: SandboxArgs) -> anyhow::Result<SandboxConfig> {
+pub(crate) fn config_from_args(args: SandboxArgs) -> anyhow::Result<SandboxConfig> {
     let rate = |flag: &str, value: f64| -> anyhow::Result<f64> {
         if !(0.0..=1.0).contains(&value) {
             bail!("--{flag} {value} is not a probability between 0 and 1");

@@ -3,7 +3,7 @@
 
 use crate::cli::SchemaArgs;
 
-pub fn run(args: SchemaArgs) -> anyhow::Result<waform::ExitStatus> {
+pub(crate) fn run(args: SchemaArgs) -> anyhow::Result<waform::ExitStatus> {
     if args.flow_json {
         waform::outln!("{}", waform::flow::schema::schema_json()?);
     } else {

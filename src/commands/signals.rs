@@ -7,7 +7,7 @@ use std::time::Duration;
 use waform::apply::stop::Stop;
 
 /// Resolves once a stop was requested.
-pub async fn wait_stop(stop: Arc<Stop>) {
+pub(crate) async fn wait_stop(stop: Arc<Stop>) {
     while !stop.is_requested() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -15,7 +15,7 @@ pub async fn wait_stop(stop: Arc<Stop>) {
 
 /// First SIGINT/SIGTERM: no new request starts, the ones in flight finish.
 /// Second: stop at once.
-pub async fn watch_signals(stop: Arc<Stop>) {
+pub(crate) async fn watch_signals(stop: Arc<Stop>) {
     let mut first = true;
     while let Some(sig) = next_signal().await {
         if first {
@@ -30,7 +30,7 @@ pub async fn watch_signals(stop: Arc<Stop>) {
 }
 
 /// The name a user knows the signal by.
-pub fn signal_name(sig: i32) -> &'static str {
+pub(crate) fn signal_name(sig: i32) -> &'static str {
     if sig == libc::SIGTERM {
         "SIGTERM"
     } else {

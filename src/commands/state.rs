@@ -7,7 +7,7 @@ use std::path::Path;
 use crate::cli::{StateArgs, StateCommand};
 use waform::state::url::resolve_with_env;
 
-pub fn run(args: StateArgs) -> anyhow::Result<waform::ExitStatus> {
+pub(crate) fn run(args: StateArgs) -> anyhow::Result<waform::ExitStatus> {
     match args.command {
         StateCommand::Migrate(m) => {
             // URLs typed on the command line are relative to the current folder.

@@ -21,7 +21,7 @@ pub(crate) fn open_existing(
         .with_context(|| format!("could not open the state at {location}"))
 }
 
-pub fn run(args: StatusArgs) -> anyhow::Result<waform::ExitStatus> {
+pub(crate) fn run(args: StatusArgs) -> anyhow::Result<waform::ExitStatus> {
     let source =
         super::ledger_source::resolve(&args.config, args.state.as_deref(), args.sandbox, "status")?;
     let ledger = open_existing(&source.ledger)?;
@@ -75,7 +75,7 @@ pub fn run(args: StatusArgs) -> anyhow::Result<waform::ExitStatus> {
 }
 
 /// `{"sends": {"NAME": {"recipients", "accepted", ...}}}`, integers only.
-pub fn render_json(counts: &BTreeMap<String, LedgerCounts>) -> String {
+pub(crate) fn render_json(counts: &BTreeMap<String, LedgerCounts>) -> String {
     let sends: serde_json::Map<String, serde_json::Value> = counts
         .iter()
         .map(|(name, c)| {
@@ -109,7 +109,7 @@ fn rate(n: u64, of: u64) -> String {
 
 /// An aligned table; accepted is a rate of recipients, the later stages
 /// rates of accepted.
-pub fn render_text(counts: &BTreeMap<String, LedgerCounts>) -> String {
+pub(crate) fn render_text(counts: &BTreeMap<String, LedgerCounts>) -> String {
     if counts.is_empty() {
         return "no sends recorded\n".to_string();
     }

@@ -11,7 +11,7 @@ use super::ledger_source;
 use crate::cli::UnlockArgs;
 use waform::state::{clear_stale_lock, Unlock};
 
-pub fn run(args: UnlockArgs) -> anyhow::Result<waform::ExitStatus> {
+pub(crate) fn run(args: UnlockArgs) -> anyhow::Result<waform::ExitStatus> {
     let source =
         ledger_source::resolve(&args.config, args.state.as_deref(), args.sandbox, "unlock")?;
     let state = &source.ledger;

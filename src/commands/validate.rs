@@ -6,7 +6,7 @@ use crate::cli::ValidateArgs;
 use waform::config::{self, Depth};
 use waform::diag::Severity;
 
-pub fn run(args: ValidateArgs) -> anyhow::Result<waform::ExitStatus> {
+pub(crate) fn run(args: ValidateArgs) -> anyhow::Result<waform::ExitStatus> {
     let color =
         !args.no_color && std::env::var_os("NO_COLOR").is_none() && std::io::stderr().is_terminal();
     if args.path.extension().is_some_and(|e| e == "json") {

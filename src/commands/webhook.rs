@@ -15,7 +15,7 @@ use waform::secret::Secret;
 use waform::state::SendLedger;
 
 /// Serves until SIGINT or SIGTERM.
-pub fn run(args: WebhookArgs) -> anyhow::Result<waform::ExitStatus> {
+pub(crate) fn run(args: WebhookArgs) -> anyhow::Result<waform::ExitStatus> {
     let secret = match std::env::var(&args.secret_env) {
         Ok(v) if !v.trim().is_empty() => {
             // Logs and errors mask it from now on.
