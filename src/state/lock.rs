@@ -49,14 +49,16 @@ pub(crate) fn lock_path(state: &Path) -> PathBuf {
 pub(crate) fn acquire(state: &Path, timeout: Duration) -> Result<LockGuard, StateError> {
     let path = lock_path(state);
     let started = Instant::now();
+    let mut waiting = false;
     loop {
         if let Some(held) = try_acquire(&path)? {
             tracing::debug!(lock = %path.display(), waited_ms = started.elapsed().as_millis(), "state lock acquired");
             return Ok(LockGuard::new(Box::new(held)));
         }
         let waited = started.elapsed();
-        if waited.is_zero() || waited >= timeout {
-            tracing::debug!(lock = %path.display(), waited_ms = waited.as_millis(), "state lock held by another process; waiting");
+        if !waiting {
+            waiting = true;
+            tracing::debug!(lock = %path.display(), "state lock held by another apply; waiting");
         }
         if waited >= timeout {
             return Err(StateError::Locked {

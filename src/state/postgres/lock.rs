@@ -99,6 +99,11 @@ pub(crate) fn acquire(
         if got {
             check_session_lock(&client, key)?;
             record_holder(&client)?;
+            tracing::debug!(
+                lock = location,
+                waited_ms = started.elapsed().as_millis(),
+                "state lock acquired"
+            );
             let held = PgLock {
                 client: Some(client),
                 closed,
@@ -108,6 +113,9 @@ pub(crate) fn acquire(
             return Ok(LockGuard::new(Box::new(held)));
         }
         let waited = started.elapsed();
+        if pause == Duration::from_millis(50) {
+            tracing::debug!(lock = location, "state lock held by another apply; waiting");
+        }
         if waited >= timeout {
             let holder = holder(&client)?.unwrap_or_else(|| LockHolder {
                 host: "unknown".to_string(),
