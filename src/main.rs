@@ -49,7 +49,8 @@ fn main() -> ExitCode {
 
 /// Diagnostic logs (`tracing`) go to stderr, scrubbed of secrets, and never
 /// carry user output. `-v`/`-vv` win over `WAFORM_LOG` (an env filter such
-/// as `waform=debug`); without either only warnings show.
+/// as `waform=debug`, or `trace` for dependencies too); without either
+/// only waform's warnings show.
 fn init_logging(verbose: u8) -> anyhow::Result<()> {
     use tracing_subscriber::EnvFilter;
     let filter = match (verbose, std::env::var("WAFORM_LOG")) {
@@ -58,9 +59,11 @@ fn init_logging(verbose: u8) -> anyhow::Result<()> {
                 "WAFORM_LOG={spec:?} is not a log filter ({e}); write e.g. WAFORM_LOG=waform=debug"
             )
         })?,
-        (0, _) => EnvFilter::new("warn"),
-        (1, _) => EnvFilter::new("warn,waform=debug"),
-        _ => EnvFilter::new("warn,waform=trace"),
+        // waform's own events only: dependencies (hyper, rustls) log at
+        // their levels only when WAFORM_LOG asks for them.
+        (0, _) => EnvFilter::new("waform=warn"),
+        (1, _) => EnvFilter::new("waform=debug"),
+        _ => EnvFilter::new("waform=trace"),
     };
     tracing_subscriber::fmt()
         .with_env_filter(filter)

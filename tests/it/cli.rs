@@ -351,3 +351,45 @@ fn bad_durations_and_times_are_usage_errors_before_anything_runs() {
         assert!(out.stdout.is_empty(), "{args:?}");
     }
 }
+
+/// `-v` turns on waform's debug logs on stderr (never stdout, which stays
+/// the plan); a bad `WAFORM_LOG` is a usage error before anything runs.
+#[test]
+fn verbose_logs_go_to_stderr_and_a_bad_log_filter_is_refused() {
+    let ctx = TestContext::new();
+    let dir = copy_example(&ctx, "course-signup");
+    let quiet = ctx
+        .cmd()
+        .args(["plan", "--sandbox"])
+        .arg(&dir)
+        .output()
+        .expect("plan");
+    let verbose = ctx
+        .cmd()
+        .args(["-v", "plan", "--sandbox"])
+        .arg(&dir)
+        .output()
+        .expect("plan -v");
+    assert!(verbose.status.success(), "{verbose:?}");
+    let stderr = String::from_utf8_lossy(&verbose.stderr);
+    assert!(
+        stderr.contains("DEBUG")
+            && stderr.contains("GET http://127.0.0.1:")
+            && stderr.contains("/templates status=200"),
+        "{stderr}"
+    );
+    assert!(!String::from_utf8_lossy(&quiet.stderr).contains("DEBUG"));
+    assert_eq!(quiet.stdout, verbose.stdout, "logs leaked into the plan");
+
+    let bad = ctx
+        .cmd()
+        .env("WAFORM_LOG", "waform=[")
+        .args(["plan", "--sandbox"])
+        .arg(&dir)
+        .output()
+        .expect("plan");
+    assert_eq!(bad.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&bad.stderr);
+    assert!(stderr.contains("is not a log filter"), "{stderr}");
+    assert!(bad.stdout.is_empty());
+}
