@@ -8,6 +8,7 @@ mod pg_cluster;
 
 mod apply;
 mod audience;
+mod audience_kills;
 mod cli;
 mod conformance;
 mod diagnostics;

@@ -1,0 +1,171 @@
+//! SIGKILLs while apply crosses a classification batch
+//! (`waform::state::audience::BATCH`): the ledger already holds most of the
+//! first batch, so every kill lands near the boundary, with duplicates of
+//! first-batch phones and exclusions in the second batch, under 429,
+//! 500-after-accept and dropped-connection faults. Nobody is messaged
+//! twice, nobody recorded or excluded is messaged, rows in doubt stay
+//! within what was in flight, and a clean run sends the rest.
+
+use std::collections::HashSet;
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use waform::state::{Intent, Outcome, OutcomeRecord, Recorded, SendKind, SendLedger};
+
+use crate::apply::ledger;
+use crate::common::TestContext;
+use crate::safety::{config, phone, rows, sandbox};
+
+/// Phones recorded accepted before the first apply.
+const SEEDED: usize = 9_700;
+/// Unique phones in the recipient file.
+const UNIQUE: usize = 10_600;
+const CONCURRENCY: u32 = 16;
+
+fn excluded() -> HashSet<usize> {
+    (10_200..10_300).chain([9_900, 9_950]).collect()
+}
+
+fn people() -> String {
+    let mut csv = String::from("phone,fname\n");
+    // Second-batch repeats of first-batch phones (seeded and due), and one
+    // repeat inside the second batch; spelt differently each time.
+    for i in (0..UNIQUE).chain(9_690..9_760).chain([10_400]) {
+        let p = phone(i);
+        let spelt = if i % 2 == 0 {
+            format!("+{p}")
+        } else {
+            format!("+{} ({}) {}-{}", &p[..1], &p[1..4], &p[4..7], &p[7..])
+        };
+        let _ = writeln!(csv, "\"{spelt}\",Name{i}");
+    }
+    csv
+}
+
+fn opted_out() -> String {
+    let mut csv = String::from("phone\n");
+    for i in excluded() {
+        let _ = writeln!(csv, "+{}", phone(i));
+    }
+    csv
+}
+
+fn seed(l: &dyn SendLedger) {
+    let at = chrono::Utc::now();
+    let intents: Vec<Intent> = (0..SEEDED)
+        .map(|i| Intent {
+            send: "spring".into(),
+            phone: phone(i),
+            flow_token: format!("seed-{i}"),
+            kind: SendKind::Template,
+            template: None,
+            at,
+        })
+        .collect();
+    l.record_intents(&intents).expect("intents");
+    let outcomes: Vec<OutcomeRecord> = (0..SEEDED)
+        .map(|i| {
+            OutcomeRecord::new(
+                "spring",
+                &phone(i),
+                Outcome::Accepted {
+                    message_id: Some(format!("wamid.seed{i}")),
+                    job_id: None,
+                },
+                at,
+            )
+        })
+        .collect();
+    l.record_outcomes(&outcomes).expect("outcomes");
+}
+
+#[test]
+fn kills_across_a_classification_batch_send_nobody_twice() {
+    let sb = sandbox(|c| {
+        c.fault_429 = 0.03;
+        c.fault_500 = 0.02;
+        c.fault_drop = 0.02;
+        c.latency = Duration::from_millis(10);
+        c.seed = fastrand::u64(..);
+    });
+    let ctx = TestContext::new();
+    ctx.write(
+        "waform.yaml",
+        &config(0, CONCURRENCY, "    exclude:\n      - csv: opted_out.csv\n"),
+    );
+    ctx.write("people.csv", &people());
+    ctx.write("opted_out.csv", &opted_out());
+    seed(&ledger(&ctx));
+    let excluded = excluded();
+    let due = UNIQUE - SEEDED - excluded.len();
+    let args = ["--auto-approve", "--lock-timeout", "10s"];
+    let mut in_doubt_unseen: HashSet<String> = HashSet::new();
+    let mut kills = 0;
+    for _ in 0..30 {
+        if rows(&ctx).len() >= SEEDED + due || kills >= 8 {
+            break;
+        }
+        let mut child = sb.spawn(&ctx, &args);
+        std::thread::sleep(Duration::from_millis(300 + fastrand::u64(0..900)));
+        let _ = child.kill();
+        let _ = child.wait();
+        kills += 1;
+        let after = rows(&ctx);
+        let dangling: Vec<&String> = after
+            .iter()
+            .filter(|(_, r)| **r == Recorded::IntentOnly)
+            .map(|(p, _)| p)
+            .collect();
+        let seen: HashSet<String> = sb
+            .handle
+            .requests()
+            .iter()
+            .filter_map(|r| r.phone.clone())
+            .collect();
+        let unseen: Vec<String> = dangling
+            .iter()
+            .filter(|p| !seen.contains(p.as_str()))
+            .map(|p| p.to_string())
+            .collect();
+        assert!(
+            unseen.len() <= CONCURRENCY as usize,
+            "kill {kills}: {} rows in doubt never reached the API",
+            unseen.len()
+        );
+        eprintln!(
+            "kill {kills}: {} rows, {} in doubt",
+            after.len(),
+            dangling.len()
+        );
+        in_doubt_unseen.extend(unseen);
+    }
+    let (code, out) = sb.run(&ctx, &args);
+    assert_eq!(code, Some(0), "{out}");
+
+    let sent = sb.sent_per_phone();
+    assert!(sent.values().all(|c| *c == 1), "someone was messaged twice");
+    for i in (0..SEEDED).chain(excluded.iter().copied()) {
+        assert!(!sent.contains_key(&phone(i)), "{} was messaged", phone(i));
+    }
+    let seen: HashSet<String> = sb
+        .handle
+        .requests()
+        .iter()
+        .filter_map(|r| r.phone.clone())
+        .collect();
+    let final_rows = rows(&ctx);
+    assert_eq!(final_rows.len(), SEEDED + due, "everybody due has a row");
+    for i in SEEDED..UNIQUE {
+        let p = phone(i);
+        match final_rows.get(&p) {
+            None => assert!(excluded.contains(&i), "{p} due but has no row"),
+            Some(_) if excluded.contains(&i) => panic!("{p} excluded but has a row"),
+            Some(Recorded::Accepted) => assert!(sent.contains_key(&p), "{p} accepted, not sent"),
+            Some(Recorded::Unknown) => assert!(
+                seen.contains(&p) || in_doubt_unseen.contains(&p),
+                "{p} unknown though never requested"
+            ),
+            Some(r) => panic!("{p} left {r:?} after a clean run"),
+        }
+    }
+}
