@@ -142,8 +142,9 @@ fn config_folder(config_path: &Path) -> PathBuf {
 }
 
 fn url_to_path(url: &str, base: &Path) -> Result<StateLocation, StateError> {
+    // A URL of another scheme may hold a password too: shown redacted.
     let unsupported = || StateError::UnsupportedUrl {
-        url: url.to_string(),
+        url: super::postgres::redact(url),
     };
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         return Ok(StateLocation::Postgres(PgLocation {
@@ -156,6 +157,10 @@ fn url_to_path(url: &str, base: &Path) -> Result<StateLocation, StateError> {
     } else if let Some(rest) = url.strip_prefix("sqlite:") {
         rest
     } else if url.contains("://") {
+        return Err(unsupported());
+    } else if looks_like_postgres(url) {
+        // Not a file name: taken as one, it would become a SQLite file
+        // named after the connection string (password included).
         return Err(unsupported());
     } else {
         url
@@ -171,6 +176,23 @@ fn url_to_path(url: &str, base: &Path) -> Result<StateLocation, StateError> {
             base.join(path)
         },
     ))
+}
+
+/// A PostgreSQL connection written the way waform does not take it: a
+/// `postgres:` URL missing its `//`, another spelling of the scheme, or a
+/// libpq `key=value` string (`host=db user=app password=...`).
+fn looks_like_postgres(url: &str) -> bool {
+    let lower = url.trim_start().to_ascii_lowercase();
+    if lower.starts_with("postgres:") || lower.starts_with("postgresql:") {
+        return true;
+    }
+    const KEYWORDS: [&str; 6] = ["host", "hostaddr", "dbname", "user", "password", "port"];
+    lower.split_whitespace().any(|word| {
+        word.split_once('=')
+            .is_some_and(|(key, _)| KEYWORDS.contains(&key))
+    }) || KEYWORDS
+        .iter()
+        .any(|k| lower.starts_with(k) && lower[k.len()..].trim_start().starts_with('='))
 }
 
 /// Fills in `${env.NAME}` (the way a password reaches the URL without
@@ -239,6 +261,31 @@ mod tests {
     fn other_schemes_are_refused() {
         let err = resolve_with_env(Some("mysql://x/y"), None, Path::new("."), None);
         assert!(matches!(err, Err(StateError::UnsupportedUrl { .. })));
+    }
+
+    /// A connection string that is not a `postgres://` URL is refused, not
+    /// taken as a SQLite file name, and the refusal hides its password.
+    #[test]
+    fn postgres_connections_in_other_spellings_are_refused_without_password() {
+        for url in [
+            "host=db port=5432 user=app password=ss9Z dbname=w",
+            "password = ss9Z host=db",
+            "postgres:app:ss9Z@db/w",
+            "POSTGRES://app:ss9Z@db/w",
+            "postgresql:/app:ss9Z@db/w",
+            "mysql://app:ss9Z@db/w",
+        ] {
+            let err = resolve_with_env(Some(url), None, Path::new("."), None)
+                .expect_err(url)
+                .to_string();
+            assert!(err.contains("unsupported state URL"), "{url}: {err}");
+            assert!(!err.contains("ss9Z"), "{url}: {err}");
+        }
+        // A file name with `=` in it is still a file name.
+        assert_eq!(
+            resolve_with_env(Some("runs/a=b.db"), None, Path::new("."), None).unwrap(),
+            StateLocation::Sqlite(PathBuf::from("runs/a=b.db"))
+        );
     }
 
     #[test]

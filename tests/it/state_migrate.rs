@@ -204,3 +204,80 @@ fn migrating_from_nothing_is_an_error() {
     assert!(stderr.contains("nothing to migrate"), "{stderr}");
     assert!(!ctx.path().join("new.db").exists());
 }
+
+/// A PostgreSQL connection written other than as a `postgres://` URL (a
+/// libpq `key=value` string, a `postgres:` missing its `//`) is refused,
+/// not made a SQLite file named after it; and a password typed without
+/// percent-encoding (`/`, `?`, `&` in it) is never printed, whole or in
+/// part, by any command that shows the state's location.
+#[test]
+fn connection_strings_are_refused_and_unencoded_passwords_never_shown() {
+    let ctx = TestContext::new();
+    seed(
+        &Ledger::open(&ctx.path().join(".waform/state.db")).expect("ledger"),
+        3,
+    );
+    let before: Vec<_> = std::fs::read_dir(ctx.path()).expect("dir").collect();
+    for to in [
+        "host=127.0.0.1 port=1 user=bob password=Zq9ss dbname=w",
+        "postgres:bob:Zq9ss@127.0.0.1:1/w",
+    ] {
+        let out = ctx
+            .cmd()
+            .args([
+                "-vv",
+                "state",
+                "migrate",
+                "--from",
+                ".waform/state.db",
+                "--to",
+                to,
+            ])
+            .output()
+            .expect("runs");
+        let all = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(out.status.code(), Some(1), "{to}: {all}");
+        assert!(all.contains("unsupported state URL"), "{to}: {all}");
+        assert!(!all.contains("Zq9ss"), "{to}: {all}");
+    }
+    let after: Vec<_> = std::fs::read_dir(ctx.path()).expect("dir").collect();
+    assert_eq!(before.len(), after.len(), "a file was created");
+
+    for url in [
+        "postgres://bob:Pa/Zq9ss@127.0.0.1:1/w",
+        "postgres://bob:Pa?Zq9ss@127.0.0.1:1/w",
+        "postgres://127.0.0.1:1/w?sslmode=disable&password=Pa&Zq9ss",
+        "mysql://bob:Zq9ss@127.0.0.1:1/w",
+    ] {
+        for args in [
+            vec!["-vv", "status"],
+            vec![
+                "-vv",
+                "state",
+                "migrate",
+                "--from",
+                ".waform/state.db",
+                "--to",
+                url,
+            ],
+        ] {
+            let out = ctx
+                .cmd()
+                .env("WAFORM_STATE", url)
+                .args(&args)
+                .output()
+                .expect("runs");
+            let all = format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert_eq!(out.status.code(), Some(1), "{url} {args:?}: {all}");
+            assert!(!all.contains("Zq9ss"), "{url} {args:?}: {all}");
+        }
+    }
+}

@@ -44,31 +44,46 @@ pub(crate) fn parse(url: &str) -> Result<Config, StateError> {
     Ok(config)
 }
 
-/// The URL with any password replaced by `***` (in the authority and in a
-/// `password=` parameter).
+/// The URL with any password replaced by `***` (in the authority, in a
+/// `password=` parameter, and in a `key=value` connection string).
+///
+/// Errs on the side of hiding: a password written without percent-encoding
+/// may hold `/`, `?`, `@`, `#` or `&`, so the user part runs to the last `@`
+/// of the URL and a `password=` value to the end of it. Only a display
+/// string loses detail that way; the URL itself is never changed.
 pub(crate) fn redact(url: &str) -> String {
     let mut out = url.to_string();
-    if let Some(scheme_end) = out.find("://") {
-        let rest = &out[scheme_end + 3..];
-        let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
-        if let Some(at) = rest[..authority_end].rfind('@') {
+    // Where the user part starts: after `://`, or after a `postgres:`
+    // written without it (refused, but shown in the refusal).
+    let authority = out.find("://").map(|i| i + 3).or_else(|| {
+        let lower = out.to_ascii_lowercase();
+        ["postgresql:", "postgres:"]
+            .iter()
+            .find(|p| lower.starts_with(*p))
+            .map(|p| p.len() + out[p.len()..].len() - out[p.len()..].trim_start_matches('/').len())
+    });
+    if let Some(authority) = authority {
+        let rest = &out[authority..];
+        if let Some(at) = rest.rfind('@') {
             if let Some(colon) = rest[..at].find(':') {
-                let start = scheme_end + 3 + colon + 1;
-                let end = scheme_end + 3 + at;
-                out.replace_range(start..end, "***");
+                out.replace_range(authority + colon + 1..authority + at, "***");
             }
         }
     }
-    if let Some(q) = out.find('?') {
-        let (head, query) = out.split_at(q + 1);
-        let query: Vec<String> = query
-            .split('&')
-            .map(|pair| match pair.split_once('=') {
-                Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=***"),
-                _ => pair.to_string(),
-            })
-            .collect();
-        out = format!("{head}{}", query.join("&"));
+    // `password=` as a query parameter (`?password=`, `&password=`) or a
+    // keyword of a `key=value` string: everything after it is hidden.
+    let lower = out.to_ascii_lowercase();
+    let mut from = 0;
+    while let Some(i) = lower[from..].find("password") {
+        let i = from + i;
+        let boundary = i == 0 || matches!(lower.as_bytes()[i - 1], b'?' | b'&' | b' ' | b'\t');
+        let value = lower[i + "password".len()..].trim_start();
+        if boundary && value.starts_with('=') {
+            let eq = i + lower[i..].find('=').unwrap_or(0);
+            out.replace_range(eq + 1.., "***");
+            break;
+        }
+        from = i + "password".len();
     }
     out
 }
@@ -151,9 +166,45 @@ mod tests {
         );
         assert_eq!(
             redact("postgres://u@db/app?password=x&sslmode=disable"),
-            "postgres://u@db/app?password=***&sslmode=disable"
+            "postgres://u@db/app?password=***"
         );
         assert_eq!(redact("postgres://db/app"), "postgres://db/app");
+    }
+
+    /// Passwords typed without percent-encoding: whatever they hold, no
+    /// part of them is shown.
+    #[test]
+    fn unencoded_passwords_are_redacted_whole() {
+        for (url, shown) in [
+            (
+                "postgres://bob:Pa/ss9Z@db:1/app",
+                "postgres://bob:***@db:1/app",
+            ),
+            (
+                "postgres://bob:Pa?ss9Z@db:1/app",
+                "postgres://bob:***@db:1/app",
+            ),
+            ("postgres://bob:P@ss9Z@db/app", "postgres://bob:***@db/app"),
+            ("postgres://bob:Pa#ss9Z@db/app", "postgres://bob:***@db/app"),
+            (
+                "postgres://db/app?sslmode=disable&password=Pa&ss9Z",
+                "postgres://db/app?sslmode=disable&password=***",
+            ),
+            (
+                "postgres://db/app?user=u&PASSWORD=ss9Z",
+                "postgres://db/app?user=u&PASSWORD=***",
+            ),
+            (
+                "host=db user=u password = ss9Z dbname=app",
+                "host=db user=u password =***",
+            ),
+            ("mysql://bob:ss9Z@db/app", "mysql://bob:***@db/app"),
+            ("postgres:bob:ss9Z@db/app", "postgres:bob:***@db/app"),
+        ] {
+            let got = redact(url);
+            assert_eq!(got, shown, "{url}");
+            assert!(!got.contains("ss9Z"), "{url}");
+        }
     }
 
     #[test]
