@@ -288,6 +288,24 @@ impl<'a> Applier<'a> {
         if pf.plan.fingerprints.account != plan.fingerprints.account {
             bail!("the plan file is stale: the account's templates or Flows changed since it was made; run `waform plan --out` again");
         }
+        // Same config, same account: plan resolves the same targets. One
+        // that differs was edited in the file (or the file is corrupt), and
+        // messages built from it would go out with a template, language,
+        // button or Flow nobody reviewed, and burn the audience on
+        // rejections.
+        for reviewed in &pf.plan.sends {
+            let now = plan
+                .sends
+                .iter()
+                .find(|s| s.name == reviewed.name)
+                .and_then(|s| s.target.as_ref());
+            if reviewed.target.is_some() && reviewed.target.as_ref() != now {
+                bail!(
+                    "the plan file's target of send {} (template, language, button or Flow) is not what its config and account resolve to: the file was edited or damaged; run `waform plan --out` again",
+                    reviewed.name
+                );
+            }
+        }
         Ok(())
     }
 

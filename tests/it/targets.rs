@@ -120,3 +120,76 @@ fn a_plan_file_without_targets_is_refused() {
     );
     assert!(sb.handle.templates().is_empty() && sb.handle.sends().is_empty());
 }
+
+/// A plan file whose targets were edited (another template, language,
+/// button, namespace, a Flow message's Flow) while its fingerprints still
+/// match is refused before anything is sent: messages built from it would
+/// go out with what nobody reviewed, or be rejected and burn the audience.
+/// The file as written still applies.
+#[test]
+fn a_plan_file_with_edited_targets_is_refused() {
+    let sb = crate::apply::sandbox(|_| {});
+    let ctx = TestContext::new();
+    ctx.write(
+        "waform.yaml",
+        &crate::apply::template_config("Hi {{1}}, sign up now."),
+    );
+    ctx.write("people.csv", &crate::apply::people(1));
+    let out = sb.apply(&ctx, &[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    ctx.write("people.csv", &crate::apply::people(4));
+    let out = sb
+        .cmd(&ctx)
+        .args(["plan", "--out", "reviewed.plan"])
+        .output()
+        .expect("runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let reviewed: Value = serde_json::from_str(
+        &std::fs::read_to_string(ctx.path().join("reviewed.plan")).expect("plan file"),
+    )
+    .expect("json");
+    let target = &reviewed["plan"]["sends"][0]["target"]["template"];
+    assert_eq!(target["review"], "approved", "{target}");
+    let edits: [(&str, Value); 5] = [
+        ("name", Value::from("someone_elses_template")),
+        ("language", Value::from("de")),
+        ("flow_button", Value::from(7)),
+        ("namespace", Value::from("other_namespace")),
+        ("interim", serde_json::json!({"name": "old_version"})),
+    ];
+    let rows = || {
+        crate::apply::ledger(&ctx)
+            .rows_for_send("spring")
+            .expect("rows")
+    };
+    let before = rows();
+    for (field, value) in edits {
+        let mut json = reviewed.clone();
+        json["plan"]["sends"][0]["target"]["template"][field] = value;
+        std::fs::write(ctx.path().join("edited.plan"), json.to_string()).expect("write");
+        let out = sb.apply(&ctx, &["edited.plan"]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{field}: {err}");
+        assert!(
+            err.contains("target of send spring") && err.contains("waform plan --out"),
+            "{field}: {err}"
+        );
+        assert_eq!(sb.handle.sends().len(), 1, "{field}: something was sent");
+        assert_eq!(rows(), before, "{field}: the ledger changed");
+    }
+    let out = sb.apply(&ctx, &["reviewed.plan"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(sb.handle.sends().len(), 4);
+}
