@@ -156,16 +156,20 @@ fn refuse_invalid(config: &Config, f: &FlowChange, errors: &[Value]) -> anyhow::
     if errors.is_empty() {
         return Ok(());
     }
-    let lines: Vec<String> = errors
+    let mut locator = crate::flow::locate::Locator::new(config);
+    // The account's answer, not the user's input: shown bounded.
+    let mut lines: Vec<String> = errors
         .iter()
+        .take(MAX_SHOWN)
         .map(|e| {
-            let message = e
-                .get("message")
-                .and_then(Value::as_str)
-                .unwrap_or("invalid");
+            let message = clip(
+                e.get("message")
+                    .and_then(Value::as_str)
+                    .unwrap_or("invalid"),
+            );
             let path = e.pointers_path();
-            let at = path.and_then(|p| crate::flow::locate::locate(config, &f.key, p));
-            match (at, path) {
+            let at = path.and_then(|p| locator.locate(&f.key, p));
+            match (at, path.map(clip)) {
                 (Some(at), Some(path)) => format!("    {at}: {message} (at {path})"),
                 (None, Some(path)) => format!("    {message} (at {path})"),
                 (_, None) => {
@@ -180,12 +184,29 @@ fn refuse_invalid(config: &Config, f: &FlowChange, errors: &[Value]) -> anyhow::
             }
         })
         .collect();
+    if errors.len() > MAX_SHOWN {
+        lines.push(format!("    … and {} more", errors.len() - MAX_SHOWN));
+    }
     bail!(
         "the account found {} problem(s) in Flow `{}` (left as DRAFT, not published; nothing after it was done):\n{}\n  fix them and apply again (`waform validate` checks most of Meta's rules offline)",
         errors.len(),
         f.key,
         lines.join("\n")
     )
+}
+
+/// Problems of one Flow listed in full; the rest are counted.
+const MAX_SHOWN: usize = 20;
+
+/// Longest message or path shown from the account's answer, in characters.
+const MAX_TEXT: usize = 300;
+
+/// `text` cut to [`MAX_TEXT`] characters.
+fn clip(text: &str) -> String {
+    match text.char_indices().nth(MAX_TEXT) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text.to_string(),
+    }
 }
 
 trait PointerPath {
@@ -196,5 +217,73 @@ impl PointerPath for Value {
     /// Meta's `pointers[0].path`: where in the Flow JSON the problem is.
     fn pointers_path(&self) -> Option<&str> {
         self.get("pointers")?.get(0)?.get("path")?.as_str()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+    use std::time::{Duration, Instant};
+
+    use serde_json::json;
+
+    use super::*;
+    use crate::plan::flows::FlowAction;
+
+    fn signup_change() -> FlowChange {
+        FlowChange {
+            key: "signup".into(),
+            name: "Sign-up".into(),
+            action: FlowAction::Create,
+            id: None,
+            status: None,
+            diff: Vec::new(),
+            breaking: Vec::new(),
+            categories: vec!["SIGN_UP".into()],
+            endpoint_uri: None,
+            publish: true,
+            preview_url: None,
+            json: String::new(),
+            clone_name: None,
+        }
+    }
+
+    /// The account's `validation_errors` are its answer, not the user's
+    /// input: thousands of them, huge or deep pointer paths, huge messages,
+    /// odd line numbers are shown bounded and fast (the Flow file is parsed
+    /// once, not once per problem).
+    #[test]
+    fn hostile_validation_errors_are_shown_bounded() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/course-signup");
+        let config = crate::config::load(&dir, crate::config::Depth::NoRecipients)
+            .config
+            .expect("example config");
+        let deep = format!("screens[0]{}", ".children[0]".repeat(200_000));
+        let mut errors: Vec<Value> = (0..5_000)
+            .map(|i| json!({"message": "bad", "pointers": [{"path": format!("screens[{i}].layout")}]}))
+            .collect();
+        errors.push(json!({"message": "x".repeat(1_000_000), "pointers": [{"path": deep}]}));
+        errors.push(json!({"message": 7, "line_start": -1, "column_start": u64::MAX}));
+        errors.push(json!({"pointers": [], "line_start": 1e300}));
+        errors.push(json!("not an object"));
+        errors.rotate_right(4);
+        let started = Instant::now();
+        let err = refuse_invalid(&config, &signup_change(), &errors)
+            .expect_err("refused")
+            .to_string();
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{:?}",
+            started.elapsed()
+        );
+        assert!(
+            err.contains("5004 problem(s) in Flow `signup`"),
+            "{}",
+            &err[..200]
+        );
+        assert!(err.contains("… and 4984 more"), "{}", &err[..200]);
+        assert!(err.len() < 20_000, "{} bytes", err.len());
+        // A path of the user's file is still located.
+        assert!(err.contains("signup.json:"), "{}", &err[..2000]);
     }
 }

@@ -7,31 +7,62 @@
 //! span-preserving reader, an inline YAML Flow is looked up in the config's
 //! own spans under `flows.<key>.json`.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::FlowSource;
+use crate::config::spans::SpanMap;
 use crate::config::Config;
 use crate::diag::Location;
 
-/// The file, line and column of JSON path `path` of managed Flow `key`
-/// (or of its nearest ancestor that has one).
-pub(crate) fn locate(config: &Config, key: &str, path: &str) -> Option<Location> {
-    match &config.flows.get(key)?.source {
-        FlowSource::File(file) => {
-            let text = std::fs::read_to_string(file).ok()?;
-            // The name validate uses for the file (flow/managed.rs).
-            let shown: Arc<str> = Arc::from(file.display().to_string());
-            let doc = super::json::parse(&shown, &text).ok()?;
-            doc.spans.locate(path)
+/// Longest pointer path looked up: a real one is a few dozen characters;
+/// walking up a huge one (an account's answer is not the user's input) is
+/// quadratic.
+const MAX_PATH: usize = 1024;
+
+/// Finds the places of many pointer paths, reading and parsing each Flow
+/// file once however many problems the account reports in it.
+pub(crate) struct Locator<'a> {
+    config: &'a Config,
+    files: HashMap<String, Option<SpanMap>>,
+}
+
+impl<'a> Locator<'a> {
+    /// A locator over `config`'s managed Flows.
+    pub(crate) fn new(config: &'a Config) -> Self {
+        Locator {
+            config,
+            files: HashMap::new(),
         }
-        FlowSource::Inline => {
-            let prefix = format!("flows.{key}.json");
-            let full = if path.is_empty() || path.starts_with('[') {
-                format!("{prefix}{path}")
-            } else {
-                format!("{prefix}.{path}")
-            };
-            config.spans.locate(&full)
+    }
+
+    /// The file, line and column of JSON path `path` of managed Flow `key`
+    /// (or of its nearest ancestor that has one).
+    pub(crate) fn locate(&mut self, key: &str, path: &str) -> Option<Location> {
+        if path.len() > MAX_PATH {
+            return None;
+        }
+        match &self.config.flows.get(key)?.source {
+            FlowSource::File(file) => self
+                .files
+                .entry(key.to_string())
+                .or_insert_with(|| {
+                    let text = std::fs::read_to_string(file).ok()?;
+                    // The name validate uses for the file (flow/managed.rs).
+                    let shown: Arc<str> = Arc::from(file.display().to_string());
+                    super::json::parse(&shown, &text).ok().map(|doc| doc.spans)
+                })
+                .as_ref()?
+                .locate(path),
+            FlowSource::Inline => {
+                let prefix = format!("flows.{key}.json");
+                let full = if path.is_empty() || path.starts_with('[') {
+                    format!("{prefix}{path}")
+                } else {
+                    format!("{prefix}.{path}")
+                };
+                self.config.spans.locate(&full)
+            }
         }
     }
 }

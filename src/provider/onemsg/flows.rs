@@ -9,15 +9,28 @@ use serde_json::{json, Value};
 
 use super::{in_body_error, OneMsgClient, Safety};
 use crate::provider::{FlowWrite, NewFlow, ProviderError};
+use crate::secret::Secret;
 
-/// The `validation_errors` of an answer, in either spelling.
-fn validation_errors(answer: &Value) -> Vec<Value> {
-    answer
+/// The `validation_errors` of an answer, in either spelling, with the
+/// token removed from every text in them (they are shown to the user).
+fn validation_errors(token: &Secret, answer: &Value) -> Vec<Value> {
+    let mut errors = answer
         .get("validation_errors")
         .or_else(|| answer.get("validationErrors"))
         .and_then(Value::as_array)
         .cloned()
-        .unwrap_or_default()
+        .unwrap_or_default();
+    errors.iter_mut().for_each(|e| redact_strings(token, e));
+    errors
+}
+
+fn redact_strings(token: &Secret, value: &mut Value) {
+    match value {
+        Value::String(s) => *s = token.redact(s),
+        Value::Array(items) => items.iter_mut().for_each(|v| redact_strings(token, v)),
+        Value::Object(map) => map.values_mut().for_each(|v| redact_strings(token, v)),
+        _ => {}
+    }
 }
 
 impl OneMsgClient {
@@ -87,7 +100,7 @@ impl OneMsgClient {
             .ok_or_else(|| ProviderError::Decode("the created Flow has no id".into()))?;
         Ok(FlowWrite {
             id,
-            validation_errors: validation_errors(&answer),
+            validation_errors: validation_errors(&self.token, &answer),
         })
     }
 
@@ -116,7 +129,7 @@ impl OneMsgClient {
         in_body_error(&self.token, &answer)?;
         Ok(FlowWrite {
             id: id.to_string(),
-            validation_errors: validation_errors(&answer),
+            validation_errors: validation_errors(&self.token, &answer),
         })
     }
 
@@ -179,4 +192,25 @@ fn urlencode(id: &str) -> String {
             }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Texts in the account's `validation_errors` are shown to the user:
+    /// the token is removed from every one, however deep.
+    #[test]
+    fn validation_errors_never_carry_the_token() {
+        let token = Secret::new("Tk+/=&%~* xZq9");
+        let answer = json!({"validationErrors": [
+            {"message": "bad token Tk+/=&%~* xZq9", "pointers": [{"path": "a", "hint": ["Tk+/=&%~* xZq9"]}]},
+            {"error": {"detail": {"x": "Tk+/=&%~* xZq9"}}}
+        ]});
+        let errors = validation_errors(&token, &answer);
+        assert_eq!(errors.len(), 2);
+        let shown = serde_json::to_string(&errors).expect("json");
+        assert!(!shown.contains("xZq9"), "{shown}");
+        assert!(shown.contains("bad token"), "{shown}");
+    }
 }
