@@ -7,6 +7,10 @@
 //! picks one; `BENCH_N` overrides the recipient count of the picked one.
 //! `BENCH_STATE=postgres` keeps the ledger in a throwaway PostgreSQL cluster
 //! (fsync and `synchronous_commit` on, as shipped) instead of SQLite.
+//! `BENCH_CONCURRENCY` sets `provider.concurrency` (default 16): with a
+//! durable commit before every request, sends/s is bounded by
+//! concurrency ÷ (commit + request latency), so a slow-fsync disk needs
+//! more requests in flight (see docs/exactly-once.md on the in-doubt bound).
 #![allow(clippy::unwrap_used)] // a failed unwrap here is a failed test or bench
 
 #[path = "support/measure.rs"]
@@ -25,9 +29,10 @@ use waform::provider::{AccountFlow, FlowStatus};
 use waform::sandbox::{SandboxConfig, SandboxHandle};
 
 fn config(rate: u32) -> String {
+    let concurrency = measure::env_or("BENCH_CONCURRENCY", 16);
     format!(
         r#"version: 1
-provider: {{ rate_limit: {rate}, concurrency: 16 }}
+provider: {{ rate_limit: {rate}, concurrency: {concurrency} }}
 flows:
   signup: {{ id: "1" }}
 templates:
