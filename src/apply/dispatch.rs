@@ -299,15 +299,23 @@ impl Dispatcher {
                 }
                 permit = slots.clone().acquire_owned(), if feeding => {
                     let permit = permit?;
-                    match self.next_due(&job, &mut rows, &mut attempted, &mut report)? {
-                        Some((p, resent)) => {
+                    match self.next_due(&job, &mut rows, &mut attempted, &mut report) {
+                        Ok(Some((p, resent))) => {
                             let ctx = ctx.clone();
                             tasks.spawn(async move {
                                 let _permit = permit;
                                 (resent, recipient(&ctx, p).await)
                             });
                         }
-                        None => feeding = false,
+                        Ok(None) => feeding = false,
+                        // A bad row (a file changed during the send) or a
+                        // failed classification: the requests in flight
+                        // are answered and recorded before the error ends
+                        // the send, or their outcomes would be lost.
+                        Err(e) => {
+                            failure.get_or_insert(e);
+                            feeding = false;
+                        }
                     }
                 }
             }

@@ -18,12 +18,24 @@ use crate::state::{AudienceScan, Recorded, Seen, SendLedger, StateError};
 /// Why a send's audience could not be read.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum AudienceError {
-    /// A recipient or exclude file is unreadable or has a bad row.
-    #[error("{}", .0.summary)]
+    /// A recipient or exclude file is unreadable or has a bad row (shown
+    /// at its file, line and column, with what to do).
+    #[error("{}", recipients_message(.0))]
     Recipients(Box<Diagnostic>),
     /// The state database failed.
     #[error(transparent)]
     State(#[from] StateError),
+}
+
+fn recipients_message(d: &Diagnostic) -> String {
+    let mut text = match &d.location {
+        Some(at) => format!("{at}: {}", d.summary),
+        None => d.summary.clone(),
+    };
+    if let Some(help) = &d.help {
+        text.push_str(&format!(" ({help})"));
+    }
+    text
 }
 
 /// The rows of a send's recipient files, in file order, each with what the

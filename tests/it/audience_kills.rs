@@ -169,3 +169,90 @@ fn kills_across_a_classification_batch_send_nobody_twice() {
         }
     }
 }
+
+/// A recipient file damaged during the send (here a bad row appended,
+/// read only with the second batch) stops the send with its error, but
+/// only after the requests in flight are answered and recorded: nobody is
+/// left in doubt for a request that was answered, nobody is sent twice,
+/// and a clean rerun after the fix sends the rest.
+#[test]
+fn a_bad_row_in_a_later_batch_stops_after_the_requests_in_flight() {
+    let sb = sandbox(|c| {
+        c.latency = Duration::from_millis(300);
+    });
+    let ctx = TestContext::new();
+    ctx.write("waform.yaml", &config(5, 4, ""));
+    let mut csv = String::from("phone,fname\n");
+    for i in 0..10_030 {
+        let _ = writeln!(csv, "+{},Name{i}", phone(i));
+    }
+    ctx.write("people.csv", &csv);
+    seed_range(&ledger(&ctx), 0..9_990);
+    let mut child = sb.spawn(&ctx, &["--auto-approve"]);
+    let started = std::time::Instant::now();
+    while sb.handle.requests().iter().all(|r| r.phone.is_none()) {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "no send started"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(ctx.path().join("people.csv"))
+        .expect("open");
+    std::io::Write::write_all(&mut file, b"not-a-phone,Broken\n").expect("append");
+    drop(file);
+    let out = child.wait_with_output().expect("wait");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("people.csv"), "{text}");
+    let after = rows(&ctx);
+    let in_doubt: Vec<_> = after
+        .iter()
+        .filter(|(_, r)| !matches!(r, Recorded::Accepted))
+        .collect();
+    assert!(
+        in_doubt.is_empty(),
+        "answered requests left without their outcome: {in_doubt:?}\n{text}"
+    );
+    let sent = sb.sent_per_phone();
+    assert!(sent.values().all(|c| *c == 1), "someone was messaged twice");
+    for p in sent.keys() {
+        assert_eq!(after.get(p), Some(&Recorded::Accepted), "{p}\n{text}");
+    }
+}
+
+fn seed_range(l: &dyn SendLedger, range: std::ops::Range<usize>) {
+    let at = chrono::Utc::now();
+    let intents: Vec<Intent> = range
+        .clone()
+        .map(|i| Intent {
+            send: "spring".into(),
+            phone: phone(i),
+            flow_token: format!("seed-{i}"),
+            kind: SendKind::Template,
+            template: None,
+            at,
+        })
+        .collect();
+    l.record_intents(&intents).expect("intents");
+    let outcomes: Vec<OutcomeRecord> = range
+        .map(|i| {
+            OutcomeRecord::new(
+                "spring",
+                &phone(i),
+                Outcome::Accepted {
+                    message_id: Some(format!("wamid.seed{i}")),
+                    job_id: None,
+                },
+                at,
+            )
+        })
+        .collect();
+    l.record_outcomes(&outcomes).expect("outcomes");
+}
