@@ -188,7 +188,7 @@ fn a_bad_row_in_a_later_batch_stops_after_the_requests_in_flight() {
     }
     ctx.write("people.csv", &csv);
     seed_range(&ledger(&ctx), 0..9_990);
-    let mut child = sb.spawn(&ctx, &["--auto-approve"]);
+    let child = sb.spawn(&ctx, &["--auto-approve"]);
     let started = std::time::Instant::now();
     while sb.handle.requests().iter().all(|r| r.phone.is_none()) {
         assert!(
