@@ -174,7 +174,9 @@ pub(crate) async fn plan(
                 .filter_map(|f| generation(&name, &f.name))
                 .max()
                 .unwrap_or(n);
-            change.clone_name = Some(generation_name(&name, last + 1));
+            // None past the last number (an account Flow named `… #4294967295`):
+            // apply then refuses a clone instead of reusing a taken name.
+            change.clone_name = last.checked_add(1).map(|n| generation_name(&name, n));
             change.id = Some(existing.id.clone());
             change.status = Some(status_word(&existing.status));
             let current = provider

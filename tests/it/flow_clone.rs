@@ -132,3 +132,40 @@ fn a_flow_the_account_cannot_edit_is_cloned_republished_and_its_template_re_poin
         "{pointed:?}"
     );
 }
+
+/// An account Flow named like the last generation there can be
+/// (`<name> #4294967295`) leaves no next generation to clone into: plan
+/// does not panic (it did, on the overflow), it plans the Flow and names
+/// no clone.
+#[test]
+fn the_last_possible_generation_on_the_account_does_not_panic_plan() {
+    let ctx = TestContext::new();
+    let sb = sandbox(|c| {
+        c.flows = vec![
+            waform::provider::AccountFlow {
+                id: "1111111111111111".into(),
+                name: "Course sign-up".into(),
+                status: FlowStatus::Published,
+            },
+            waform::provider::AccountFlow {
+                id: "2222222222222222".into(),
+                name: "Course sign-up #4294967295".into(),
+                status: FlowStatus::Published,
+            },
+        ];
+    });
+    let dir = copy_example(&ctx, "course-signup");
+    let out = sb
+        .cmd(&ctx)
+        .args(["plan", "--format", "json"])
+        .arg(&dir)
+        .output()
+        .expect("runs");
+    let text = output_text(&out);
+    assert!(!text.contains("panicked"), "{text}");
+    assert!(matches!(out.status.code(), Some(0 | 2)), "{text}");
+    let plan: Value = serde_json::from_slice(&out.stdout).expect("json");
+    let flow = &plan["flows"][0];
+    assert_eq!(flow["id"], "2222222222222222", "{flow}");
+    assert!(flow.get("clone_name").is_none(), "{flow}");
+}
