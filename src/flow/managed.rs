@@ -78,6 +78,23 @@ pub(crate) fn load(
                 "",
             ),
             Some(name) => {
+                // `<name> #N` is the name a 139001 clone of `<name>` takes
+                // (plan/flows.rs): plan would take one Flow for a
+                // generation of the other and write its JSON over it.
+                let clash = names.iter().find(|(other, _)| {
+                    crate::plan::flows::generation(other, name).is_some_and(|n| n >= 2)
+                        || crate::plan::flows::generation(name, other).is_some_and(|n| n >= 2)
+                });
+                if let Some((other, other_key)) = clash {
+                    report(
+                        &mut out.diagnostics,
+                        format!("{path}.name"),
+                        format!(
+                            "flows `{other_key}` \"{other}\" and `{key}` \"{name}\": one is named like a clone of the other"
+                        ),
+                        "waform names the clone of a Flow the account cannot edit `<name> #2`, `#3`…, so it would take one for a generation of the other: rename one",
+                    );
+                }
                 if let Some(first) = names.insert(name, key) {
                     report(
                         &mut out.diagnostics,

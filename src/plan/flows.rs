@@ -363,7 +363,7 @@ pub(crate) fn generation_name(name: &str, n: u32) -> String {
 }
 
 /// Which generation of `name` an account Flow name is.
-fn generation(name: &str, account_name: &str) -> Option<u32> {
+pub(crate) fn generation(name: &str, account_name: &str) -> Option<u32> {
     if account_name == name {
         return Some(1);
     }

@@ -250,3 +250,30 @@ fn committed_flow_schema_is_current_and_agrees_with_the_validator() {
         assert!(!validator.is_valid(&bad), "{family} passes the schema");
     }
 }
+
+/// Two managed Flows where one is named like the other's 139001 clone
+/// ("Course sign-up" and "Course sign-up #2"): plan would take the second
+/// for the current generation of the first and upload the first's JSON
+/// over it. Validate refuses the config at the second name.
+#[test]
+fn a_managed_flow_named_like_anothers_clone_is_refused() {
+    let ctx = TestContext::new();
+    let dir = crate::common::copy_example(&ctx, "course-signup");
+    let path = dir.join("waform.yaml");
+    let yaml = std::fs::read_to_string(&path).expect("read").replacen(
+        "    publish: true\n",
+        "    publish: true\n  signup2:\n    name: \"Course sign-up #2\"\n    categories: [SIGN_UP]\n    json: flows/signup.json\n",
+        1,
+    );
+    std::fs::write(&path, &yaml).expect("write");
+    let line = yaml
+        .lines()
+        .position(|l| l.contains("Course sign-up #2"))
+        .expect("line")
+        + 1;
+    let out = ctx.cmd().arg("validate").arg(&dir).output().expect("runs");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("named like a clone of the other"), "{err}");
+    assert!(err.contains(&format!("waform.yaml:{line}:11")), "{err}");
+}
