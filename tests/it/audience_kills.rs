@@ -6,11 +6,13 @@
 //! twice, nobody recorded or excluded is messaged, rows in doubt stay
 //! within what was in flight, and a clean run sends the rest.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use waform::state::{Intent, Outcome, OutcomeRecord, Recorded, SendKind, SendLedger};
+use waform::state::{
+    Intent, Outcome, OutcomeRecord, PgLocation, Recorded, SendKind, SendLedger, StateLocation,
+};
 
 use crate::apply::ledger;
 use crate::common::TestContext;
@@ -81,6 +83,20 @@ fn seed(l: &dyn SendLedger) {
 
 #[test]
 fn kills_across_a_classification_batch_send_nobody_twice() {
+    kills_across_a_batch(None);
+}
+
+/// The same on PostgreSQL state (temp tables on the ledger's session, the
+/// commit lanes of their own), when a test cluster is available.
+#[test]
+fn kills_across_a_classification_batch_on_postgres_send_nobody_twice() {
+    let Some(url) = crate::pg_cluster::database() else {
+        return;
+    };
+    kills_across_a_batch(Some(&url));
+}
+
+fn kills_across_a_batch(pg: Option<&str>) {
     let sb = sandbox(|c| {
         c.fault_429 = 0.03;
         c.fault_500 = 0.02;
@@ -95,14 +111,36 @@ fn kills_across_a_classification_batch_send_nobody_twice() {
     );
     ctx.write("people.csv", &people());
     ctx.write("opted_out.csv", &opted_out());
-    seed(&ledger(&ctx));
+    let open = || -> Box<dyn SendLedger> {
+        match pg {
+            Some(url) => waform::state::open(&StateLocation::Postgres(PgLocation {
+                url: url.to_string(),
+                schema: None,
+            }))
+            .expect("open"),
+            None => Box::new(ledger(&ctx)),
+        }
+    };
+    let rows = || -> HashMap<String, Recorded> {
+        let mut rows = HashMap::new();
+        open()
+            .visit_rows("spring", &mut |phone, r| {
+                rows.insert(phone.to_string(), r);
+            })
+            .expect("rows");
+        rows
+    };
+    seed(open().as_ref());
     let excluded = excluded();
     let due = UNIQUE - SEEDED - excluded.len();
-    let args = ["--auto-approve", "--lock-timeout", "10s"];
+    let mut args = vec!["--auto-approve", "--lock-timeout", "10s"];
+    if let Some(url) = pg {
+        args.extend(["--state", url]);
+    }
     let mut in_doubt_unseen: HashSet<String> = HashSet::new();
     let mut kills = 0;
     for _ in 0..30 {
-        if rows(&ctx).len() >= SEEDED + due || kills >= 8 {
+        if rows().len() >= SEEDED + due || kills >= 8 {
             break;
         }
         let mut child = sb.spawn(&ctx, &args);
@@ -110,7 +148,7 @@ fn kills_across_a_classification_batch_send_nobody_twice() {
         let _ = child.kill();
         let _ = child.wait();
         kills += 1;
-        let after = rows(&ctx);
+        let after = rows();
         let dangling: Vec<&String> = after
             .iter()
             .filter(|(_, r)| **r == Recorded::IntentOnly)
@@ -153,7 +191,7 @@ fn kills_across_a_classification_batch_send_nobody_twice() {
         .iter()
         .filter_map(|r| r.phone.clone())
         .collect();
-    let final_rows = rows(&ctx);
+    let final_rows = rows();
     assert_eq!(final_rows.len(), SEEDED + due, "everybody due has a row");
     for i in SEEDED..UNIQUE {
         let p = phone(i);
