@@ -10,7 +10,7 @@ use std::path::Path;
 use super::diff::Tally;
 use super::planned::PlannedSet;
 use crate::config::recipients::{self, Row};
-use crate::config::types::SendSpec;
+use crate::config::types::{RecipientSource, SendSpec};
 use crate::diag::Diagnostic;
 use crate::state::audience::BATCH;
 use crate::state::{AudienceScan, Recorded, Seen, SendLedger, StateError};
@@ -46,6 +46,22 @@ pub(crate) struct Audience<'a> {
     scan: Box<dyn AudienceScan + 'a>,
     ready: VecDeque<Result<(Row, Seen), AudienceError>>,
     done: bool,
+    /// The recipient files as they were when the scan started: a later
+    /// batch is read long after the first (hours, rate-limited), and a
+    /// file edited meanwhile is not the one reviewed.
+    files: Vec<Watched>,
+}
+
+/// A recipient file's size and modification time.
+struct Watched {
+    shown: String,
+    path: std::path::PathBuf,
+    stamp: Option<(u64, Option<std::time::SystemTime>)>,
+}
+
+fn stamp(path: &Path) -> Option<(u64, Option<std::time::SystemTime>)> {
+    let meta = std::fs::metadata(path).ok()?;
+    Some((meta.len(), meta.modified().ok()))
 }
 
 impl<'a> Audience<'a> {
@@ -83,16 +99,43 @@ impl<'a> Audience<'a> {
             .recipients
             .iter()
             .flat_map(move |source| recipients::stream(source, base_dir, None));
+        let files = send
+            .recipients
+            .iter()
+            .filter_map(|source| match source {
+                RecipientSource::Csv(csv) => {
+                    let path = base_dir.join(&csv.csv);
+                    Some(Watched {
+                        shown: csv.csv.clone(),
+                        stamp: stamp(&path),
+                        path,
+                    })
+                }
+                _ => None,
+            })
+            .collect();
         Ok(Audience {
             rows: Box::new(rows),
             scan,
             ready: VecDeque::new(),
             done: false,
+            files,
         })
     }
 
     /// Reads and classifies the next batch (up to the first bad row).
     fn refill(&mut self) {
+        if let Some(changed) = self.files.iter().find(|f| stamp(&f.path) != f.stamp) {
+            self.ready.push_back(Err(AudienceError::Recipients(Box::new(
+                Diagnostic::error(format!(
+                    "{} changed during the send (its rows are read batch by batch)",
+                    changed.shown
+                ))
+                .help("the rows already read were handled; leave the file alone while apply runs, then run `waform plan` and apply again for the rest"),
+            ))));
+            self.done = true;
+            return;
+        }
         let mut rows = Vec::with_capacity(BATCH);
         let mut bad = None;
         for row in self.rows.by_ref() {

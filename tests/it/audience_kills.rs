@@ -265,6 +265,65 @@ fn a_bad_row_in_a_later_batch_stops_after_the_requests_in_flight() {
     }
 }
 
+/// A recipient file rewritten in place during the send (same phones,
+/// other names) is noticed before the next batch is read: the send stops
+/// with the file named, after the requests in flight are recorded, and no
+/// message carries the rewritten names nobody reviewed.
+#[test]
+fn a_file_rewritten_during_the_send_stops_it_before_the_next_batch() {
+    let sb = sandbox(|c| {
+        c.latency = Duration::from_millis(300);
+    });
+    let ctx = TestContext::new();
+    ctx.write("waform.yaml", &config(5, 4, ""));
+    let csv = |name: &str| {
+        let mut csv = String::from("phone,fname\n");
+        for i in 0..10_030 {
+            let _ = writeln!(csv, "+{},{name}{i}", phone(i));
+        }
+        csv
+    };
+    ctx.write("people.csv", &csv("Name"));
+    seed_range(&ledger(&ctx), 0..9_990);
+    let child = sb.spawn(&ctx, &["--auto-approve"]);
+    let started = std::time::Instant::now();
+    while sb.handle.requests().iter().all(|r| r.phone.is_none()) {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "no send started"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // In place (same file, truncated and written), as an editor may save.
+    std::fs::write(ctx.path().join("people.csv"), csv("Rewritten")).expect("rewrite");
+    let out = child.wait_with_output().expect("wait");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("people.csv changed during the send"),
+        "{text}"
+    );
+    let sends = sb.handle.sends();
+    assert!(!sends.is_empty() && sends.len() <= 40, "{text}");
+    for s in &sends {
+        assert!(
+            s.params.iter().all(|p| !p.contains("Rewritten")),
+            "{} got {:?}",
+            s.phone,
+            s.params
+        );
+    }
+    let after = rows(&ctx);
+    assert!(
+        after.values().all(|r| *r == Recorded::Accepted),
+        "answered requests left without their outcome\n{text}"
+    );
+}
+
 fn seed_range(l: &dyn SendLedger, range: std::ops::Range<usize>) {
     let at = chrono::Utc::now();
     let intents: Vec<Intent> = range
