@@ -172,28 +172,25 @@ pub(crate) fn bucket(times: &[DateTime<Utc>]) -> Vec<Bucket> {
 /// At most this many reasons per send; the rest are summed as "other".
 const MAX_REASONS: usize = 10;
 
+/// The rejected and unknown rows of `send` by reason: grouped by the
+/// database, then merged here where several stored reasons read the same
+/// (blank ones, intents without an answer next to unknown rows).
 fn reasons(ledger: &dyn SendLedger, send: &str) -> Result<Vec<Reason>, StateError> {
-    let mut phones: Vec<(String, Recorded)> = Vec::new();
-    ledger.visit_rows(send, &mut |phone, recorded| {
-        if recorded != Recorded::Accepted {
-            phones.push((phone.to_string(), recorded));
-        }
-    })?;
     let mut grouped: BTreeMap<(&'static str, String), u64> = BTreeMap::new();
-    for (phone, recorded) in phones {
-        let outcome = if recorded == Recorded::Rejected {
-            "rejected"
-        } else {
-            "unknown"
+    for group in ledger.reason_counts(send)? {
+        let outcome = match group.recorded {
+            Recorded::Accepted => continue,
+            Recorded::Rejected => "rejected",
+            Recorded::Unknown | Recorded::IntentOnly => "unknown",
         };
-        let why = match ledger.row(send, &phone)?.and_then(|r| r.reason) {
+        let why = match group.reason {
             Some(why) if !why.trim().is_empty() => why,
-            _ if recorded == Recorded::IntentOnly => {
+            _ if group.recorded == Recorded::IntentOnly => {
                 "no answer recorded (apply stopped mid-request)".to_string()
             }
             _ => "no reason recorded".to_string(),
         };
-        *grouped.entry((outcome, why)).or_default() += 1;
+        *grouped.entry((outcome, why)).or_default() += group.count;
     }
     let mut list: Vec<Reason> = grouped
         .into_iter()
@@ -227,6 +224,7 @@ fn reasons(ledger: &dyn SendLedger, send: &str) -> Result<Vec<Reason>, StateErro
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::state::{Intent, Ledger, Outcome, OutcomeRecord, SendKind};
 
     fn at(s: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(s)
@@ -258,5 +256,108 @@ mod tests {
     fn rates_are_of_the_stage_they_follow() {
         assert_eq!(rate(1, 8), "12.5%");
         assert_eq!(rate(0, 0), "-");
+    }
+
+    /// A SQLite ledger holding one intent per `(phone, outcome)` of send `s`
+    /// (`None`: the intent only).
+    fn ledger_with(rows: &[(&str, Option<Outcome>)]) -> (tempfile::TempDir, Ledger) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let ledger = Ledger::open(&dir.path().join("state.db")).expect("ledger");
+        let intents: Vec<Intent> = rows
+            .iter()
+            .map(|(phone, _)| Intent {
+                send: "s".into(),
+                phone: (*phone).into(),
+                flow_token: format!("s-{phone}"),
+                kind: SendKind::Template,
+                template: Some("t".into()),
+                at: Utc::now(),
+            })
+            .collect();
+        ledger.record_intents(&intents).expect("intents");
+        let outcomes: Vec<OutcomeRecord> = rows
+            .iter()
+            .filter_map(|(phone, o)| {
+                o.clone()
+                    .map(|o| OutcomeRecord::new("s", phone, o, Utc::now()))
+            })
+            .collect();
+        ledger.record_outcomes(&outcomes).expect("outcomes");
+        (dir, ledger)
+    }
+
+    fn rejected(why: &str) -> Option<Outcome> {
+        Some(Outcome::Rejected { reason: why.into() })
+    }
+
+    fn listed(list: &[Reason]) -> Vec<(&str, &str, u64)> {
+        list.iter()
+            .map(|r| (r.outcome, r.reason.as_str(), r.count))
+            .collect()
+    }
+
+    #[test]
+    fn blank_reasons_merge_and_intents_without_an_answer_are_named() {
+        let (_dir, ledger) = ledger_with(&[
+            (
+                "1",
+                Some(Outcome::Accepted {
+                    message_id: None,
+                    job_id: None,
+                }),
+            ),
+            ("2", rejected("blocked")),
+            ("3", rejected("blocked")),
+            ("4", rejected("  ")),
+            ("5", rejected("")),
+            (
+                "6",
+                Some(Outcome::Unknown {
+                    reason: "timeout".into(),
+                }),
+            ),
+            ("7", Some(Outcome::Unknown { reason: " ".into() })),
+            ("8", None),
+        ]);
+        let list = reasons(&ledger, "s").expect("reasons");
+        assert_eq!(
+            listed(&list),
+            [
+                ("rejected", "blocked", 2),
+                ("rejected", "no reason recorded", 2),
+                (
+                    "unknown",
+                    "no answer recorded (apply stopped mid-request)",
+                    1
+                ),
+                ("unknown", "no reason recorded", 1),
+                ("unknown", "timeout", 1),
+            ]
+        );
+    }
+
+    #[test]
+    fn past_the_cap_the_rest_is_summed_as_other_reasons_per_outcome() {
+        let mut rows: Vec<(String, Option<Outcome>)> = (0..12)
+            .map(|i| (format!("r{i}"), rejected(&format!("reason {i:02}"))))
+            .collect();
+        rows.push(("r12".into(), rejected("reason 00")));
+        rows.push(("u".into(), Some(Outcome::Unknown { reason: "z".into() })));
+        let borrowed: Vec<(&str, Option<Outcome>)> =
+            rows.iter().map(|(p, o)| (p.as_str(), o.clone())).collect();
+        let (_dir, ledger) = ledger_with(&borrowed);
+        let list = reasons(&ledger, "s").expect("reasons");
+        assert_eq!(list.len(), MAX_REASONS + 1);
+        assert_eq!(
+            listed(&list[..2]),
+            [("rejected", "reason 00", 2), ("rejected", "reason 01", 1)]
+        );
+        assert_eq!(
+            listed(&list[MAX_REASONS - 1..]),
+            [
+                ("rejected", "other reasons", 3),
+                ("unknown", "other reasons", 1)
+            ]
+        );
     }
 }

@@ -314,6 +314,18 @@ pub struct LedgerCounts {
     pub completed: u64,
 }
 
+/// How many rows of a send that were not accepted hold one recorded state
+/// and one stored reason: one group of [`SendLedger::reason_counts`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReasonCount {
+    /// Rejected, Unknown or IntentOnly; never Accepted.
+    pub recorded: Recorded,
+    /// The reason as stored, blank or not (`None`: none stored).
+    pub reason: Option<String>,
+    /// Rows in the group.
+    pub count: u64,
+}
+
 /// A submitted Flow form, correlated to a send row by its flow_token.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Response {

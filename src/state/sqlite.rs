@@ -28,8 +28,8 @@ use super::migrations;
 use super::store::Group;
 use super::{
     fmt_time, parse_time, Delivery, EventKind, InboundEvent, Intent, IntentStatus, LedgerCounts,
-    LockGuard, LockHolder, Outcome, OutcomeRecord, Recorded, Response, SendKind, SendLedger,
-    SendRow, StateError, StoreReport, StoredEvent, WINDOW,
+    LockGuard, LockHolder, Outcome, OutcomeRecord, ReasonCount, Recorded, Response, SendKind,
+    SendLedger, SendRow, StateError, StoreReport, StoredEvent, WINDOW,
 };
 
 /// Query errors keep the driver's error as their source; its type stays here.
@@ -350,6 +350,27 @@ impl Ledger {
         Ok(out)
     }
 
+    /// The not-accepted rows of `send` grouped by (outcome, reason), one
+    /// `GROUP BY` over the send's rows.
+    pub(crate) fn reason_counts(&self, send: &str) -> Result<Vec<ReasonCount>, StateError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(
+            "SELECT outcome, reason, COUNT(*) FROM sends
+             WHERE send = ?1 AND outcome IS NOT 'accepted' GROUP BY outcome, reason",
+        )?;
+        let mut rows = stmt.query(params![send])?;
+        let mut out = Vec::new();
+        while let Some(r) = rows.next()? {
+            let outcome: Option<String> = r.get(0)?;
+            out.push(ReasonCount {
+                recorded: recorded_from(outcome.as_deref())?,
+                reason: r.get(1)?,
+                count: u64::try_from(r.get::<_, i64>(2)?).unwrap_or(0),
+            });
+        }
+        Ok(out)
+    }
+
     /// Stores the events of one webhook request in one transaction.
     ///
     /// # Guarantees
@@ -530,6 +551,9 @@ impl SendLedger for Ledger {
     }
     fn counts(&self, send: Option<&str>) -> Result<BTreeMap<String, LedgerCounts>, StateError> {
         Ledger::counts(self, send)
+    }
+    fn reason_counts(&self, send: &str) -> Result<Vec<ReasonCount>, StateError> {
+        Ledger::reason_counts(self, send)
     }
     fn responses(&self, send: &str) -> Result<Vec<Response>, StateError> {
         Ledger::responses(self, send)

@@ -11,8 +11,8 @@ use chrono::{DateTime, Utc};
 
 use super::audience::AudienceScan;
 use super::{
-    InboundEvent, Intent, IntentStatus, LedgerCounts, OutcomeRecord, Recorded, Response, SendRow,
-    StateError, StoreReport, StoredEvent, WINDOW,
+    InboundEvent, Intent, IntentStatus, LedgerCounts, OutcomeRecord, ReasonCount, Recorded,
+    Response, SendRow, StateError, StoreReport, StoredEvent, WINDOW,
 };
 
 /// The state contract every backend implements.
@@ -80,6 +80,10 @@ pub trait SendLedger: Send + Sync {
 
     /// Per-send funnel counts, for one send or all, sorted by name.
     fn counts(&self, send: Option<&str>) -> Result<BTreeMap<String, LedgerCounts>, StateError>;
+    /// The rows of `send` that were not accepted, grouped by (state, stored
+    /// reason) in one query in the database, in no particular order: status
+    /// reads why messages failed without loading a send's rows.
+    fn reason_counts(&self, send: &str) -> Result<Vec<ReasonCount>, StateError>;
     /// Submitted forms of `send`, oldest first.
     fn responses(&self, send: &str) -> Result<Vec<Response>, StateError>;
 

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use waform::state::{
     Delivery, EventKind, Group, InboundEvent, Intent, IntentStatus, Outcome, OutcomeRecord,
-    PgLocation, Recorded, Seen, SendLedger, StateError, StateLocation,
+    PgLocation, ReasonCount, Recorded, Seen, SendLedger, StateError, StateLocation,
 };
 
 use crate::common::TestContext;
@@ -255,6 +255,66 @@ pub fn outcomes_withdrawal_and_unknown_rows(b: &dyn Backend) {
             .expect("intents"),
         vec![IntentStatus::Recorded, IntentStatus::AlreadyRecorded]
     );
+}
+
+/// The not-accepted rows of a send come back grouped by (state, stored
+/// reason), as stored: accepted rows and other sends are left out, a blank
+/// reason stays blank, an intent without an answer has no reason.
+pub fn reasons_are_counted_by_the_database(b: &dyn Backend) {
+    let l = b.open();
+    let phones = ["1", "2", "3", "4", "5", "6", "7", "8"];
+    let mut intents: Vec<Intent> = phones.iter().map(|p| intent("s", p)).collect();
+    intents.push(intent("other", "2"));
+    l.record_intents(&intents).expect("intents");
+    let rejected = |phone: &str, why: &str| {
+        OutcomeRecord::new("s", phone, Outcome::Rejected { reason: why.into() }, t(1))
+    };
+    let other = OutcomeRecord::new(
+        "other",
+        "2",
+        Outcome::Rejected {
+            reason: "number blocked".into(),
+        },
+        t(1),
+    );
+    l.record_outcomes(&[
+        accepted("s", "1", "wamid.1"),
+        accepted("s", "2", "wamid.2"),
+        rejected("3", "number blocked"),
+        rejected("4", "number blocked"),
+        rejected("5", "template paused"),
+        rejected("6", "  "),
+        OutcomeRecord::new(
+            "s",
+            "7",
+            Outcome::Unknown {
+                reason: "timeout".into(),
+            },
+            t(1),
+        ),
+        other,
+    ])
+    .expect("outcomes");
+    let mut got = l.reason_counts("s").expect("reason counts");
+    got.sort_by(|a, b| {
+        (format!("{:?}", a.recorded), &a.reason).cmp(&(format!("{:?}", b.recorded), &b.reason))
+    });
+    let group = |recorded, reason: Option<&str>, count| ReasonCount {
+        recorded,
+        reason: reason.map(str::to_string),
+        count,
+    };
+    assert_eq!(
+        got,
+        vec![
+            group(Recorded::IntentOnly, None, 1),
+            group(Recorded::Rejected, Some("  "), 1),
+            group(Recorded::Rejected, Some("number blocked"), 2),
+            group(Recorded::Rejected, Some("template paused"), 1),
+            group(Recorded::Unknown, Some("timeout"), 1),
+        ]
+    );
+    assert!(l.reason_counts("nothing").expect("empty").is_empty());
 }
 
 /// One group commit: outcomes, withdrawals and the next intents in one
@@ -743,6 +803,7 @@ both!(
     intents_are_durable_when_the_call_returns,
     a_second_intent_for_the_same_send_and_phone_is_refused,
     outcomes_withdrawal_and_unknown_rows,
+    reasons_are_counted_by_the_database,
     a_group_commit_writes_outcomes_withdrawals_and_intents,
     acks_never_move_a_row_backwards,
     redelivered_events_are_stored_once,

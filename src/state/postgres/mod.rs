@@ -37,8 +37,8 @@ pub(crate) use schema::LATEST;
 
 use super::{
     Delivery, Group, InboundEvent, Intent, IntentStatus, LedgerCounts, LockGuard, LockHolder,
-    OutcomeRecord, PgLocation, Recorded, Response, SendKind, SendLedger, SendRow, StateError,
-    StateLocation, StoreReport, StoredEvent,
+    OutcomeRecord, PgLocation, ReasonCount, Recorded, Response, SendKind, SendLedger, SendRow,
+    StateError, StateLocation, StoreReport, StoredEvent,
 };
 use conn::{wait, Io};
 
@@ -465,6 +465,24 @@ impl SendLedger for PgLedger {
                         completed: n(r.get(7)),
                     },
                 )
+            })
+            .collect())
+    }
+
+    fn reason_counts(&self, send: &str) -> Result<Vec<ReasonCount>, StateError> {
+        let s = self.session()?;
+        let rows = wait(s.client.query(
+            "SELECT outcome, reason, count(*) FROM sends
+             WHERE send = $1 AND outcome IS DISTINCT FROM 'accepted' GROUP BY outcome, reason",
+            &[&send],
+        ))
+        .map_err(pg_err)?;
+        Ok(rows
+            .iter()
+            .map(|r| ReasonCount {
+                recorded: recorded_from(r.get(0)),
+                reason: r.get(1),
+                count: u64::try_from(r.get::<_, i64>(2)).unwrap_or(0),
             })
             .collect())
     }
