@@ -147,6 +147,11 @@ fn kills_across_a_batch(pg: Option<&str>) {
         std::thread::sleep(Duration::from_millis(300 + fastrand::u64(0..900)));
         let _ = child.kill();
         let _ = child.wait();
+        if pg.is_some() {
+            // The server finishes a COMMIT the killed client had already
+            // sent: read the rows once it has.
+            std::thread::sleep(Duration::from_millis(500));
+        }
         kills += 1;
         let after = rows();
         let dangling: Vec<&String> = after
