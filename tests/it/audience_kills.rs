@@ -147,13 +147,20 @@ fn kills_across_a_batch(pg: Option<&str>) {
         std::thread::sleep(Duration::from_millis(300 + fastrand::u64(0..900)));
         let _ = child.kill();
         let _ = child.wait();
+        kills += 1;
+        let mut after = rows();
         if pg.is_some() {
             // The server finishes a COMMIT the killed client had already
-            // sent: read the rows once it has.
-            std::thread::sleep(Duration::from_millis(500));
+            // sent (later under load): read the rows once they settle.
+            for _ in 0..20 {
+                std::thread::sleep(Duration::from_millis(300));
+                let again = rows();
+                if again == after {
+                    break;
+                }
+                after = again;
+            }
         }
-        kills += 1;
-        let after = rows();
         let dangling: Vec<&String> = after
             .iter()
             .filter(|(_, r)| **r == Recorded::IntentOnly)
