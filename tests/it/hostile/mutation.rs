@@ -65,7 +65,21 @@ fn mutate(text: &str, rng: &mut fastrand::Rng) -> String {
     lines.join("\n") + "\n"
 }
 
-/// Runs validate on `dir/waform.yaml`; returns exit code, wall time, peak RSS (MB).
+/// The child's peak RSS so far in MB: `VmHWM` of its own address space.
+/// wait4's `ru_maxrss` cannot be used here: the child is spawned with
+/// `CLONE_VM` from this test process, and Linux carries the parent's
+/// high-water mark into the child's `maxrss` at exec, so a busy test binary
+/// (hundreds of MB while other tests run) would be blamed on `validate`.
+fn vm_hwm_mb(pid: u32) -> Option<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}
+
+/// Runs validate on `dir/waform.yaml`; returns exit code, wall time, peak
+/// RSS (MB, sampled every millisecond until exit) and whether a signal
+/// ended it.
 #[allow(unsafe_code)]
 fn run(dir: &std::path::Path) -> (Option<i32>, Duration, f64, bool) {
     let started = Instant::now();
@@ -78,16 +92,26 @@ fn run(dir: &std::path::Path) -> (Option<i32>, Duration, f64, bool) {
         .stderr(Stdio::null())
         .spawn()
         .expect("spawn");
+    let pid = child.id();
+    let mut peak: f64 = 0.0;
     let mut status = 0;
-    // SAFETY: wait4 on our own child with valid out-pointers.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut usage) };
+    loop {
+        if let Some(mb) = vm_hwm_mb(pid) {
+            peak = peak.max(mb);
+        }
+        // SAFETY: non-blocking wait on our own child with a valid pointer.
+        let reaped = unsafe { libc::waitpid(pid as i32, &mut status, libc::WNOHANG) };
+        if reaped != 0 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
     let elapsed = started.elapsed();
-    // Reaped by wait4 above; this only settles the Child bookkeeping.
+    // Reaped by waitpid above; this only settles the Child bookkeeping.
     let _ = child.try_wait();
     let signaled = libc::WIFSIGNALED(status);
     let code = libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status));
-    (code, elapsed, usage.ru_maxrss as f64 / 1024.0, signaled)
+    (code, elapsed, peak, signaled)
 }
 
 #[test]
