@@ -10,12 +10,32 @@ use std::sync::Arc;
 use crate::limits::MAX_DIAGNOSTICS;
 
 /// How bad a diagnostic is: errors stop validate, plan and apply.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+/// Serialised as `error` / `warning` (plan JSON `messages[].severity`).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
 pub enum Severity {
     /// The config cannot be used as written (exit 1).
     Error,
     /// Usable, but probably not what was meant.
     Warning,
+}
+
+impl Severity {
+    /// The word users see: `error` or `warning` (as serialised).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        }
+    }
+}
+
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// A position in a config or recipients file (1-based line and column).

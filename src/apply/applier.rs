@@ -116,10 +116,14 @@ const REVIEW_RECHECK: crate::backoff::Backoff = crate::backoff::Backoff {
 /// successor), or a Flow the sends need that is not yet published.
 fn awaits_review(plan: &Plan) -> bool {
     plan.count(TemplateAction::Pending) + plan.count(TemplateAction::Superseded) > 0
-        || plan
-            .flows
-            .iter()
-            .any(|f| f.status == "DRAFT" || f.status == "THROTTLED")
+        || plan.flows.iter().any(|f| {
+            matches!(
+                f.status,
+                crate::plan::FlowCheckStatus::Account(
+                    crate::provider::FlowStatus::Draft | crate::provider::FlowStatus::Throttled
+                )
+            )
+        })
 }
 
 /// Executes plans against one account and ledger; holds the state lock

@@ -152,7 +152,7 @@ pub async fn build(inputs: PlanInputs<'_>) -> Result<(Plan, Observed), BuildErro
     match super::flows::plan(inputs.config, &observed, inputs.provider).await {
         Ok(changes) => plan.flow_changes = changes,
         Err(message) => plan.messages.push(super::PlanMessage {
-            severity: "warning".into(),
+            severity: crate::diag::Severity::Warning,
             message,
         }),
     }
@@ -161,7 +161,7 @@ pub async fn build(inputs: PlanInputs<'_>) -> Result<(Plan, Observed), BuildErro
     plan.flow_changes.extend(deprecated);
     plan.messages
         .extend(blocked.into_iter().map(|message| super::PlanMessage {
-            severity: "error".into(),
+            severity: crate::diag::Severity::Error,
             message,
         }));
     plan.fingerprints.config =

@@ -10,6 +10,7 @@ use super::desired::{self, DesiredTemplate};
 use super::model::*;
 use super::target::{ApprovedVersion, PlannedFlow, PlannedTemplate, Review, SendTarget};
 use crate::config::types::{Button, FlowMode, Naming, RawConfig};
+use crate::diag::Severity;
 use crate::provider::{AccountFlow, AccountTemplate, FlowList, FlowStatus, TemplateStatus};
 
 /// What the account holds.
@@ -48,9 +49,6 @@ pub(crate) enum Resolved {
     Blocked(String),
 }
 
-/// The status line of a managed Flow this apply creates.
-pub(crate) const CREATED_BY_APPLY: &str = "created by this apply";
-
 /// Computes the plan.
 pub fn diff(
     config: &RawConfig,
@@ -66,7 +64,7 @@ pub fn diff(
         .filter(|t| t.action == TemplateAction::Conflict)
     {
         messages.push(PlanMessage {
-            severity: "error".into(),
+            severity: Severity::Error,
             message: format!(
                 "template {} [{}] conflicts with the account: {}",
                 t.name,
@@ -81,16 +79,16 @@ pub fn diff(
         .iter()
         .map(|(name, send)| {
             let tally = tallies.get(name).cloned().unwrap_or_default();
-            send_plan(
+            send_plan(&SendInputs {
                 config,
                 name,
                 send,
-                &tally,
+                tally: &tally,
                 observed,
-                &flows,
-                &flow_errors,
+                flows: &flows,
+                flow_errors: &flow_errors,
                 now,
-            )
+            })
         })
         .collect();
     Plan {
@@ -126,16 +124,9 @@ fn template_changes(
         managed.insert((d.name.clone(), d.language.clone()));
         let after = desired::content_lines(&d.components);
         let base = TemplateChange {
-            action: TemplateAction::Create,
-            name: d.name.clone(),
-            language: d.language.clone(),
             logical: Some(d.logical.clone()),
             category: Some(d.category.clone()),
-            replaces: None,
-            reason: None,
-            before: Vec::new(),
-            after: Vec::new(),
-            components: Vec::new(),
+            ..TemplateChange::new(TemplateAction::Create, &d.name, &d.language)
         };
         let change = match find(account, &d.name, &d.language) {
             Some(existing) if d.naming == Naming::Exact
@@ -209,21 +200,16 @@ fn template_changes(
             .filter(|t| t.name != current && desired::is_version_of(&t.name, logical))
         {
             managed.insert((t.name.clone(), t.language.clone()));
+            let action = if successor_approved {
+                TemplateAction::Delete
+            } else {
+                TemplateAction::Superseded
+            };
             changes.push(TemplateChange {
-                action: if successor_approved {
-                    TemplateAction::Delete
-                } else {
-                    TemplateAction::Superseded
-                },
-                name: t.name.clone(),
-                language: t.language.clone(),
                 logical: Some(logical.clone()),
                 category: Some(t.category.clone()),
-                replaces: None,
                 reason: Some(format!("superseded by {current}")),
-                before: Vec::new(),
-                after: Vec::new(),
-                components: Vec::new(),
+                ..TemplateChange::new(action, &t.name, &t.language)
             });
         }
     }
@@ -231,16 +217,9 @@ fn template_changes(
         for t in account.iter().filter(|t| &t.name == name) {
             if managed.insert((t.name.clone(), t.language.clone())) {
                 changes.push(TemplateChange {
-                    action: TemplateAction::Delete,
-                    name: t.name.clone(),
-                    language: t.language.clone(),
-                    logical: None,
                     category: Some(t.category.clone()),
-                    replaces: None,
                     reason: Some("listed under removed:".into()),
-                    before: Vec::new(),
-                    after: Vec::new(),
-                    components: Vec::new(),
+                    ..TemplateChange::new(TemplateAction::Delete, &t.name, &t.language)
                 });
             }
         }
@@ -291,13 +270,13 @@ fn flow_checks(
             key: key.clone(),
             id: flow_ref.id.clone(),
             name: flow_ref.name.clone(),
-            status: "unverified".into(),
+            status: FlowCheckStatus::Unverified,
         };
         match observed {
             // docs/provider-1msg.md §2.7: no Flow API, so the Flow goes inline
             // in its templates (plan/lower.rs); a Flow message has no id to send.
             FlowList::NotImplemented(_) if flow_ref.is_managed() => {
-                check.status = "inline in its templates (no Flow API)".into();
+                check.status = FlowCheckStatus::Inline;
                 let by_message = config
                     .sends
                     .iter()
@@ -306,14 +285,14 @@ fn flow_checks(
                     let msg = format!("send {send} sends Flow `{key}` as a Flow message, which needs a Flow id, but the channel has no Flow API (HTTP 501) and managed Flows only travel inline in a template's FLOW button; send a template with a FLOW button instead");
                     errors.insert(key.clone(), msg.clone());
                     messages.push(PlanMessage {
-                        severity: "error".into(),
+                        severity: Severity::Error,
                         message: msg,
                     });
                 }
             }
             FlowList::Unavailable(why) | FlowList::NotImplemented(why) => {
                 messages.push(PlanMessage {
-                    severity: "warning".into(),
+                    severity: Severity::Warning,
                     message: format!("Flow `{key}` could not be verified: the channel's Flow list is unavailable ({why})"),
                 });
             }
@@ -327,14 +306,14 @@ fn flow_checks(
                 let managed = flow_ref.is_managed();
                 let publishes = managed && flow_ref.publish.unwrap_or(true);
                 match found {
-                    None if managed => check.status = CREATED_BY_APPLY.into(),
+                    None if managed => check.status = FlowCheckStatus::CreatedByApply,
                     Some(f) if publishes && f.status == FlowStatus::Draft => {
                         check.id = Some(f.id.clone());
                         check.name = Some(f.name.clone());
-                        check.status = "DRAFT (published by this apply)".into();
+                        check.status = FlowCheckStatus::PublishedByApply;
                     }
                     None => {
-                        check.status = "missing".into();
+                        check.status = FlowCheckStatus::Missing;
                         let what = flow_ref
                             .id
                             .as_deref()
@@ -344,7 +323,7 @@ fn flow_checks(
                         let msg = format!("Flow `{key}` ({what}) does not exist on the account: create and publish it, or fix `flows.{key}`");
                         errors.insert(key.clone(), msg.clone());
                         messages.push(PlanMessage {
-                            severity: "error".into(),
+                            severity: Severity::Error,
                             message: msg,
                         });
                     }
@@ -353,10 +332,7 @@ fn flow_checks(
                         // The name too, so a button that names the Flow and one
                         // that gives its id both match this line of the plan.
                         check.name = Some(f.name.clone());
-                        check.status = match &f.status {
-                            FlowStatus::Other(s) => s.clone(),
-                            s => format!("{s:?}").to_uppercase(),
-                        };
+                        check.status = FlowCheckStatus::Account(f.status.clone());
                         let sendable = f.status == FlowStatus::Published
                             || (draft_ok && f.status == FlowStatus::Draft);
                         if !sendable {
@@ -366,7 +342,7 @@ fn flow_checks(
                             );
                             errors.insert(key.clone(), msg.clone());
                             messages.push(PlanMessage {
-                                severity: "error".into(),
+                                severity: Severity::Error,
                                 message: msg,
                             });
                         }
@@ -482,25 +458,40 @@ fn send_language(config: &RawConfig, logical: &str, language: Option<&str>) -> S
         .unwrap_or_default()
 }
 
-#[allow(clippy::too_many_arguments)]
-fn send_plan(
-    config: &RawConfig,
-    name: &str,
-    send: &crate::config::types::SendSpec,
-    tally: &Tally,
-    observed: &Observed,
-    flows: &[FlowCheck],
-    flow_errors: &BTreeMap<String, String>,
+/// What [`send_plan`] reads to plan one send.
+struct SendInputs<'a> {
+    config: &'a RawConfig,
+    /// The send's name in the config.
+    name: &'a str,
+    send: &'a crate::config::types::SendSpec,
+    /// Its recipients as the ledger and files count them.
+    tally: &'a Tally,
+    observed: &'a Observed,
+    /// The referenced Flows, from [`flow_checks`].
+    flows: &'a [FlowCheck],
+    /// Per Flow key: why sends that need it are blocked.
+    flow_errors: &'a BTreeMap<String, String>,
     now: DateTime<Utc>,
-) -> SendPlan {
+}
+
+fn send_plan(inputs: &SendInputs<'_>) -> SendPlan {
+    let &SendInputs {
+        config,
+        name,
+        send,
+        tally,
+        observed,
+        flows,
+        flow_errors,
+        now,
+    } = inputs;
     let mut plan = SendPlan {
         name: name.to_string(),
         kind: if send.flow_message.is_some() {
-            "flow_message"
+            SendPlanKind::FlowMessage
         } else {
-            "template"
-        }
-        .into(),
+            SendPlanKind::Template
+        },
         template: None,
         language: None,
         flow_id: None,
@@ -544,7 +535,8 @@ fn send_plan(
         let check = flows.iter().find(|f| f.key == fm.flow);
         plan.flow_id = check.and_then(|f| f.id.clone());
         // A managed Flow this apply creates: its id is the create's answer.
-        let created = check.is_some_and(|f| f.id.is_none() && f.status == CREATED_BY_APPLY);
+        let created =
+            check.is_some_and(|f| f.id.is_none() && f.status == FlowCheckStatus::CreatedByApply);
         if let Some(fb) = &send.fallback {
             plan.language = Some(fb.language.clone());
             // Without its fallback approved, everyone outside the window

@@ -304,7 +304,7 @@ fn template_and_send_states_follow_the_account() {
         let errors: Vec<&str> = plan
             .messages
             .iter()
-            .filter(|m| m.severity == "error")
+            .filter(|m| m.severity == crate::diag::Severity::Error)
             .map(|m| m.message.as_str())
             .collect();
         match want.error {
@@ -347,8 +347,8 @@ fn a_flow_messages_target_names_its_flow() {
     let plan = diff(&cfg, &observed(vec![]), &tally(1), now());
     let sp = &plan.sends[0];
     assert_eq!(
-        (sp.kind.as_str(), sp.state),
-        ("flow_message", SendState::Due),
+        (sp.kind, sp.state),
+        (crate::plan::SendPlanKind::FlowMessage, SendState::Due),
         "{sp:#?}"
     );
     let flow = sp

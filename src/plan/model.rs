@@ -2,8 +2,13 @@
 //! and plan files read it; apply executes it. The action names are what
 //! users see.
 
+use std::fmt;
+
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+
+use crate::diag::Severity;
+use crate::provider::FlowStatus;
 
 /// What happens to one account template (one name in one language).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -96,6 +101,25 @@ pub struct TemplateChange {
     pub components: Vec<Value>,
 }
 
+impl TemplateChange {
+    /// A change of `action` to template `name` in `language`, every other
+    /// field empty (set them with struct update syntax).
+    pub fn new(action: TemplateAction, name: &str, language: &str) -> Self {
+        TemplateChange {
+            action,
+            name: name.to_string(),
+            language: language.to_string(),
+            logical: None,
+            category: None,
+            replaces: None,
+            reason: None,
+            before: Vec::new(),
+            after: Vec::new(),
+            components: Vec::new(),
+        }
+    }
+}
+
 /// Where a send stands as a whole.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -154,8 +178,8 @@ fn is_zero(n: &u64) -> bool {
 pub struct SendPlan {
     /// The send's name in the config.
     pub name: String,
-    /// `template` or `flow_message`.
-    pub kind: String,
+    /// A template send or a Flow message.
+    pub kind: SendPlanKind,
     /// Account template name used (template sends; the fallback for flow messages).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub template: Option<String>,
@@ -193,14 +217,118 @@ pub struct FlowCheck {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) name: Option<String>,
     /// `PUBLISHED`, `DRAFT`, ..., `missing`, or `unverified`.
-    pub(crate) status: String,
+    pub(crate) status: FlowCheckStatus,
+}
+
+/// How a send goes out (`kind` in plan JSON).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SendPlanKind {
+    /// An approved template (with a Flow button, or none).
+    Template,
+    /// A Flow message inside the 24-hour window, with a template fallback.
+    FlowMessage,
+}
+
+impl SendPlanKind {
+    /// The word users see, as serialised.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SendPlanKind::Template => "template",
+            SendPlanKind::FlowMessage => "flow_message",
+        }
+    }
+}
+
+impl fmt::Display for SendPlanKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Where a referenced Flow stands (`flows[].status` in plan JSON, one
+/// string: the account's upper-case status or one of plan's own phrases).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(into = "String", from = "String")]
+pub enum FlowCheckStatus {
+    /// `unverified`: the account's Flow list could not be read.
+    Unverified,
+    /// The channel has no Flow API: the Flow travels inline in its templates.
+    Inline,
+    /// A managed Flow not on the account yet: this apply creates it.
+    CreatedByApply,
+    /// A managed Flow in DRAFT that this apply publishes.
+    PublishedByApply,
+    /// `missing`: not on the account and not managed.
+    Missing,
+    /// The account's status, as the account reports it.
+    Account(FlowStatus),
+}
+
+const UNVERIFIED: &str = "unverified";
+const INLINE: &str = "inline in its templates (no Flow API)";
+const CREATED_BY_APPLY: &str = "created by this apply";
+const PUBLISHED_BY_APPLY: &str = "DRAFT (published by this apply)";
+const MISSING: &str = "missing";
+
+impl FlowCheckStatus {
+    /// The string shown and serialised.
+    pub fn as_str(&self) -> &str {
+        match self {
+            FlowCheckStatus::Unverified => UNVERIFIED,
+            FlowCheckStatus::Inline => INLINE,
+            FlowCheckStatus::CreatedByApply => CREATED_BY_APPLY,
+            FlowCheckStatus::PublishedByApply => PUBLISHED_BY_APPLY,
+            FlowCheckStatus::Missing => MISSING,
+            FlowCheckStatus::Account(s) => match s {
+                FlowStatus::Draft => "DRAFT",
+                FlowStatus::Published => "PUBLISHED",
+                FlowStatus::Deprecated => "DEPRECATED",
+                FlowStatus::Blocked => "BLOCKED",
+                FlowStatus::Throttled => "THROTTLED",
+                FlowStatus::Other(w) => w,
+            },
+        }
+    }
+}
+
+impl fmt::Display for FlowCheckStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl From<FlowCheckStatus> for String {
+    fn from(s: FlowCheckStatus) -> String {
+        s.as_str().to_string()
+    }
+}
+
+impl From<String> for FlowCheckStatus {
+    /// Plan's own phrases are matched exactly (account statuses are
+    /// upper-cased, so they never collide); anything else is the account's.
+    fn from(s: String) -> Self {
+        match s.as_str() {
+            UNVERIFIED => FlowCheckStatus::Unverified,
+            INLINE => FlowCheckStatus::Inline,
+            CREATED_BY_APPLY => FlowCheckStatus::CreatedByApply,
+            PUBLISHED_BY_APPLY => FlowCheckStatus::PublishedByApply,
+            MISSING => FlowCheckStatus::Missing,
+            "DRAFT" => FlowCheckStatus::Account(FlowStatus::Draft),
+            "PUBLISHED" => FlowCheckStatus::Account(FlowStatus::Published),
+            "DEPRECATED" => FlowCheckStatus::Account(FlowStatus::Deprecated),
+            "BLOCKED" => FlowCheckStatus::Account(FlowStatus::Blocked),
+            "THROTTLED" => FlowCheckStatus::Account(FlowStatus::Throttled),
+            _ => FlowCheckStatus::Account(FlowStatus::Other(s)),
+        }
+    }
 }
 
 /// A finding of the plan that is not a change (blocked send, stale state, ...).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PlanMessage {
     /// `error` or `warning`.
-    pub severity: String,
+    pub severity: Severity,
     /// What was found and what to do.
     pub message: String,
 }
@@ -255,7 +383,7 @@ impl Plan {
 
     /// Whether planning found an error (apply refuses such a plan).
     pub fn has_errors(&self) -> bool {
-        self.messages.iter().any(|m| m.severity == "error")
+        self.messages.iter().any(|m| m.severity == Severity::Error)
     }
 
     /// True when apply would change the account or message anyone.
@@ -299,5 +427,64 @@ impl Plan {
                 "blocked": self.send_total(|c| c.blocked),
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn enums_serialise_as_the_strings_plan_json_always_had() {
+        let cases = [
+            (FlowCheckStatus::Unverified, "unverified"),
+            (
+                FlowCheckStatus::Inline,
+                "inline in its templates (no Flow API)",
+            ),
+            (FlowCheckStatus::CreatedByApply, "created by this apply"),
+            (
+                FlowCheckStatus::PublishedByApply,
+                "DRAFT (published by this apply)",
+            ),
+            (FlowCheckStatus::Missing, "missing"),
+            (FlowCheckStatus::Account(FlowStatus::Published), "PUBLISHED"),
+            (FlowCheckStatus::Account(FlowStatus::Draft), "DRAFT"),
+            (
+                FlowCheckStatus::Account(FlowStatus::Deprecated),
+                "DEPRECATED",
+            ),
+            (FlowCheckStatus::Account(FlowStatus::Blocked), "BLOCKED"),
+            (FlowCheckStatus::Account(FlowStatus::Throttled), "THROTTLED"),
+            (
+                FlowCheckStatus::Account(FlowStatus::Other("PAUSED".into())),
+                "PAUSED",
+            ),
+        ];
+        for (status, word) in cases {
+            let json = serde_json::to_value(&status).expect("serialise");
+            assert_eq!(json, Value::String(word.into()));
+            let back: FlowCheckStatus = serde_json::from_value(json).expect("parse");
+            assert_eq!(back, status, "{word}");
+            assert_eq!(status.to_string(), word);
+        }
+        for (kind, word) in [
+            (SendPlanKind::Template, "template"),
+            (SendPlanKind::FlowMessage, "flow_message"),
+        ] {
+            assert_eq!(
+                serde_json::to_value(kind).expect("serialise"),
+                Value::String(word.into())
+            );
+            assert_eq!(kind.to_string(), word);
+        }
+        for (severity, word) in [(Severity::Error, "error"), (Severity::Warning, "warning")] {
+            assert_eq!(
+                serde_json::to_value(severity).expect("serialise"),
+                Value::String(word.into())
+            );
+            let back: Severity = serde_json::from_value(Value::String(word.into())).expect("parse");
+            assert_eq!(back, severity);
+        }
     }
 }

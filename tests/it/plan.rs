@@ -220,20 +220,12 @@ fn markdown_stays_under_the_github_limit() {
     use waform::plan::render::markdown;
     use waform::plan::*;
     let t = TemplateChange {
-        action: TemplateAction::Create,
-        name: "x".repeat(40),
-        language: "en_US".into(),
-        logical: None,
-        category: None,
-        replaces: None,
-        reason: None,
-        before: vec![],
         after: vec!["body: ".to_string() + &"word ".repeat(200)],
-        components: vec![],
+        ..TemplateChange::new(TemplateAction::Create, &"x".repeat(40), "en_US")
     };
     let send = SendPlan {
         name: "s".repeat(30),
-        kind: "template".into(),
+        kind: waform::plan::SendPlanKind::Template,
         template: None,
         language: None,
         flow_id: None,
@@ -249,7 +241,7 @@ fn markdown_stays_under_the_github_limit() {
         },
     };
     let message = PlanMessage {
-        severity: "error".into(),
+        severity: waform::diag::Severity::Error,
         message: "template x conflicts with the account: ".to_string() + &"words ".repeat(40),
     };
     let plan = Plan {

@@ -84,7 +84,7 @@ fn summary(plan: &Plan) -> String {
         send_row(
             &mut head,
             &format!("`{}`", s.name),
-            &s.kind,
+            s.kind.as_str(),
             &state,
             &s.counts,
         );
@@ -118,7 +118,7 @@ fn summary(plan: &Plan) -> String {
     if plan.messages.len() > MAX_MESSAGES {
         let errors = plan.messages[MAX_MESSAGES..]
             .iter()
-            .filter(|m| m.severity == "error")
+            .filter(|m| m.severity == crate::diag::Severity::Error)
             .count();
         let _ = writeln!(
             head,

@@ -107,7 +107,7 @@ pub fn render(plan: &Plan, color: bool) -> String {
     }
     for s in &plan.sends {
         // A Flow message goes as itself; its template is only the fallback.
-        let flow_message = s.kind == "flow_message";
+        let flow_message = s.kind == crate::plan::SendPlanKind::FlowMessage;
         let target = match (&s.template, &s.language) {
             (Some(t), Some(l)) if !flow_message => format!(" via {t} [{l}]"),
             _ => String::new(),
@@ -133,7 +133,7 @@ pub fn render(plan: &Plan, color: bool) -> String {
     if !plan.messages.is_empty() {
         out.push('\n');
         for m in &plan.messages {
-            let label = if m.severity == "error" {
+            let label = if m.severity == crate::diag::Severity::Error {
                 p.code("1;31", "error")
             } else {
                 p.code("1;33", "warning")
