@@ -28,11 +28,8 @@ mod seed;
 mod pg_cluster;
 
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use waform::provider::onemsg::OneMsgClient;
-use waform::provider::{AccountFlow, FlowStatus, NewTemplate, Provider};
-use waform::sandbox::SandboxConfig;
 use waform::state::{PgLocation, StateLocation};
 
 fn main() {
@@ -51,37 +48,7 @@ fn main() {
     std::fs::write(dir.path().join("waform.yaml"), &yaml).expect("config");
     scale::write_people(&dir.path().join("people.csv"), n);
 
-    let sandbox = rt
-        .block_on(waform::sandbox::start(
-            SandboxConfig {
-                approve_after: Duration::ZERO,
-                flows: vec![AccountFlow {
-                    id: "1".into(),
-                    name: "f".into(),
-                    status: FlowStatus::Published,
-                }],
-                ..SandboxConfig::default()
-            },
-            "127.0.0.1:0".parse().expect("addr"),
-        ))
-        .expect("sandbox");
-    let loaded = waform::config::load(
-        &dir.path().join("waform.yaml"),
-        waform::config::Depth::NoRecipients,
-    );
-    let cfg = loaded.config.expect("config");
-    let client = OneMsgClient::new(sandbox.client_config()).expect("client");
-    rt.block_on(async {
-        for d in waform::plan::desired::desired_templates(&cfg.raw) {
-            let t = NewTemplate {
-                name: d.name,
-                category: d.category,
-                language: d.language,
-                components: d.components,
-            };
-            client.add_template(&t).await.expect("add");
-        }
-    });
+    let sandbox = scale::sandbox_with_templates(&rt, &dir.path().join("waform.yaml"));
 
     let postgres = std::env::var("BENCH_STATE").as_deref() == Ok("postgres");
     let location = if postgres {

@@ -4,6 +4,12 @@
 #![allow(dead_code)] // each bench uses some of these
 
 use std::fmt::Write as _;
+use std::path::Path;
+use std::time::Duration;
+
+use waform::provider::onemsg::OneMsgClient;
+use waform::provider::{AccountFlow, FlowStatus, NewTemplate, Provider};
+use waform::sandbox::{SandboxConfig, SandboxHandle};
 
 pub const LANGUAGES: [&str; 3] = ["en_US", "es_MX", "pt_BR"];
 
@@ -49,4 +55,39 @@ pub fn write_people(path: &std::path::Path, n: u64) {
         writeln!(w, "{},Name{i}", phone(i)).expect("csv");
     }
     w.flush().expect("csv");
+}
+
+/// A loopback sandbox whose account already holds every template of the
+/// config at `config` (approved) and the published Flow `f` (id 1), so the
+/// measured command goes straight to planning and sending.
+pub fn sandbox_with_templates(rt: &tokio::runtime::Runtime, config: &Path) -> SandboxHandle {
+    let sandbox = rt
+        .block_on(waform::sandbox::start(
+            SandboxConfig {
+                approve_after: Duration::ZERO,
+                flows: vec![AccountFlow {
+                    id: "1".into(),
+                    name: "f".into(),
+                    status: FlowStatus::Published,
+                }],
+                ..SandboxConfig::default()
+            },
+            "127.0.0.1:0".parse().expect("addr"),
+        ))
+        .expect("sandbox");
+    let loaded = waform::config::load(config, waform::config::Depth::NoRecipients);
+    let cfg = loaded.config.expect("config");
+    let client = OneMsgClient::new(sandbox.client_config()).expect("client");
+    rt.block_on(async {
+        for d in waform::plan::desired::desired_templates(&cfg.raw) {
+            let t = NewTemplate {
+                name: d.name,
+                category: d.category,
+                language: d.language,
+                components: d.components,
+            };
+            client.add_template(&t).await.expect("add");
+        }
+    });
+    sandbox
 }
