@@ -24,6 +24,7 @@ mod json_output;
 mod ledger_fixtures;
 mod library;
 mod lock;
+mod pg_bouncer;
 mod pg_e2e;
 mod pg_tls;
 mod plan;

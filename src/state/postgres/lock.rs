@@ -22,7 +22,8 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
-use tokio_postgres::{Client, Config};
+use tokio_postgres::error::SqlState;
+use tokio_postgres::{Client, Config, SimpleQueryMessage};
 
 use super::super::lock::hostname;
 use super::super::{HeldLock, LockGuard, LockHolder, StateError};
@@ -94,10 +95,11 @@ pub(crate) fn acquire(
     let mut pause = Duration::from_millis(50);
     loop {
         let got: bool = wait(client.query_one("SELECT pg_try_advisory_lock($1)", &[&key]))
-            .map_err(pg_err)?
+            .map_err(lock_err)?
             .get(0);
         if got {
             check_session_lock(&client, key)?;
+            check_probe_session(io, config, location, key)?;
             record_holder(&client)?;
             tracing::debug!(
                 lock = location,
@@ -144,15 +146,63 @@ fn check_session_lock(client: &Client, key: i64) -> Result<(), StateError> {
            AND classid = $1::bigint::oid AND objid = $2::bigint::oid AND objsubid = 1",
         &[&classid, &objid],
     ))
-    .map_err(pg_err)?
+    .map_err(lock_err)?
     .get(0);
     if mine == 0 {
-        return Err(StateError::Backend {
-            backend: "PostgreSQL",
-            source: "the apply lock did not stay with the database session: a transaction-pooling proxy (PgBouncer pool_mode=transaction) is in between. Point waform's state URL at the server or at a session-mode pool".into(),
-        });
+        return Err(pooler_error());
     }
     Ok(())
+}
+
+/// A second check, for the pooler that happens to hand the lock's client
+/// the same server session every time (PgBouncer reuses the most recently
+/// freed one, so `check_session_lock` alone passes through it): a fresh
+/// connection must never find itself holding the lock. Through a
+/// transaction pooler it gets the session that just ran the lock's
+/// statements and does; it then releases the lock there in the same
+/// statement (so the pooled session does not keep it) and apply refuses.
+fn check_probe_session(
+    io: &Arc<Io>,
+    config: &Config,
+    location: &str,
+    key: i64,
+) -> Result<(), StateError> {
+    let (classid, objid) = split_key(key);
+    let (probe, _closed) = io.connect(config, location)?;
+    // One simple-protocol statement is one transaction, so a pooler runs it
+    // on one session (an extended-protocol query's Parse and Bind may land
+    // on two). The values are integers of ours, not input.
+    let sql = format!(
+        "SELECT CASE WHEN EXISTS (SELECT 1 FROM pg_locks
+             WHERE locktype = 'advisory' AND pid = pg_backend_pid() AND granted
+               AND classid = {classid}::bigint::oid AND objid = {objid}::bigint::oid AND objsubid = 1)
+         THEN pg_advisory_unlock({key}) ELSE false END"
+    );
+    let pooled = wait(probe.simple_query(&sql))
+        .map_err(lock_err)?
+        .iter()
+        .any(|m| matches!(m, SimpleQueryMessage::Row(r) if r.get(0) == Some("t")));
+    if pooled {
+        return Err(pooler_error());
+    }
+    Ok(())
+}
+
+/// A statement prepared on one server session and run on another is the
+/// other sign of a transaction pooler (PgBouncer before 1.21 does not
+/// carry prepared statements across); it gets the pooler's explanation.
+fn lock_err(e: tokio_postgres::Error) -> StateError {
+    if e.code() == Some(&SqlState::INVALID_SQL_STATEMENT_NAME) {
+        return pooler_error();
+    }
+    pg_err(e)
+}
+
+fn pooler_error() -> StateError {
+    StateError::Backend {
+        backend: "PostgreSQL",
+        source: "the apply lock did not stay with the database session: a transaction-pooling proxy (PgBouncer pool_mode=transaction) is in between. Point waform's state URL at the server or at a session-mode pool".into(),
+    }
 }
 
 /// pg_locks shows a bigint key as two 32-bit halves.
