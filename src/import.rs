@@ -111,18 +111,6 @@ fn component<'a>(t: &'a AccountTemplate, kind: &str) -> Option<&'a Value> {
         .find(|c| text(c, "type").is_some_and(|k| k.eq_ignore_ascii_case(kind)))
 }
 
-/// Meta's Flow categories as the config spells them (docs/provider-1msg.md §2.7).
-const FLOW_CATEGORIES: [&str; 8] = [
-    "SIGN_UP",
-    "SIGN_IN",
-    "APPOINTMENT_BOOKING",
-    "LEAD_GENERATION",
-    "CONTACT_US",
-    "CUSTOMER_SUPPORT",
-    "SURVEY",
-    "OTHER",
-];
-
 /// Renders the account's templates as a config. Returns the YAML, the
 /// templates that could not be represented (with why), and the managed
 /// Flow files to write: a referenced Flow whose JSON is in `jsons` (by id)
@@ -185,7 +173,12 @@ pub fn render(
             .then(|| {
                 categories
                     .iter()
-                    .map(|c| FLOW_CATEGORIES.iter().find(|k| **k == c.as_str()).copied())
+                    .map(|c| {
+                        crate::provider::FLOW_CATEGORIES
+                            .iter()
+                            .find(|k| **k == c.as_str())
+                            .copied()
+                    })
                     .collect()
             })
             .flatten();

@@ -81,6 +81,19 @@ pub struct NewTemplate {
     pub components: Vec<Value>,
 }
 
+/// Meta's Flow categories, as the API and the config spell them
+/// (docs/provider-1msg.md §2.7).
+pub(crate) const FLOW_CATEGORIES: [&str; 8] = [
+    "SIGN_UP",
+    "SIGN_IN",
+    "APPOINTMENT_BOOKING",
+    "LEAD_GENERATION",
+    "CONTACT_US",
+    "CUSTOMER_SUPPORT",
+    "SURVEY",
+    "OTHER",
+];
+
 /// Review status of a Flow (docs/meta-rules.md "Flows").
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -28,18 +28,6 @@ pub(super) struct FlowAsset {
     pub(crate) frozen: bool,
 }
 
-/// Meta's Flow categories (docs/provider-1msg.md §2.7).
-pub(super) const CATEGORIES: [&str; 8] = [
-    "SIGN_UP",
-    "SIGN_IN",
-    "APPOINTMENT_BOOKING",
-    "LEAD_GENERATION",
-    "CONTACT_US",
-    "CUSTOMER_SUPPORT",
-    "SURVEY",
-    "OTHER",
-];
-
 /// A create request, as `POST /flows` carries it.
 #[derive(Debug, Default)]
 pub(crate) struct NewFlow {
@@ -75,7 +63,7 @@ impl Account {
         if let Some(bad) = req
             .categories
             .iter()
-            .find(|c| !CATEGORIES.contains(&c.as_str()))
+            .find(|c| !crate::provider::FLOW_CATEGORIES.contains(&c.as_str()))
         {
             return Err(Refusal::BadRequest(format!("unknown category {bad:?}")));
         }
