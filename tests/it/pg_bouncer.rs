@@ -10,9 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use waform::provider::{AccountFlow, FlowStatus};
-use waform::sandbox::{SandboxConfig, SandboxHandle};
-
+use crate::apply::{people, sandbox, template_config, Sandbox};
 use crate::common::TestContext;
 use crate::pg_cluster;
 
@@ -134,69 +132,13 @@ impl Bouncer {
     }
 }
 
-const CONFIG: &str = r#"version: 1
-flows:
-  signup: { id: "1234567890123456" }
-templates:
-  course_signup:
-    category: MARKETING
-    languages:
-      en_US:
-        body: "Hi {{1}}, sign up now."
-        body_examples: ["Anna"]
-        buttons:
-          - { type: flow, text: "Sign up", flow: signup, screen: WELCOME }
-sends:
-  spring:
-    template: course_signup
-    language: en_US
-    body_params: ["${recipient.fname}"]
-    recipients:
-      - csv: people.csv
-"#;
-
-struct Sandbox {
-    handle: SandboxHandle,
-    _rt: tokio::runtime::Runtime,
-}
-
-fn sandbox() -> Sandbox {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let config = SandboxConfig {
-        approve_after: Duration::from_millis(100),
-        flows: vec![AccountFlow {
-            id: "1234567890123456".into(),
-            name: "Sign-up".into(),
-            status: FlowStatus::Published,
-        }],
-        ..SandboxConfig::default()
-    };
-    let handle = rt
-        .block_on(waform::sandbox::start(
-            config,
-            "127.0.0.1:0".parse().expect("addr"),
-        ))
-        .expect("sandbox");
-    Sandbox { handle, _rt: rt }
-}
-
 /// `waform apply` (which takes the state's apply lock) against `sb` with
 /// the state at `url`.
 fn apply(sb: &Sandbox, url: &str) -> std::process::Output {
     let ctx = TestContext::new();
-    ctx.write("waform.yaml", CONFIG);
-    ctx.write(
-        "people.csv",
-        "phone,fname\n+15550000001,Anna\n+15550000002,Ben\n",
-    );
-    ctx.cmd()
-        .env("WAFORM_BASE_URL", sb.handle.base_url())
-        .env("WAFORM_INSTANCE", sb.handle.instance())
-        .env("WAFORM_TOKEN", sb.handle.token().expose())
+    ctx.write("waform.yaml", &template_config("Hi {{1}}, sign up now."));
+    ctx.write("people.csv", &people(2));
+    sb.cmd(&ctx)
         .env("WAFORM_STATE", url)
         .args([
             "apply",
@@ -228,7 +170,7 @@ fn transaction_pooling_pgbouncer_is_refused_before_anything_is_sent() {
     };
     let db = cluster.database();
     let bouncer = Bouncer::start(&bin, cluster.port, "transaction");
-    let sb = sandbox();
+    let sb = sandbox(|_| {});
     let out = apply(&sb, &bouncer.url(&db, cluster.port));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(
@@ -260,7 +202,7 @@ fn session_pooling_pgbouncer_works() {
     };
     let db = cluster.database();
     let bouncer = Bouncer::start(&bin, cluster.port, "session");
-    let sb = sandbox();
+    let sb = sandbox(|_| {});
     let out = apply(&sb, &bouncer.url(&db, cluster.port));
     assert_eq!(
         out.status.code(),
