@@ -53,32 +53,7 @@ fn opted_out() -> String {
 }
 
 fn seed(l: &dyn SendLedger) {
-    let at = chrono::Utc::now();
-    let intents: Vec<Intent> = (0..SEEDED)
-        .map(|i| Intent {
-            send: "spring".into(),
-            phone: phone(i),
-            flow_token: format!("seed-{i}"),
-            kind: SendKind::Template,
-            template: None,
-            at,
-        })
-        .collect();
-    l.record_intents(&intents).expect("intents");
-    let outcomes: Vec<OutcomeRecord> = (0..SEEDED)
-        .map(|i| {
-            OutcomeRecord::new(
-                "spring",
-                &phone(i),
-                Outcome::Accepted {
-                    message_id: Some(format!("wamid.seed{i}")),
-                    job_id: None,
-                },
-                at,
-            )
-        })
-        .collect();
-    l.record_outcomes(&outcomes).expect("outcomes");
+    seed_range(l, 0..SEEDED);
 }
 
 #[test]
