@@ -4,27 +4,37 @@ use waform::state::{Intent, Ledger, SendKind};
 
 use crate::common::TestContext;
 
+/// `waform ARGS --state sqlite://DIR/state.db` with DIR bind-mounted
+/// read-only in a private mount namespace (gone when the shell ends); the
+/// shell first checks the mount really refuses writes.
+fn on_read_only_mount(
+    ctx: &TestContext,
+    dir: &std::path::Path,
+    args: &str,
+) -> std::process::Output {
+    let bin = assert_cmd::cargo::cargo_bin("waform");
+    let d = dir.display();
+    let script = format!(
+        "mount --bind {d} {d} && mount -o remount,bind,ro {d} && ! touch {d}/probe 2>/dev/null && \
+         exec {} {args} --state sqlite://{d}/state.db",
+        bin.display()
+    );
+    std::process::Command::new("unshare")
+        .args(["-m", "sh", "-c", &script])
+        .current_dir(ctx.path())
+        .env("NO_COLOR", "1")
+        .env_remove("WAFORM_STATE")
+        .output()
+        .expect("unshare runs")
+}
+
 #[test]
 fn status_reads_a_ledger_on_a_read_only_mount() {
     let ctx = TestContext::new();
     let dir = ctx.path().join("ro");
     std::fs::create_dir_all(&dir).expect("dir");
     drop(Ledger::open(&dir.join("state.db")).expect("ledger"));
-    let bin = assert_cmd::cargo::cargo_bin("waform");
-    let d = dir.display();
-    // A private mount namespace: the bind mount is gone when the shell ends.
-    let script = format!(
-        "mount --bind {d} {d} && mount -o remount,bind,ro {d} && ! touch {d}/probe 2>/dev/null && \
-         exec {} status --format json --state sqlite://{d}/state.db",
-        bin.display()
-    );
-    let out = std::process::Command::new("unshare")
-        .args(["-m", "sh", "-c", &script])
-        .current_dir(ctx.path())
-        .env("NO_COLOR", "1")
-        .env_remove("WAFORM_STATE")
-        .output()
-        .expect("unshare runs");
+    let out = on_read_only_mount(&ctx, &dir, "status --format json");
     assert!(
         out.status.success(),
         "{}",
@@ -51,20 +61,7 @@ fn responses_reads_a_ledger_on_a_read_only_mount() {
         }])
         .expect("intent");
     drop(ledger);
-    let bin = assert_cmd::cargo::cargo_bin("waform");
-    let d = dir.display();
-    let script = format!(
-        "mount --bind {d} {d} && mount -o remount,bind,ro {d} && ! touch {d}/probe 2>/dev/null && \
-         exec {} responses --send welcome --format jsonl --state sqlite://{d}/state.db",
-        bin.display()
-    );
-    let out = std::process::Command::new("unshare")
-        .args(["-m", "sh", "-c", &script])
-        .current_dir(ctx.path())
-        .env("NO_COLOR", "1")
-        .env_remove("WAFORM_STATE")
-        .output()
-        .expect("unshare runs");
+    let out = on_read_only_mount(&ctx, &dir, "responses --send welcome --format jsonl");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     assert!(
@@ -106,20 +103,7 @@ fn status_sees_commits_in_the_wal(copied: &[&str]) {
     }
     assert!(dir.join("state.db-wal").exists(), "the copy holds a -wal");
     drop(ledger);
-    let bin = assert_cmd::cargo::cargo_bin("waform");
-    let d = dir.display();
-    let script = format!(
-        "mount --bind {d} {d} && mount -o remount,bind,ro {d} && ! touch {d}/probe 2>/dev/null && \
-         exec {} status --format json --state sqlite://{d}/state.db",
-        bin.display()
-    );
-    let out = std::process::Command::new("unshare")
-        .args(["-m", "sh", "-c", &script])
-        .current_dir(ctx.path())
-        .env("NO_COLOR", "1")
-        .env_remove("WAFORM_STATE")
-        .output()
-        .expect("unshare runs");
+    let out = on_read_only_mount(&ctx, &dir, "status --format json");
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
