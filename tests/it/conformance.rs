@@ -9,12 +9,12 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 use waform::state::{
-    Delivery, EventKind, Group, InboundEvent, Intent, IntentStatus, Outcome, OutcomeRecord,
-    PgLocation, ReasonCount, Recorded, Seen, SendLedger, StateError, StateLocation,
+    Delivery, EventKind, Group, InboundEvent, Intent, IntentStatus, PgLocation, ReasonCount,
+    Recorded, Seen, SendLedger, StateError, StateLocation,
 };
 
 use crate::common::TestContext;
-use crate::ledger_fixtures::{accepted, intent, t};
+use crate::ledger_fixtures::{accepted, intent, rejected, t, unknown};
 use crate::pg_cluster;
 
 /// A state to open handles on.
@@ -200,22 +200,8 @@ pub fn outcomes_withdrawal_and_unknown_rows(b: &dyn Backend) {
     let changed = l
         .record_outcomes(&[
             accepted("s", "1", "wamid.1"),
-            OutcomeRecord::new(
-                "s",
-                "2",
-                Outcome::Rejected {
-                    reason: "no".into(),
-                },
-                t(1),
-            ),
-            OutcomeRecord::new(
-                "s",
-                "3",
-                Outcome::Unknown {
-                    reason: "timeout".into(),
-                },
-                t(1),
-            ),
+            rejected("s", "2", "no"),
+            unknown("s", "3", "timeout"),
             accepted("s", "99", "wamid.99"),
         ])
         .expect("outcomes");
@@ -266,32 +252,15 @@ pub fn reasons_are_counted_by_the_database(b: &dyn Backend) {
     let mut intents: Vec<Intent> = phones.iter().map(|p| intent("s", p)).collect();
     intents.push(intent("other", "2"));
     l.record_intents(&intents).expect("intents");
-    let rejected = |phone: &str, why: &str| {
-        OutcomeRecord::new("s", phone, Outcome::Rejected { reason: why.into() }, t(1))
-    };
-    let other = OutcomeRecord::new(
-        "other",
-        "2",
-        Outcome::Rejected {
-            reason: "number blocked".into(),
-        },
-        t(1),
-    );
+    let other = rejected("other", "2", "number blocked");
     l.record_outcomes(&[
         accepted("s", "1", "wamid.1"),
         accepted("s", "2", "wamid.2"),
-        rejected("3", "number blocked"),
-        rejected("4", "number blocked"),
-        rejected("5", "template paused"),
-        rejected("6", "  "),
-        OutcomeRecord::new(
-            "s",
-            "7",
-            Outcome::Unknown {
-                reason: "timeout".into(),
-            },
-            t(1),
-        ),
+        rejected("s", "3", "number blocked"),
+        rejected("s", "4", "number blocked"),
+        rejected("s", "5", "template paused"),
+        rejected("s", "6", "  "),
+        unknown("s", "7", "timeout"),
         other,
     ])
     .expect("outcomes");
@@ -324,17 +293,7 @@ pub fn a_group_commit_writes_outcomes_withdrawals_and_intents(b: &dyn Backend) {
     let l = b.open();
     l.record_intents(&[intent("s", "1"), intent("s", "2"), intent("s", "3")])
         .expect("intents");
-    let outcomes = [
-        accepted("s", "1", "m1"),
-        OutcomeRecord::new(
-            "s",
-            "3",
-            Outcome::Unknown {
-                reason: "cut".into(),
-            },
-            t(1),
-        ),
-    ];
+    let outcomes = [accepted("s", "1", "m1"), unknown("s", "3", "cut")];
     let withdrawn = ["2".to_string()];
     let intents = [intent("s", "4"), intent("s", "1")];
     let got = l
@@ -639,22 +598,8 @@ pub fn the_audience_is_classified_by_the_database(b: &dyn Backend) {
     .expect("intents");
     l.record_outcomes(&[
         accepted("s", "1", "wamid.1"),
-        OutcomeRecord::new(
-            "s",
-            "2",
-            Outcome::Rejected {
-                reason: "no".into(),
-            },
-            t(1),
-        ),
-        OutcomeRecord::new(
-            "s",
-            "3",
-            Outcome::Unknown {
-                reason: "timeout".into(),
-            },
-            t(1),
-        ),
+        rejected("s", "2", "no"),
+        unknown("s", "3", "timeout"),
     ])
     .expect("outcomes");
     let mut scan = l.audience("s").expect("scan");

@@ -1,4 +1,4 @@
-//! Ledger rows the state tests build: one intent, one accepted outcome, at
+//! Ledger rows the state tests build: one intent, one outcome of each kind, at
 //! fixed times, shared by the SQLite tests and the two-backend conformance
 //! suite.
 
@@ -27,6 +27,28 @@ pub fn accepted(send: &str, phone: &str, id: &str) -> OutcomeRecord {
         Outcome::Accepted {
             message_id: Some(id.into()),
             job_id: None,
+        },
+        t(1),
+    )
+}
+
+pub fn rejected(send: &str, phone: &str, reason: &str) -> OutcomeRecord {
+    OutcomeRecord::new(
+        send,
+        phone,
+        Outcome::Rejected {
+            reason: reason.into(),
+        },
+        t(1),
+    )
+}
+
+pub fn unknown(send: &str, phone: &str, reason: &str) -> OutcomeRecord {
+    OutcomeRecord::new(
+        send,
+        phone,
+        Outcome::Unknown {
+            reason: reason.into(),
         },
         t(1),
     )
